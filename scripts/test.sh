@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Run every check and test: ruff, then pytest (unit and integration against the lab).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff"
+ruff check src tests bench action_plugins library
+echo "== pytest"
+pytest "$@"

@@ -1,0 +1,254 @@
+"""The ``onshi-cert`` command: inspect a .p12, make sample certificates, run the lab, render reports."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+from onshi_cert.core import (
+    BadPasswordError,
+    CorruptPkcs12Error,
+    Expectations,
+    FacilityCodeError,
+    FacilityRule,
+    NoPrivateKeyError,
+    OnshiCertError,
+    Verdict,
+    assess,
+    load_pkcs12,
+    parse_facility_code,
+    renewal_plan,
+)
+from onshi_cert.core.certinfo import DEFAULT_ISSUER_CN, utcnow
+from onshi_cert.i18n import detect_lang, display_width, pad, t
+
+PASSWORD_ENV = "ONSHI_CERT_PASSWORD"
+
+# Exit codes of ``onshi-cert inspect`` (documented in the README and in --help).
+EXIT_CODES: dict[str, int] = {
+    "ok": 0,
+    "usage": 2,
+    "bad_password": 3,
+    "corrupt": 4,
+    "no_key": 5,
+    Verdict.EXPIRING.value: 10,
+    Verdict.EXPIRED.value: 11,
+    Verdict.NOT_YET_VALID.value: 12,
+    Verdict.WRONG_FACILITY.value: 13,
+    Verdict.WRONG_ISSUER.value: 14,
+    Verdict.NOT_CLIENT_AUTH.value: 15,
+    Verdict.NO_KEY.value: 5,
+}
+
+INSPECT_EPILOG = """exit codes:
+  0  OK                    10 expiring (renewal window open)
+  2  usage error           11 expired
+  3  wrong password        12 not yet valid
+  4  corrupt file          13 wrong facility code
+  5  no private key        14 wrong issuer
+                           15 not for client authentication
+
+The password is read from --password-file, else from the environment variable named by
+--password-env (default ONSHI_CERT_PASSWORD), else from a prompt; never from an argument."""
+
+
+def read_password(args: argparse.Namespace) -> str:
+    """Return the password from a file, an environment variable, or a prompt (never argv)."""
+    if args.password_file:
+        return Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+    value = os.environ.get(args.password_env)
+    if value is not None:
+        return value
+    if sys.stdin.isatty():
+        return getpass.getpass("PKCS#12 password / パスワード: ")
+    raise OnshiCertError(
+        "no password given",
+        fix=f"use --password-file FILE, set {args.password_env}, or run in a terminal to be prompted",
+    )
+
+
+def _inspect_failure(kind: str, path: str, exc: OnshiCertError, lang: str, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"file": path, "error": kind, "message": str(exc), "fix": exc.fix}, ensure_ascii=False))
+    else:
+        print(f"{t('error', lang)}: {path}: {exc}", file=sys.stderr)
+        if exc.fix:
+            print(f"{t('fix', lang)}: {exc.fix}", file=sys.stderr)
+    return EXIT_CODES[kind]
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Inspect one .p12/.pfx file and print what it holds and its verdict."""
+    lang = detect_lang(args.lang)
+    try:
+        codes = tuple(parse_facility_code(c).code for c in args.expect_code)
+    except FacilityCodeError as exc:
+        return _inspect_failure("usage", args.file, exc, lang, args.json)
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        err = OnshiCertError(f"cannot read the file ({exc.strerror})", fix="check the path")
+        return _inspect_failure("usage", args.file, err, lang, args.json)
+    try:
+        password = read_password(args)
+        bundle = load_pkcs12(data, password)
+    except BadPasswordError as exc:
+        return _inspect_failure("bad_password", args.file, exc, lang, args.json)
+    except CorruptPkcs12Error as exc:
+        return _inspect_failure("corrupt", args.file, exc, lang, args.json)
+    except NoPrivateKeyError as exc:
+        return _inspect_failure("no_key", args.file, exc, lang, args.json)
+    except OnshiCertError as exc:
+        return _inspect_failure("usage", args.file, exc, lang, args.json)
+    rule = (
+        FacilityRule(tuple(args.code_attribute), args.code_pattern)
+        if args.code_pattern
+        else FacilityRule(tuple(args.code_attribute))
+    )
+    info = bundle.describe(rule)
+    now = utcnow()
+    assessment = assess(info, Expectations(codes, args.issuer), now)
+    verified = bundle.issuer_verified()
+    if verified is False and Verdict.WRONG_ISSUER not in assessment.findings:
+        assessment.findings.insert(0, Verdict.WRONG_ISSUER)
+        assessment.verdict = Verdict.WRONG_ISSUER
+    plan = renewal_plan(info.not_after, now)
+    roots, intermediates = bundle.roots(), bundle.intermediates()
+    result = {
+        "file": args.file,
+        "certificate": info.to_dict(now),
+        "verdict": assessment.verdict.value,
+        "stage": assessment.stage.value,
+        "findings": [v.value for v in assessment.findings],
+        "issuer_signature_verified": verified,
+        "chain": [{"subject": c.subject.rfc4514_string(), "role": "root"} for c in roots]
+        + [{"subject": c.subject.rfc4514_string(), "role": "intermediate"} for c in intermediates],
+        "encryption": bundle.protection.label,
+        "min_windows_build": bundle.protection.min_windows_build,
+        "renewal": plan.to_dict(),
+    }
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        _print_human(result, lang)
+    return EXIT_CODES.get(assessment.verdict.value, 0)
+
+
+def _print_human(result: dict, lang: str) -> None:
+    cert = result["certificate"]
+    yes, no = t("yes", lang), t("no", lang)
+    chain = ", ".join(f"{c['subject']} ({t(c['role'], lang)})" for c in result["chain"]) or no
+    build = result["min_windows_build"] or t("any_build", lang)
+    renewal = result["renewal"]
+    rows = [
+        ("file", result["file"]),
+        ("subject", cert["subject"]),
+        ("issuer", cert["issuer_cn"]),
+        ("facility_code", ", ".join(cert["facility_codes"]) or no),
+        ("valid_from", cert["not_before"][:10]),
+        ("valid_to", cert["not_after"][:10]),
+        ("days_remaining", str(cert["days_remaining"])),
+        ("thumbprint", cert["thumbprint"]),
+        ("serial", cert["serial"]),
+        ("client_auth", yes if cert["client_auth"] else no),
+        ("key", f"{cert['key_type']} {cert['key_size']}"),
+        ("chain", chain),
+        ("encryption", result["encryption"]),
+        ("min_build", str(build)),
+        (
+            "renewal",
+            t(
+                "renewal.window",
+                lang,
+                opens=renewal["window_opens"][:10],
+                apply_by=renewal["apply_by"][:10],
+                deadline=renewal["deadline"][:10],
+                cost=f"{renewal['cost_yen']:,}",
+            ),
+        ),
+        ("verdict", f"{t('verdict.' + result['verdict'], lang)} ({t('stage.' + result['stage'], lang)})"),
+    ]
+    width = max(display_width(t(k, lang)) for k, _ in rows)
+    for key, value in rows:
+        print(f"{pad(t(key, lang), width)}  {value}")
+    for warning in cert["warnings"]:
+        print(f"! {warning}")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Write a sample CA and .p12 files (password in a 0600 file beside them) for trying the tools."""
+    from onshi_cert.core.factory import CertificateFactory
+
+    out = Path(args.directory)
+    out.mkdir(parents=True, exist_ok=True)
+    factory = CertificateFactory()
+    samples = {
+        "3410712362.p12": factory.leaf("3410712362"),
+        "0110113719.p12": factory.leaf("0110113719", days_left=45),
+    }
+    password_file = out / "password.txt"
+    password_file.write_text("1234\n", encoding="utf-8")
+    password_file.chmod(0o600)
+    for name, issued in samples.items():
+        target = out / name
+        target.write_bytes(issued.p12("1234"))
+        target.chmod(0o600)
+        print(target)
+    print(password_file)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``onshi-cert`` command."""
+    parser = argparse.ArgumentParser(prog="onshi-cert", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    inspect = sub.add_parser(
+        "inspect",
+        help="inspect a .p12/.pfx file",
+        epilog=INSPECT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    inspect.add_argument("file", help="the .p12 or .pfx file")
+    inspect.add_argument(
+        "--expect-code",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="a facility code the certificate must carry (repeatable)",
+    )
+    inspect.add_argument("--issuer", default=DEFAULT_ISSUER_CN, help="expected issuer common name")
+    inspect.add_argument("--password-file", help="file holding the password (first line)")
+    inspect.add_argument(
+        "--password-env", default=PASSWORD_ENV, help="environment variable holding the password (default %(default)s)"
+    )
+    inspect.add_argument(
+        "--code-attribute",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="look for the facility code only in this subject attribute (repeatable)",
+    )
+    inspect.add_argument("--code-pattern", help="regular expression matching the facility code")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.add_argument("--lang", choices=("ja", "en"), help="language of the output (default: locale)")
+    inspect.set_defaults(func=cmd_inspect)
+
+    sample = sub.add_parser("sample", help="write sample .p12 files signed by a test CA")
+    sample.add_argument("directory")
+    sample.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit code."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The ``onshi-cert inspect`` command: output, exit codes, and where the password may come from."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from onshi_cert.cli import EXIT_CODES, main
+from onshi_cert.core.factory import corrupt
+
+
+@pytest.fixture
+def p12(tmp_path, factory):
+    """Return a function writing a .p12 for the given factory.leaf() arguments."""
+
+    def write(name: str = "cert.p12", password: str = "1234", fac=None, **kwargs):
+        issued = (fac or factory).leaf(**kwargs)
+        path = tmp_path / name
+        path.write_bytes(issued.p12(password))
+        return path
+
+    return write
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_output_of_a_good_file(p12, capsys, monkeypatch) -> None:
+    """A good file prints its facility code and verdict and exits 0."""
+    monkeypatch.setenv("ONSHI_CERT_PASSWORD", "1234")
+    code, out, _ = run(capsys, "inspect", str(p12()), "--json", "--expect-code", "3410712362")
+    result = json.loads(out)
+    assert code == 0
+    assert result["certificate"]["facility_code"] == "3410712362"
+    assert result["verdict"] == "ok"
+    assert result["encryption"] == "aes256"
+    assert result["min_windows_build"] == 16299
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expect", "verdict"),
+    [
+        ({"days_left": 40}, "3410712362", "expiring"),
+        ({"days_left": -2}, "3410712362", "expired"),
+        ({}, "0110113719", "wrong_facility"),
+        ({"client_auth": False}, "3410712362", "not_client_auth"),
+    ],
+)
+def test_exit_code_per_verdict(p12, capsys, monkeypatch, kwargs, expect, verdict) -> None:
+    """Each verdict has its documented exit code."""
+    monkeypatch.setenv("ONSHI_CERT_PASSWORD", "1234")
+    code, out, _ = run(capsys, "inspect", str(p12(**kwargs)), "--json", "--expect-code", expect)
+    assert json.loads(out)["verdict"] == verdict
+    assert code == EXIT_CODES[verdict]
+
+
+def test_wrong_issuer_exit_code(p12, capsys, monkeypatch, lookalike_factory) -> None:
+    """A look-alike CA name exits 14."""
+    monkeypatch.setenv("ONSHI_CERT_PASSWORD", "1234")
+    code, out, _ = run(capsys, "inspect", str(p12(fac=lookalike_factory)), "--json")
+    assert (code, json.loads(out)["verdict"]) == (14, "wrong_issuer")
+
+
+def test_failures_name_the_file_and_the_fix(p12, tmp_path, capsys, monkeypatch) -> None:
+    """Wrong password, damage and a missing file each exit with their code and say the fix."""
+    monkeypatch.setenv("ONSHI_CERT_PASSWORD", "9999")
+    path = p12()
+    code, _, err = run(capsys, "inspect", str(path), "--lang", "en")
+    assert code == 3
+    assert str(path) in err and "Fix:" in err
+    monkeypatch.setenv("ONSHI_CERT_PASSWORD", "1234")
+    broken = tmp_path / "broken.p12"
+    broken.write_bytes(corrupt(path.read_bytes()))
+    assert run(capsys, "inspect", str(broken))[0] == 4
+    assert run(capsys, "inspect", str(tmp_path / "missing.p12"))[0] == 2
+    assert run(capsys, "inspect", str(path), "--expect-code", "3410712363")[0] == 2
+
+
+def test_password_file_and_japanese_output(p12, tmp_path, capsys, monkeypatch) -> None:
+    """The password is read from a file; --lang ja prints Japanese labels."""
+    monkeypatch.delenv("ONSHI_CERT_PASSWORD", raising=False)
+    secret = tmp_path / "pw"
+    secret.write_text("1234\n")
+    code, out, _ = run(capsys, "inspect", str(p12()), "--password-file", str(secret), "--lang", "ja")
+    assert code == 0
+    assert "医療機関等コード" in out and "3410712362" in out and "正常" in out
+
+
+def test_no_password_without_terminal_is_an_error(p12, capsys, monkeypatch) -> None:
+    """Without a terminal and with no password source, it exits 2 and says where a password can come from."""
+    monkeypatch.delenv("ONSHI_CERT_PASSWORD", raising=False)
+    monkeypatch.setattr(sys, "stdin", open("/dev/null"))  # noqa: SIM115
+    code, _, err = run(capsys, "inspect", str(p12()), "--lang", "en")
+    assert code == 2
+    assert "--password-file" in err
+
+
+def test_password_is_never_an_argument() -> None:
+    """No option takes the password itself."""
+    out = subprocess.run(
+        [sys.executable, "-m", "onshi_cert.cli", "inspect", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "--password " not in out and "--password=" not in out
+    assert "exit codes" in out
+
+
+def test_sample_writes_usable_files(tmp_path, capsys, monkeypatch) -> None:
+    """``onshi-cert sample`` writes .p12 files that inspect opens with the written password."""
+    assert main(["sample", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "password.txt").stat().st_mode & 0o777 == 0o600
+    code, out, _ = run(
+        capsys, "inspect", str(tmp_path / "3410712362.p12"), "--password-file", str(tmp_path / "password.txt"), "--json"
+    )
+    assert code == 0 and json.loads(out)["certificate"]["facility_code"] == "3410712362"
