@@ -60,7 +60,7 @@ class CertificateFactory:
     """Issues certificates from a CA named like the real one ("Online Billing NW Common Root CA").
 
     ``key_pool`` > 0 reuses that many leaf keys round-robin, which makes big simulated fleets fast;
-    0 generates a fresh key for every leaf.
+    0 generates a fresh key for every leaf. ``root_key`` and ``root`` continue an existing CA.
     """
 
     def __init__(
@@ -71,6 +71,8 @@ class CertificateFactory:
         key_bits: int = 2048,
         key_pool: int = 0,
         now: dt.datetime | None = None,
+        root_key: Any = None,
+        root: x509.Certificate | None = None,
     ) -> None:
         self.now = now or utcnow()
         self.key_bits = key_bits

@@ -1,0 +1,1 @@
+../src/onshi_cert/agent/onshi_cert_agent.ps1

@@ -1,0 +1,147 @@
+"""The agent contract: the few primitive operations the PC performs, shared by plugins and the lab.
+
+``CONTRACT.md`` beside this file is the prose version; ``onshi_cert_agent.ps1`` is the Windows
+implementation and ``onshi_cert.lab.agent_model`` the simulated one. A request is a list of steps run
+in order; the first failure stops the rest, and every step is reported.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+CONTRACT_VERSION = 1
+AGENT_MODULE = "onshi_cert_agent"
+AGENT_FILE = f"{AGENT_MODULE}.ps1"
+
+# Operation name -> (required argument names, changes the PC)
+OPERATIONS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "host_info": ((), False),
+    "list_certs": (("store",), False),
+    "import_pfx": (("store", "pfx", "password"), True),
+    "add_cert": (("store", "der"), True),
+    "remove_cert": (("store", "thumbprint"), True),
+    "export_pfx": (("store", "thumbprint", "password"), False),
+    "write_file": (("path", "content"), True),
+}
+# Step arguments that carry secrets or key material: never logged, never returned to the user.
+SECRET_ARGS = frozenset({"pfx", "password", "content"})
+STORES = (
+    "CurrentUser\\My",
+    "CurrentUser\\Root",
+    "CurrentUser\\CA",
+    "LocalMachine\\My",
+    "LocalMachine\\Root",
+    "LocalMachine\\CA",
+)
+
+# Windows' own messages, which the agent passes on and the lab reproduces.
+WIN_BAD_PASSWORD = "The specified network password is not correct."
+WIN_CANCELED = "The operation was canceled by the user."
+WIN_ACCESS_DENIED = "Access is denied."
+WIN_KEY_NOT_EXPORTABLE = "Key not valid for use in specified state."
+
+
+class ContractError(ValueError):
+    """A request or response does not follow the contract."""
+
+
+def failure(verb: str, target: str, reason: str) -> str:
+    """Return an error in the agreed shape: ``Failed to <verb> '<target>': <reason>``."""
+    return f"Failed to {verb} '{target}': {reason}"
+
+
+@dataclass
+class Step:
+    """One operation with its arguments."""
+
+    op: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ContractError when the operation is unknown or an argument is missing."""
+        if self.op not in OPERATIONS:
+            raise ContractError(f"unknown agent operation {self.op!r}")
+        missing = [name for name in OPERATIONS[self.op][0] if name not in self.args]
+        if missing:
+            raise ContractError(f"agent operation {self.op!r} lacks {', '.join(missing)}")
+        store = self.args.get("store")
+        if store is not None and store not in STORES:
+            raise ContractError(f"agent operation {self.op!r}: unknown store {store!r}")
+
+    @property
+    def changes(self) -> bool:
+        """Return True when this operation changes the PC."""
+        return OPERATIONS[self.op][1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON shape sent to the agent."""
+        return {"op": self.op, "args": self.args}
+
+
+def build_request(steps: list[Step], *, check_mode: bool = False) -> dict[str, Any]:
+    """Return the agent's module arguments for ``steps``; check mode refuses changing steps."""
+    for step in steps:
+        step.validate()
+        if check_mode and step.changes:
+            raise ContractError(f"agent operation {step.op!r} changes the PC and cannot run in check mode")
+    return {"contract": CONTRACT_VERSION, "steps": [s.to_dict() for s in steps]}
+
+
+@dataclass
+class StepResult:
+    """The agent's report of one step."""
+
+    op: str
+    ok: bool
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Response:
+    """The agent's answer to one request."""
+
+    steps: list[StepResult]
+    changed: bool
+    failed: bool
+    msg: str = ""
+
+    def result_of(self, op: str, index: int = 0) -> dict[str, Any]:
+        """Return the result of the ``index``-th successful step named ``op``."""
+        matches = [s.result for s in self.steps if s.op == op and s.ok]
+        if len(matches) <= index:
+            raise ContractError(f"the agent's answer has no result for {op!r} #{index}")
+        return matches[index]
+
+    @property
+    def error(self) -> str | None:
+        """Return the first failing step's error, if any."""
+        return next((s.error for s in self.steps if not s.ok), None)
+
+
+def parse_response(data: dict[str, Any]) -> Response:
+    """Return the Response in an agent's module result; raise ContractError when it is not one."""
+    if not isinstance(data.get("steps"), list):
+        raise ContractError(data.get("msg") or "the agent did not answer in the contract's shape")
+    steps = [
+        StepResult(s.get("op", "?"), bool(s.get("ok")), s.get("result") or {}, s.get("error")) for s in data["steps"]
+    ]
+    return Response(steps, bool(data.get("changed")), bool(data.get("failed")), str(data.get("msg") or ""))
+
+
+def b64(data: bytes) -> str:
+    """Return ``data`` as base64 text (the contract's encoding of bytes)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    """Decode the contract's base64 text."""
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def agent_script() -> bytes:
+    """Return the exact bytes of the PowerShell agent shipped with this package."""
+    return resources.files("onshi_cert.agent").joinpath(AGENT_FILE).read_bytes()

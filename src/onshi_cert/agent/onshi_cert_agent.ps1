@@ -1,0 +1,282 @@
+#!powershell
+# onshi-cert host agent: a few primitive certificate operations, JSON in ($complex_args), JSON out.
+# Contract: CONTRACT.md (contract version 1). Windows PowerShell 5.1; .NET X509Store API; no C#.
+# Every decision is made on the controller; this script only does what each step says.
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 2.0
+
+$ContractVersion = 1
+$MutatingOps = @('import_pfx', 'add_cert', 'remove_cert', 'write_file')
+
+Function Get-Arg($Step, [string]$Name) {
+    $args_ = $Step.args
+    if ($null -eq $args_ -or -not ($args_.PSObject.Properties.Name -contains $Name)) {
+        throw "missing argument '$Name'"
+    }
+    return $args_.$Name
+}
+
+Function Split-StoreName([string]$Store) {
+    $parts = $Store -split '\\'
+    if ($parts.Count -ne 2 -or @('CurrentUser', 'LocalMachine') -notcontains $parts[0]) {
+        throw "unknown store '$Store'"
+    }
+    return $parts
+}
+
+Function Open-Store([string]$Store, [bool]$Write) {
+    $parts = Split-StoreName $Store
+    $location = [System.Security.Cryptography.X509Certificates.StoreLocation]$parts[0]
+    $st = New-Object System.Security.Cryptography.X509Certificates.X509Store($parts[1], $location)
+    if ($Write) {
+        $st.Open([System.Security.Cryptography.X509Certificates.OpenFlags]::ReadWrite)
+    }
+    else {
+        $st.Open([System.Security.Cryptography.X509Certificates.OpenFlags]'ReadOnly, OpenExistingOnly')
+    }
+    return $st
+}
+
+Function Get-KeyFacts($Cert) {
+    $facts = @{ has_private_key = [bool]$Cert.HasPrivateKey; key_usable = $false; key_exportable = $false; provider = $null }
+    if (-not $Cert.HasPrivateKey) { return $facts }
+    try {
+        $rsa = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($Cert)
+        if ($null -eq $rsa) { return $facts }
+        try {
+            if ($rsa -is [System.Security.Cryptography.RSACng]) {
+                $policy = $rsa.Key.ExportPolicy
+                $facts.key_exportable = [bool]($policy -band [System.Security.Cryptography.CngExportPolicies]::AllowPlaintextExport)
+                $facts.provider = $rsa.Key.Provider.Provider
+            }
+            elseif ($rsa -is [System.Security.Cryptography.RSACryptoServiceProvider]) {
+                $facts.key_exportable = [bool]$rsa.CspKeyContainerInfo.Exportable
+                $facts.provider = $rsa.CspKeyContainerInfo.ProviderName
+            }
+            $probe = [System.Text.Encoding]::UTF8.GetBytes('onshi-cert key probe')
+            $null = $rsa.SignData($probe, [System.Security.Cryptography.HashAlgorithmName]::SHA256,
+                [System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
+            $facts.key_usable = $true
+        }
+        finally {
+            $rsa.Dispose()
+        }
+    }
+    catch {
+        $facts.key_usable = $false
+    }
+    return $facts
+}
+
+Function Test-Dpapi {
+    try {
+        Add-Type -AssemblyName System.Security
+        $sample = [System.Text.Encoding]::UTF8.GetBytes('onshi-cert dpapi probe')
+        $null = [System.Security.Cryptography.ProtectedData]::Protect($sample, $null,
+            [System.Security.Cryptography.DataProtectionScope]::CurrentUser)
+        return $true
+    }
+    catch {
+        return $false
+    }
+}
+
+Function Invoke-HostInfo($Step) {
+    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
+    $principal = New-Object System.Security.Principal.WindowsPrincipal($identity)
+    $sids = @($identity.Groups | ForEach-Object { $_.Value })
+    $logon = 'unknown'
+    if ($sids -contains 'S-1-5-4') { $logon = 'interactive' }
+    elseif ($sids -contains 'S-1-5-2') { $logon = 'network' }
+    elseif ($sids -contains 'S-1-5-3') { $logon = 'batch' }
+    elseif ($sids -contains 'S-1-5-6') { $logon = 'service' }
+    $files = @{}
+    if ($Step.args -and ($Step.args.PSObject.Properties.Name -contains 'read_files')) {
+        foreach ($path in @($Step.args.read_files)) {
+            if (Test-Path -LiteralPath $path -PathType Leaf) {
+                $files[$path] = [System.IO.File]::ReadAllText($path)
+            }
+            else {
+                $files[$path] = $null
+            }
+        }
+    }
+    $os = [System.Environment]::OSVersion.Version
+    return @{
+        computer_name = $env:COMPUTERNAME
+        os_build = $os.Build
+        os_version = $os.ToString()
+        ps_version = $PSVersionTable.PSVersion.ToString()
+        user = $identity.Name
+        is_admin = $principal.IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)
+        logon_type = $logon
+        dpapi = (Test-Dpapi)
+        files = $files
+    }
+}
+
+Function Invoke-ListCerts($Step) {
+    $store = Get-Arg $Step 'store'
+    $items = New-Object System.Collections.ArrayList
+    try {
+        $st = Open-Store $store $false
+    }
+    catch [System.Security.Cryptography.CryptographicException] {
+        return @{ store = $store; certificates = @() }
+    }
+    try {
+        foreach ($cert in $st.Certificates) {
+            $facts = Get-KeyFacts $cert
+            $facts.der = [System.Convert]::ToBase64String($cert.RawData)
+            $facts.friendly_name = $cert.FriendlyName
+            $null = $items.Add($facts)
+        }
+    }
+    finally {
+        $st.Close()
+    }
+    return @{ store = $store; certificates = @($items) }
+}
+
+Function Invoke-ImportPfx($Step) {
+    $store = Get-Arg $Step 'store'
+    $bytes = [System.Convert]::FromBase64String((Get-Arg $Step 'pfx'))
+    $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]'Exportable, PersistKeySet'
+    $parts = Split-StoreName $store
+    if ($parts[0] -eq 'CurrentUser') {
+        $flags = $flags -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::UserKeySet
+    }
+    else {
+        $flags = $flags -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::MachineKeySet
+    }
+    $cert = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2
+    $cert.Import($bytes, [string](Get-Arg $Step 'password'), $flags)
+    $st = Open-Store $store $true
+    try {
+        $present = $st.Certificates.Find('FindByThumbprint', $cert.Thumbprint, $false).Count -gt 0
+        if (-not $present) { $st.Add($cert) }
+    }
+    finally {
+        $st.Close()
+    }
+    return @{ thumbprint = $cert.Thumbprint; already_present = $present }
+}
+
+Function Invoke-AddCert($Step) {
+    $store = Get-Arg $Step 'store'
+    $cert = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2(,
+        [System.Convert]::FromBase64String((Get-Arg $Step 'der')))
+    $st = Open-Store $store $true
+    try {
+        $present = $st.Certificates.Find('FindByThumbprint', $cert.Thumbprint, $false).Count -gt 0
+        if (-not $present) { $st.Add($cert) }
+    }
+    finally {
+        $st.Close()
+    }
+    return @{ thumbprint = $cert.Thumbprint; already_present = $present }
+}
+
+Function Invoke-RemoveCert($Step) {
+    $store = Get-Arg $Step 'store'
+    $thumbprint = [string](Get-Arg $Step 'thumbprint')
+    $st = Open-Store $store $true
+    $removed = $false
+    $keyDeleted = $false
+    try {
+        foreach ($cert in @($st.Certificates.Find('FindByThumbprint', $thumbprint, $false))) {
+            if ($cert.HasPrivateKey) {
+                $rsa = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($cert)
+                if ($rsa -is [System.Security.Cryptography.RSACng]) {
+                    $rsa.Key.Delete()
+                    $keyDeleted = $true
+                }
+                elseif ($rsa -is [System.Security.Cryptography.RSACryptoServiceProvider]) {
+                    $rsa.PersistKeyInCsp = $false
+                    $rsa.Clear()
+                    $keyDeleted = $true
+                }
+            }
+            $st.Remove($cert)
+            $removed = $true
+        }
+    }
+    finally {
+        $st.Close()
+    }
+    return @{ thumbprint = $thumbprint; removed = $removed; key_deleted = $keyDeleted }
+}
+
+Function Invoke-ExportPfx($Step) {
+    $store = Get-Arg $Step 'store'
+    $thumbprint = [string](Get-Arg $Step 'thumbprint')
+    $st = Open-Store $store $false
+    try {
+        $found = @($st.Certificates.Find('FindByThumbprint', $thumbprint, $false))
+    }
+    finally {
+        $st.Close()
+    }
+    if ($found.Count -eq 0) { throw "no certificate with thumbprint $thumbprint" }
+    $bytes = $found[0].Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pkcs12,
+        [string](Get-Arg $Step 'password'))
+    return @{ thumbprint = $thumbprint; pfx = [System.Convert]::ToBase64String($bytes) }
+}
+
+Function Invoke-WriteFile($Step) {
+    $path = [string](Get-Arg $Step 'path')
+    $bytes = [System.Convert]::FromBase64String((Get-Arg $Step 'content'))
+    $dir = [System.IO.Path]::GetDirectoryName($path)
+    if (-not (Test-Path -LiteralPath $dir -PathType Container)) { throw "folder '$dir' does not exist" }
+    $temp = "$path.partial"
+    [System.IO.File]::WriteAllBytes($temp, $bytes)
+    Move-Item -LiteralPath $temp -Destination $path -Force
+    return @{ path = $path; size = $bytes.Length }
+}
+
+$Verbs = @{
+    host_info = @('read', 'host facts'); list_certs = @('list', 'store'); import_pfx = @('import', 'store')
+    add_cert = @('add', 'store'); remove_cert = @('remove', 'thumbprint'); export_pfx = @('export', 'thumbprint')
+    write_file = @('write', 'path')
+}
+
+$checkMode = $false
+if ($complex_args.PSObject.Properties.Name -contains '_ansible_check_mode') { $checkMode = [bool]$complex_args._ansible_check_mode }
+$results = New-Object System.Collections.ArrayList
+$changed = $false
+$failedMsg = $null
+foreach ($step in @($complex_args.steps)) {
+    $op = [string]$step.op
+    $report = @{ op = $op; ok = $false }
+    $target = $op
+    $verb = 'run'
+    if ($Verbs.ContainsKey($op)) { $verb = $Verbs[$op][0] }
+    try {
+        if (-not $Verbs.ContainsKey($op)) { throw "unknown operation (contract version $ContractVersion)" }
+        if ($Verbs[$op][1] -ne 'host facts') { $target = [string](Get-Arg $step $Verbs[$op][1]) } else { $target = $env:COMPUTERNAME }
+        if ($checkMode -and $MutatingOps -contains $op) { throw 'refusing a change in check mode' }
+        switch ($op) {
+            'host_info' { $report.result = Invoke-HostInfo $step }
+            'list_certs' { $report.result = Invoke-ListCerts $step }
+            'import_pfx' { $report.result = Invoke-ImportPfx $step; if (-not $report.result.already_present) { $changed = $true } }
+            'add_cert' { $report.result = Invoke-AddCert $step; if (-not $report.result.already_present) { $changed = $true } }
+            'remove_cert' { $report.result = Invoke-RemoveCert $step; if ($report.result.removed) { $changed = $true } }
+            'export_pfx' { $report.result = Invoke-ExportPfx $step }
+            'write_file' { $report.result = Invoke-WriteFile $step; $changed = $true }
+        }
+        $report.ok = $true
+    }
+    catch {
+        $reason = $_.Exception.Message
+        if ($_.Exception.InnerException) { $reason = $_.Exception.InnerException.Message }
+        $report.error = "Failed to $verb '$target': $($reason.Trim())"
+        $failedMsg = $report.error
+    }
+    $null = $results.Add($report)
+    if ($null -ne $failedMsg) { break }
+}
+
+$output = @{ contract = $ContractVersion; changed = $changed; failed = ($null -ne $failedMsg); steps = @($results) }
+if ($null -ne $failedMsg) { $output.msg = $failedMsg }
+$output | ConvertTo-Json -Compress -Depth 8

@@ -1,0 +1,280 @@
+"""The lab's implementation of the agent contract, against the Windows model.
+
+It answers exactly as ``onshi_cert_agent.ps1`` does, including Windows' own error messages, so the
+controller cannot tell the lab from a PC except by what the lab chooses to model.
+"""
+
+from __future__ import annotations
+
+import base64
+import ntpath
+from collections.abc import Callable
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from onshi_cert.agent.contract import (
+    CONTRACT_VERSION,
+    OPERATIONS,
+    STORES,
+    WIN_ACCESS_DENIED,
+    WIN_BAD_PASSWORD,
+    WIN_CANCELED,
+    WIN_KEY_NOT_EXPORTABLE,
+    failure,
+)
+from onshi_cert.core.pkcs12 import AES_MIN_WINDOWS_BUILD, Encryption, encrypt_pkcs12, read_protection
+from onshi_cert.lab.windows import Session, StoredCert, WindowsHost
+
+VERBS = {
+    "host_info": "read",
+    "list_certs": "list",
+    "import_pfx": "import",
+    "add_cert": "add",
+    "remove_cert": "remove",
+    "export_pfx": "export",
+    "write_file": "write",
+}
+TARGETS = {
+    "list_certs": "store",
+    "import_pfx": "store",
+    "add_cert": "store",
+    "remove_cert": "thumbprint",
+    "export_pfx": "thumbprint",
+    "write_file": "path",
+}
+
+
+class WindowsError_(Exception):
+    """An exception whose message is Windows' own text."""
+
+
+class Interrupted(Exception):
+    """The connection is cut at a step boundary (fault injection); steps before it took effect."""
+
+
+def _arg(args: dict[str, Any], name: str) -> Any:
+    if name not in args:
+        raise WindowsError_(f"missing argument '{name}'")
+    return args[name]
+
+
+def _store_name(args: dict[str, Any]) -> str:
+    store = str(_arg(args, "store"))
+    if store not in STORES:
+        raise WindowsError_(f"unknown store '{store}'")
+    return store
+
+
+def _writable(host: WindowsHost, session: Session, store: str) -> list[StoredCert]:
+    if store.startswith("LocalMachine") and not session.admin:
+        raise WindowsError_(WIN_ACCESS_DENIED)
+    return host.store(session, store)
+
+
+def host_info(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """Return the host facts as the agent reads them."""
+    files: dict[str, str | None] = {}
+    for path in args.get("read_files") or []:
+        content = host.files.get(path)
+        files[path] = base64.b64decode(content).decode("utf-8-sig", errors="replace") if content else None
+    return {
+        "computer_name": host.name.upper()[:15],
+        "os_build": host.os_build,
+        "os_version": f"10.0.{host.os_build}.0",
+        "ps_version": host.ps_version,
+        "user": f"{host.name.upper()[:15]}\\{session.user}",
+        "is_admin": session.admin,
+        "logon_type": session.logon_type,
+        "dpapi": session.dpapi,
+        "files": files,
+    }
+
+
+def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """List a store's certificates with their key facts."""
+    store = _store_name(args)
+    rows = []
+    for stored in host.stores.get(host.store_key(session, store), []):
+        has_key = stored.key_pem is not None
+        rows.append(
+            {
+                "der": stored.der,
+                "has_private_key": has_key,
+                "key_usable": has_key and stored.usable,
+                "key_exportable": has_key and stored.exportable,
+                "provider": stored.provider if has_key else None,
+                "friendly_name": stored.friendly_name,
+            }
+        )
+    return {"store": store, "certificates": rows}
+
+
+def import_pfx(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """Import a PFX's leaf and key with Exportable, PersistKeySet and UserKeySet."""
+    store = _store_name(args)
+    data = base64.b64decode(_arg(args, "pfx"))
+    password = str(_arg(args, "password"))
+    try:
+        protection = read_protection(data)
+        loaded = pkcs12.load_pkcs12(data, password.encode())
+    except Exception as exc:
+        raise WindowsError_(WIN_BAD_PASSWORD) from exc
+    if protection.min_windows_build > host.os_build:
+        raise WindowsError_(WIN_BAD_PASSWORD)  # Windows before 1709 cannot read PBES2/AES
+    if loaded.cert is None:
+        raise WindowsError_("Cannot find the requested object.")
+    if loaded.key is not None and store.startswith("CurrentUser") and not session.dpapi:
+        raise WindowsError_(WIN_BAD_PASSWORD)  # no DPAPI to protect a persisted user key
+    target = _writable(host, session, store)
+    der = loaded.cert.certificate.public_bytes(serialization.Encoding.DER)
+    stored = StoredCert(der=base64.b64encode(der).decode())
+    if loaded.key is not None:
+        stored.key_pem = loaded.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+    if loaded.cert.friendly_name:
+        stored.friendly_name = loaded.cert.friendly_name.decode(errors="replace")
+    present = any(c.thumbprint == stored.thumbprint for c in target)
+    if not present:
+        target.append(stored)
+    return {"thumbprint": stored.thumbprint, "already_present": present}
+
+
+def add_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """Add a certificate without key; CurrentUser\\Root needs a prompt a remote session cannot show."""
+    store = _store_name(args)
+    der = base64.b64decode(_arg(args, "der"))
+    try:
+        x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise WindowsError_("Cannot find the requested object.") from exc
+    stored = StoredCert(der=base64.b64encode(der).decode())
+    target = _writable(host, session, store)
+    present = any(c.thumbprint == stored.thumbprint for c in target)
+    if not present:
+        if store == "CurrentUser\\Root":
+            raise WindowsError_(WIN_CANCELED)
+        target.append(stored)
+    return {"thumbprint": stored.thumbprint, "already_present": present}
+
+
+def remove_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """Remove a certificate and delete its private key with it."""
+    store = _store_name(args)
+    thumbprint = str(_arg(args, "thumbprint")).upper()
+    target = _writable(host, session, store)
+    matches = [c for c in target if c.thumbprint == thumbprint]
+    for stored in matches:
+        target.remove(stored)
+    return {
+        "thumbprint": thumbprint,
+        "removed": bool(matches),
+        "key_deleted": any(c.key_pem is not None for c in matches),
+    }
+
+
+def export_pfx(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """Export a certificate with its key as .NET does (3DES), or fail as Windows does."""
+    store = _store_name(args)
+    thumbprint = str(_arg(args, "thumbprint")).upper()
+    found = [c for c in host.stores.get(host.store_key(session, store), []) if c.thumbprint == thumbprint]
+    if not found:
+        raise WindowsError_(f"no certificate with thumbprint {thumbprint}")
+    stored = found[0]
+    if stored.key_pem is None or not stored.exportable:
+        raise WindowsError_(WIN_KEY_NOT_EXPORTABLE)
+    key = serialization.load_pem_private_key(stored.key_pem.encode(), None)
+    data = encrypt_pkcs12(
+        key, stored.certificate(), [], str(_arg(args, "password")), Encryption.TRIPLE_DES, stored.friendly_name or None
+    )
+    return {"thumbprint": thumbprint, "pfx": base64.b64encode(data).decode()}
+
+
+def write_file(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """Write a file through ``<path>.partial`` and a move."""
+    path = str(_arg(args, "path"))
+    content = base64.b64decode(_arg(args, "content"))
+    folder = ntpath.dirname(path)
+    known = {ntpath.dirname(p).lower() for p in host.files} | {d.lower() for d in host.readonly_dirs}
+    if folder.lower() not in known and not folder.lower().startswith(("c:\\users\\", "c:\\programdata\\")):
+        raise WindowsError_(f"folder '{folder}' does not exist")
+    if folder.lower() in {d.lower() for d in host.readonly_dirs} and not session.admin:
+        raise WindowsError_(WIN_ACCESS_DENIED)
+    host.files[path] = base64.b64encode(content).decode()
+    return {"path": path, "size": len(content)}
+
+
+HANDLERS: dict[str, Callable[[WindowsHost, Session, dict[str, Any]], dict[str, Any]]] = {
+    "host_info": host_info,
+    "list_certs": list_certs,
+    "import_pfx": import_pfx,
+    "add_cert": add_cert,
+    "remove_cert": remove_cert,
+    "export_pfx": export_pfx,
+    "write_file": write_file,
+}
+assert set(HANDLERS) == set(OPERATIONS), "the lab must implement every operation of the contract"
+
+
+def run_agent(
+    host: WindowsHost,
+    session: Session,
+    complex_args: dict[str, Any],
+    *,
+    cut_before_step: int | None = None,
+) -> dict[str, Any]:
+    """Run the request's steps in order and return the agent's JSON answer.
+
+    ``cut_before_step`` (fault injection) raises Interrupted when that many steps have run; a value
+    equal to the number of steps cuts after the last step, before the answer is sent.
+    """
+    check_mode = bool(complex_args.get("_ansible_check_mode"))
+    results: list[dict[str, Any]] = []
+    changed = False
+    failed_msg = None
+    steps = list(complex_args.get("steps") or [])
+    for index, step in enumerate(steps):
+        if cut_before_step is not None and index == cut_before_step:
+            raise Interrupted(f"connection cut before step {index} ({step.get('op')})")
+        op = str(step.get("op"))
+        args = step.get("args") or {}
+        verb = VERBS.get(op, "run")
+        target = host.name.upper() if op == "host_info" else str(args.get(TARGETS.get(op, ""), op))
+        report: dict[str, Any] = {"op": op, "ok": False}
+        try:
+            if op not in HANDLERS:
+                raise WindowsError_(f"unknown operation (contract version {CONTRACT_VERSION})")
+            if check_mode and OPERATIONS[op][1]:
+                raise WindowsError_("refusing a change in check mode")
+            report["result"] = HANDLERS[op](host, session, args)
+            report["ok"] = True
+            result = report["result"]
+            if (
+                (op in ("import_pfx", "add_cert") and not result["already_present"])
+                or (op == "remove_cert" and result["removed"])
+                or op == "write_file"
+            ):
+                changed = True
+        except WindowsError_ as exc:
+            report["error"] = failure(verb, target, str(exc))
+            failed_msg = report["error"]
+        results.append(report)
+        if failed_msg:
+            break
+    if cut_before_step is not None and cut_before_step >= len(steps) and not failed_msg:
+        raise Interrupted("connection cut after the last step, before the answer")
+    output: dict[str, Any] = {
+        "contract": CONTRACT_VERSION,
+        "changed": changed,
+        "failed": bool(failed_msg),
+        "steps": results,
+    }
+    if failed_msg:
+        output["msg"] = failed_msg
+    return output
+
+
+__all__ = ["AES_MIN_WINDOWS_BUILD", "Interrupted", "WindowsError_", "run_agent"]

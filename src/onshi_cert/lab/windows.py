@@ -1,0 +1,148 @@
+"""A model of the Windows parts that matter: users, certificate stores with private keys, files.
+
+Everything here is plain data that round-trips through JSON, so a lab PC's state persists on disk
+between runs and tests can read it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cryptography import x509
+
+from onshi_cert.core.certinfo import DEFAULT_ISSUER_CN, common_name
+
+KSP = "Microsoft Software Key Storage Provider"
+CSP = "Microsoft Enhanced RSA and AES Cryptographic Provider"
+
+
+@dataclass
+class StoredCert:
+    """A certificate in a store, with its private key (PKCS#8 PEM) when it has one."""
+
+    der: str  # base64
+    key_pem: str | None = None
+    exportable: bool = True
+    usable: bool = True
+    provider: str = KSP
+    friendly_name: str = ""
+
+    @property
+    def der_bytes(self) -> bytes:
+        """Return the DER bytes."""
+        return base64.b64decode(self.der)
+
+    @property
+    def thumbprint(self) -> str:
+        """Return the SHA-1 thumbprint, upper-case as Windows shows it."""
+        return hashlib.sha1(self.der_bytes).hexdigest().upper()
+
+    def certificate(self) -> x509.Certificate:
+        """Return the parsed certificate."""
+        return x509.load_der_x509_certificate(self.der_bytes)
+
+
+@dataclass
+class User:
+    """A local Windows account."""
+
+    name: str
+    password: str
+    admin: bool = False
+    remote_management: bool | None = None  # member of Remote Management Users; default: admin
+
+    @property
+    def may_connect(self) -> bool:
+        """Return True when WinRM lets this user connect (administrators, Remote Management Users)."""
+        return self.admin if self.remote_management is None else self.remote_management
+
+
+@dataclass
+class Session:
+    """Who the code runs as: the CurrentUser, how it logged on, and what that allows."""
+
+    user: str
+    admin: bool
+    logon_type: str  # network, interactive
+    dpapi: bool
+    become: bool = False
+
+
+@dataclass
+class WindowsHost:
+    """One simulated オン資PC."""
+
+    name: str
+    address: str
+    http_port: int = 5985
+    https_port: int = 5986
+    https: bool = False
+    allow_unencrypted: bool = False
+    winrm_enabled: bool = True
+    os_build: int = 19045
+    site: str = "default"
+    operator: str = "OQSComApp"
+    facility_codes: list[str] = field(default_factory=list)
+    users: dict[str, User] = field(default_factory=dict)
+    stores: dict[str, list[StoredCert]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # path -> base64 content
+    readonly_dirs: list[str] = field(default_factory=list)
+
+    @property
+    def ps_version(self) -> str:
+        """Return the Windows PowerShell version this build ships."""
+        return f"5.1.{self.os_build}.1"
+
+    def user(self, name: str) -> User | None:
+        """Return the account called ``name`` (case-insensitive, with or without a ``HOST\\`` prefix)."""
+        bare = name.split("\\")[-1].split("@")[0].lower()
+        return next((u for u in self.users.values() if u.name.lower() == bare), None)
+
+    def store_key(self, session: Session, store: str) -> str:
+        """Return the key of ``store`` as seen by ``session`` (CurrentUser stores are per user)."""
+        location, name = store.split("\\")
+        return f"CurrentUser[{session.user}]\\{name}" if location == "CurrentUser" else store
+
+    def store(self, session: Session, store: str) -> list[StoredCert]:
+        """Return the list behind ``store`` for ``session``, created empty when missing."""
+        return self.stores.setdefault(self.store_key(session, store), [])
+
+    def user_store(self, user: str, name: str = "My") -> list[StoredCert]:
+        """Return ``user``'s CurrentUser store ``name``."""
+        return self.stores.setdefault(f"CurrentUser[{user}]\\{name}", [])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-friendly state."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowsHost:
+        """Rebuild a host from ``to_dict`` output."""
+        data = dict(data)
+        data["users"] = {k: User(**v) for k, v in data.get("users", {}).items()}
+        data["stores"] = {k: [StoredCert(**c) for c in v] for k, v in data.get("stores", {}).items()}
+        return cls(**data)
+
+    def summary(self, issuer_cn: str = DEFAULT_ISSUER_CN) -> dict[str, Any]:
+        """Return a readable view of the stores for tests and ``lab status``."""
+        view: dict[str, list[dict[str, Any]]] = {}
+        for key, certs in sorted(self.stores.items()):
+            rows = []
+            for stored in certs:
+                cert = stored.certificate()
+                rows.append(
+                    {
+                        "thumbprint": stored.thumbprint,
+                        "subject_cn": common_name(cert.subject),
+                        "issuer_cn": common_name(cert.issuer),
+                        "ours": common_name(cert.issuer) == issuer_cn,
+                        "not_after": cert.not_valid_after_utc.isoformat(),
+                        "has_key": stored.key_pem is not None,
+                        "exportable": stored.exportable,
+                    }
+                )
+            view[key] = rows
+        return {"name": self.name, "os_build": self.os_build, "stores": view, "files": sorted(self.files)}
