@@ -24,10 +24,11 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], bool]] = {
     "add_cert": (("store", "der"), True),
     "remove_cert": (("store", "thumbprint"), True),
     "export_pfx": (("store", "thumbprint", "password"), False),
+    "assert_cert": (("store", "thumbprint", "expect"), False),
     "write_file": (("path", "content"), True),
 }
 # Step arguments that carry secrets or key material: never logged, never returned to the user.
-SECRET_ARGS = frozenset({"pfx", "password", "content"})
+SECRET_ARGS = frozenset({"pfx", "password", "content", "export_password"})
 STORES = (
     "CurrentUser\\My",
     "CurrentUser\\Root",

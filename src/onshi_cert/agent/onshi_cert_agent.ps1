@@ -1,4 +1,5 @@
 #!powershell
+#Requires -Version 5.1
 # onshi-cert host agent: a few primitive certificate operations, JSON in ($complex_args), JSON out.
 # Contract: CONTRACT.md (contract version 1). Windows PowerShell 5.1; .NET X509Store API; no C#.
 # Every decision is made on the controller; this script only does what each step says.
@@ -116,8 +117,25 @@ Function Invoke-HostInfo($Step) {
     }
 }
 
+Function Test-Arg($Step, [string]$Name) {
+    return ($null -ne $Step.args) -and ($Step.args.PSObject.Properties.Name -contains $Name)
+}
+
+Function Export-Pfx($Cert, [string]$Password) {
+    $bytes = $Cert.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pkcs12, $Password)
+    return [System.Convert]::ToBase64String($bytes)
+}
+
 Function Invoke-ListCerts($Step) {
     $store = Get-Arg $Step 'store'
+    $exportPassword = $null
+    $exportIssuer = $null
+    $exportExcept = @()
+    if (Test-Arg $Step 'export_password') {
+        $exportPassword = [string]$Step.args.export_password
+        $exportIssuer = [string](Get-Arg $Step 'export_issuer')
+        if (Test-Arg $Step 'export_except') { $exportExcept = @($Step.args.export_except) }
+    }
     $items = New-Object System.Collections.ArrayList
     try {
         $st = Open-Store $store $false
@@ -130,6 +148,16 @@ Function Invoke-ListCerts($Step) {
             $facts = Get-KeyFacts $cert
             $facts.der = [System.Convert]::ToBase64String($cert.RawData)
             $facts.friendly_name = $cert.FriendlyName
+            $issuerName = $cert.GetNameInfo([System.Security.Cryptography.X509Certificates.X509NameType]::SimpleName, $true)
+            if ($null -ne $exportPassword -and $cert.HasPrivateKey -and $issuerName -eq $exportIssuer -and
+                $exportExcept -notcontains $cert.Thumbprint) {
+                try {
+                    $facts.pfx = Export-Pfx $cert $exportPassword
+                }
+                catch {
+                    $facts.export_error = $_.Exception.Message.Trim()
+                }
+            }
             $null = $items.Add($facts)
         }
     }
@@ -219,9 +247,29 @@ Function Invoke-ExportPfx($Step) {
         $st.Close()
     }
     if ($found.Count -eq 0) { throw "no certificate with thumbprint $thumbprint" }
-    $bytes = $found[0].Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pkcs12,
-        [string](Get-Arg $Step 'password'))
-    return @{ thumbprint = $thumbprint; pfx = [System.Convert]::ToBase64String($bytes) }
+    return @{ thumbprint = $thumbprint; pfx = (Export-Pfx $found[0] ([string](Get-Arg $Step 'password'))) }
+}
+
+Function Invoke-AssertCert($Step) {
+    $store = Get-Arg $Step 'store'
+    $thumbprint = [string](Get-Arg $Step 'thumbprint')
+    $expect = Get-Arg $Step 'expect'
+    $st = Open-Store $store $false
+    try {
+        $found = @($st.Certificates.Find('FindByThumbprint', $thumbprint, $false))
+    }
+    finally {
+        $st.Close()
+    }
+    if ($found.Count -eq 0) { throw "the certificate is not in $store" }
+    $facts = Get-KeyFacts $found[0]
+    foreach ($property in $expect.PSObject.Properties) {
+        if ([bool]$facts[$property.Name] -ne [bool]$property.Value) {
+            throw "$($property.Name) is $($facts[$property.Name]), expected $($property.Value)"
+        }
+    }
+    $facts.thumbprint = $thumbprint
+    return $facts
 }
 
 Function Invoke-WriteFile($Step) {
@@ -238,7 +286,7 @@ Function Invoke-WriteFile($Step) {
 $Verbs = @{
     host_info = @('read', 'host facts'); list_certs = @('list', 'store'); import_pfx = @('import', 'store')
     add_cert = @('add', 'store'); remove_cert = @('remove', 'thumbprint'); export_pfx = @('export', 'thumbprint')
-    write_file = @('write', 'path')
+    write_file = @('write', 'path'); assert_cert = @('verify', 'thumbprint')
 }
 
 $checkMode = $false
@@ -263,6 +311,7 @@ foreach ($step in @($complex_args.steps)) {
             'add_cert' { $report.result = Invoke-AddCert $step; if (-not $report.result.already_present) { $changed = $true } }
             'remove_cert' { $report.result = Invoke-RemoveCert $step; if ($report.result.removed) { $changed = $true } }
             'export_pfx' { $report.result = Invoke-ExportPfx $step }
+            'assert_cert' { $report.result = Invoke-AssertCert $step }
             'write_file' { $report.result = Invoke-WriteFile $step; $changed = $true }
         }
         $report.ok = $true

@@ -25,6 +25,7 @@ from onshi_cert.agent.contract import (
     WIN_KEY_NOT_EXPORTABLE,
     failure,
 )
+from onshi_cert.core.certinfo import common_name
 from onshi_cert.core.pkcs12 import AES_MIN_WINDOWS_BUILD, Encryption, encrypt_pkcs12, read_protection
 from onshi_cert.lab.windows import Session, StoredCert, WindowsHost
 
@@ -36,6 +37,7 @@ VERBS = {
     "remove_cert": "remove",
     "export_pfx": "export",
     "write_file": "write",
+    "assert_cert": "verify",
 }
 TARGETS = {
     "list_certs": "store",
@@ -93,22 +95,40 @@ def host_info(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict
     }
 
 
+def _facts(stored: StoredCert) -> dict[str, Any]:
+    has_key = stored.key_pem is not None
+    return {
+        "has_private_key": has_key,
+        "key_usable": has_key and stored.usable,
+        "key_exportable": has_key and stored.exportable,
+        "provider": stored.provider if has_key else None,
+    }
+
+
+def _export(stored: StoredCert, password: str) -> str:
+    if stored.key_pem is None or not stored.exportable:
+        raise WindowsError_(WIN_KEY_NOT_EXPORTABLE)
+    key = serialization.load_pem_private_key(stored.key_pem.encode(), None)
+    data = encrypt_pkcs12(key, stored.certificate(), [], password, Encryption.TRIPLE_DES, stored.friendly_name or None)
+    return base64.b64encode(data).decode()
+
+
 def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-    """List a store's certificates with their key facts."""
+    """List a store's certificates with their key facts, exporting the selected ones when asked."""
     store = _store_name(args)
+    password = args.get("export_password")
+    issuer = args.get("export_issuer") if password is not None else None
+    skip = {str(t).upper() for t in args.get("export_except") or []}
     rows = []
     for stored in host.stores.get(host.store_key(session, store), []):
-        has_key = stored.key_pem is not None
-        rows.append(
-            {
-                "der": stored.der,
-                "has_private_key": has_key,
-                "key_usable": has_key and stored.usable,
-                "key_exportable": has_key and stored.exportable,
-                "provider": stored.provider if has_key else None,
-                "friendly_name": stored.friendly_name,
-            }
-        )
+        row = {"der": stored.der, **_facts(stored), "friendly_name": stored.friendly_name}
+        selected = issuer is not None and common_name(stored.certificate().issuer) == issuer
+        if selected and stored.key_pem is not None and stored.thumbprint not in skip:
+            try:
+                row["pfx"] = _export(stored, str(password))
+            except WindowsError_ as exc:
+                row["export_error"] = str(exc)
+        rows.append(row)
     return {"store": store, "certificates": rows}
 
 
@@ -183,14 +203,21 @@ def export_pfx(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
     found = [c for c in host.stores.get(host.store_key(session, store), []) if c.thumbprint == thumbprint]
     if not found:
         raise WindowsError_(f"no certificate with thumbprint {thumbprint}")
-    stored = found[0]
-    if stored.key_pem is None or not stored.exportable:
-        raise WindowsError_(WIN_KEY_NOT_EXPORTABLE)
-    key = serialization.load_pem_private_key(stored.key_pem.encode(), None)
-    data = encrypt_pkcs12(
-        key, stored.certificate(), [], str(_arg(args, "password")), Encryption.TRIPLE_DES, stored.friendly_name or None
-    )
-    return {"thumbprint": thumbprint, "pfx": base64.b64encode(data).decode()}
+    return {"thumbprint": thumbprint, "pfx": _export(found[0], str(_arg(args, "password")))}
+
+
+def assert_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """Check a certificate's key facts; fail (stopping later steps) when one differs."""
+    store = _store_name(args)
+    thumbprint = str(_arg(args, "thumbprint")).upper()
+    found = [c for c in host.stores.get(host.store_key(session, store), []) if c.thumbprint == thumbprint]
+    if not found:
+        raise WindowsError_(f"the certificate is not in {store}")
+    facts = _facts(found[0])
+    for name, wanted in dict(_arg(args, "expect")).items():
+        if bool(facts.get(name)) != bool(wanted):
+            raise WindowsError_(f"{name} is {facts.get(name)}, expected {wanted}")
+    return {"thumbprint": thumbprint, **facts}
 
 
 def write_file(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
@@ -215,6 +242,7 @@ HANDLERS: dict[str, Callable[[WindowsHost, Session, dict[str, Any]], dict[str, A
     "remove_cert": remove_cert,
     "export_pfx": export_pfx,
     "write_file": write_file,
+    "assert_cert": assert_cert,
 }
 assert set(HANDLERS) == set(OPERATIONS), "the lab must implement every operation of the contract"
 

@@ -31,13 +31,14 @@ from cryptography.hazmat.primitives import serialization
 
 from onshi_cert.core.certinfo import utcnow
 from onshi_cert.core.factory import LOOKALIKE_ISSUER_CN, CertificateFactory
+from onshi_cert.core.hoststate import FACE_AUTH_PATH
 from onshi_cert.lab.windows import StoredCert, User, WindowsHost
 
 DEFAULT_USERS = {
     "Administrator": {"password": "Lab-Admin-2026!", "admin": True},
     "OQSComApp": {"password": "Lab-Oqs-2026!", "admin": False},
 }
-FACE_AUTH_PATH = "C:\\Program Files\\OQS-Auth\\Version.info"
+
 DEFAULT_BASE_ADDRESS = "127.0.10.1"
 
 

@@ -1,0 +1,54 @@
+# onshi_cert_info: read a PC's certificates and judge them on the controller (one agent execution).
+from __future__ import annotations
+
+from pathlib import Path
+
+from ansible.plugins.action import ActionBase
+
+from onshi_cert import options
+from onshi_cert.agent.contract import Step
+from onshi_cert.ansible_support import AgentSession, fail
+from onshi_cert.core.audit import host_report
+from onshi_cert.core.errors import OnshiCertError
+from onshi_cert.core.hoststate import HostFacts, parse_listing
+
+SPEC = options.spec(backup_dir={"type": "path"})
+READ_STORES = ("CurrentUser\\My", "LocalMachine\\Root", "CurrentUser\\Root")
+
+
+class ActionModule(ActionBase):
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _, args = self.validate_argument_spec(**SPEC)
+        host = task_vars.get("inventory_hostname", "?")
+        try:
+            expect = options.expectations(args)
+        except OnshiCertError as exc:
+            raise fail(host, exc) from exc
+        session = AgentSession(self, task_vars)
+        steps = [Step("host_info", {"read_files": [args["face_auth_path"]]})]
+        steps += [Step("list_certs", {"store": store}) for store in READ_STORES]
+        response = session.run(steps)
+        if response.failed:
+            raise fail(host, response.error or response.msg)
+        rule = options.rule(args)
+        installed = parse_listing(response.result_of("list_certs", 0), rule)
+        roots = parse_listing(response.result_of("list_certs", 1), rule) + parse_listing(
+            response.result_of("list_certs", 2), rule
+        )
+        report = host_report(
+            HostFacts.from_result(response.result_of("host_info")),
+            installed,
+            roots,
+            expect,
+            face_auth_path=args["face_auth_path"],
+            face_auth_minimum=args["face_auth_minimum"],
+            backup_dir=Path(args["backup_dir"]) if args.get("backup_dir") else None,
+        )
+        report["executions"] = session.executions
+        result.update(changed=False, onshi_cert=report, ansible_facts={"onshi_cert": report})
+        return result

@@ -1,0 +1,83 @@
+"""Glue shared by the action plugins: run the agent over the task's connection, shape failures.
+
+This is the only place, besides ``action_plugins/``, that imports Ansible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from onshi_cert.agent.contract import AGENT_MODULE, ContractError, Response, Step, build_request, parse_response
+from onshi_cert.core.errors import OnshiCertError
+
+# The agent's name as a task would call it; the Galaxy collection build rewrites this line.
+AGENT_NAME = AGENT_MODULE
+
+
+def one_time_password() -> str:
+    """Return a random password for a PFX that only lives for one agent request."""
+    return secrets.token_urlsafe(24)
+
+
+class AgentSession:
+    """Runs agent requests for one task, counting executions and keeping secrets out of logs."""
+
+    def __init__(self, action: ActionBase, task_vars: dict[str, Any]) -> None:
+        self.action = action
+        self.task_vars = task_vars
+        self.executions = 0
+        self.host = task_vars.get("inventory_hostname", "?")
+
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Censor the connection's own logging of the agent's raw answer (it may hold PFX bytes)."""
+        play_context = self.action._play_context
+        before = play_context.no_log
+        play_context.no_log = True
+        try:
+            yield
+        finally:
+            play_context.no_log = before
+
+    @contextlib.contextmanager
+    def without_become(self) -> Iterator[None]:
+        """Run as the connecting user (an administrator) instead of the become user."""
+        connection = self.action._connection
+        before = connection.become
+        connection.become = None
+        try:
+            yield
+        finally:
+            connection.become = before
+
+    def run(self, steps: list[Step], *, check_mode: bool = False) -> Response:
+        """Run ``steps`` in one agent execution; raise AnsibleActionFail on a transport or contract error."""
+        try:
+            request = build_request(steps, check_mode=check_mode)
+        except ContractError as exc:
+            raise AnsibleActionFail(f"{self.host}: internal error: {exc}") from exc
+        request["_ansible_no_log"] = True
+        self.executions += 1
+        with self._quiet():
+            raw = self.action._execute_module(module_name=AGENT_NAME, module_args=request, task_vars=self.task_vars)
+        try:
+            return parse_response(raw)
+        except ContractError as exc:
+            detail = raw.get("msg") or raw.get("module_stderr") or raw.get("module_stdout") or ""
+            raise AnsibleActionFail(
+                f"{self.host}: the onshi-cert agent did not answer: {str(detail).strip()[:500] or exc}"
+            ) from exc
+
+
+def fail(host: str, exc: OnshiCertError | str, *, file: str | None = None) -> AnsibleActionFail:
+    """Return the one failure an action raises: host, file, what is wrong, and the fix."""
+    where = f"{host}: {file}: " if file else f"{host}: "
+    if isinstance(exc, OnshiCertError):
+        return AnsibleActionFail(where + exc.describe())
+    return AnsibleActionFail(where + exc)
