@@ -32,8 +32,10 @@ def expectations(args: dict[str, Any]) -> Expectations:
         try:
             codes.append(parse_facility_code(value).code)
         except FacilityCodeError as exc:
-            raise FacilityCodeError(f"facility_codes: {exc}", fix="correct onshi_cert_facility_codes in the "
-                                    "inventory (10 digits, from the issuance notice)") from exc
+            raise FacilityCodeError(
+                f"facility_codes: {exc}",
+                fix="correct onshi_cert_facility_codes in the inventory (10 digits, from the issuance notice)",
+            ) from exc
     return Expectations(tuple(codes), args.get("issuer_cn") or DEFAULT_ISSUER_CN)
 
 

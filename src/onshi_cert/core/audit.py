@@ -64,29 +64,53 @@ def host_report(
         assessment = assess(item.info, expect, now)
         if item.info.issuer_cn != expect.issuer_cn:
             if set(item.info.facility_codes) & set(expect.facility_codes):
-                problems.append(_problem("wrong_issuer", f"{item.thumbprint} claims {row['facility_code']} but is "
-                                         f"issued by {item.info.issuer_cn!r}", thumbprint=item.thumbprint))
+                problems.append(
+                    _problem(
+                        "wrong_issuer",
+                        f"{item.thumbprint} claims {row['facility_code']} but is issued by {item.info.issuer_cn!r}",
+                        thumbprint=item.thumbprint,
+                    )
+                )
             continue
-        if Verdict.WRONG_FACILITY in assessment.findings and Stage.EXPIRED != assessment.stage:
-            problems.append(_problem("wrong_facility", f"{item.thumbprint} belongs to another facility "
-                                     f"({', '.join(item.info.facility_codes) or 'no code'})",
-                                     thumbprint=item.thumbprint))
+        if Verdict.WRONG_FACILITY in assessment.findings and assessment.stage != Stage.EXPIRED:
+            problems.append(
+                _problem(
+                    "wrong_facility",
+                    f"{item.thumbprint} belongs to another facility "
+                    f"({', '.join(item.info.facility_codes) or 'no code'})",
+                    thumbprint=item.thumbprint,
+                )
+            )
     for code, thumb in plan.keep.items():
         kept = next(i for i in installed if i.thumbprint == thumb)
         stage = assess(kept.info, expect, now).stage
         if stage not in (Stage.OK, Stage.EXPIRED, Stage.NOT_YET_VALID):
-            problems.append(_problem("expiring", f"the certificate for {code} expires in "
-                                     f"{kept.info.days_remaining(now)} days", facility_code=code, stage=stage.value))
+            problems.append(
+                _problem(
+                    "expiring",
+                    f"the certificate for {code} expires in {kept.info.days_remaining(now)} days",
+                    facility_code=code,
+                    stage=stage.value,
+                )
+            )
         if kept.info.key_exportable is False:
-            problems.append(_problem("not_exportable", f"the key of {thumb} is not exportable: no backup possible",
-                                     thumbprint=thumb))
+            problems.append(
+                _problem(
+                    "not_exportable", f"the key of {thumb} is not exportable: no backup possible", thumbprint=thumb
+                )
+            )
         elif backup_dir is not None:
             found = backups.find(backup_dir, thumb)
             if found is None:
                 older = backups.latest_for(backup_dir, facility_code=code)
                 if older:
-                    problems.append(_problem("backup_outdated", f"the newest backup for {code} is of an older "
-                                             "certificate", facility_code=code))
+                    problems.append(
+                        _problem(
+                            "backup_outdated",
+                            f"the newest backup for {code} is of an older certificate",
+                            facility_code=code,
+                        )
+                    )
                 else:
                     problems.append(_problem("no_backup", f"no backup of {thumb}", thumbprint=thumb))
     for code in plan.missing:
@@ -96,11 +120,17 @@ def host_report(
     if ours and not ca_trusted:
         problems.append(_problem("ca_not_trusted", f"{expect.issuer_cn} is not in the trusted root stores"))
     if not face["ok"]:
-        problems.append(_problem("face_auth_old", f"face-authentication library {face['version'] or 'not found'} "
-                                 f"is below {face_auth_minimum}: renewing with the MPKI tool needs it"))
+        problems.append(
+            _problem(
+                "face_auth_old",
+                f"face-authentication library {face['version'] or 'not found'} "
+                f"is below {face_auth_minimum}: renewing with the MPKI tool needs it",
+            )
+        )
     if plan.stale:
-        problems.append(_problem("stale", f"{len(plan.stale)} stale certificate(s) to remove",
-                                 thumbprints=sorted(plan.stale)))
+        problems.append(
+            _problem("stale", f"{len(plan.stale)} stale certificate(s) to remove", thumbprints=sorted(plan.stale))
+        )
     problems.sort(key=lambda p: PROBLEMS.index(p["code"]))
     urgent = [p["code"] for p in problems if p["code"] not in ("stale", "face_auth_old")]
     return {

@@ -79,14 +79,18 @@ class CertificateFactory:
         self._pool = [new_key(key_bits) for _ in range(key_pool)]
         self._pool_cycle = itertools.cycle(self._pool) if self._pool else None
         self._serials = itertools.count(0x1000)
-        self.root_key = new_key(key_bits)
-        root_name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-                x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn),
-            ]
+        self.root_key = root_key or new_key(key_bits)
+        root_name = (
+            root.subject
+            if root is not None
+            else x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn),
+                ]
+            )
         )
-        self.root = self._sign(
+        self.root = root or self._sign(
             root_name,
             root_name,
             self.root_key.public_key(),

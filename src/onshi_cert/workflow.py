@@ -1,0 +1,323 @@
+"""The order every change follows on a PC: read, back up what will go, import, verify, only then remove.
+
+Pure orchestration over an agent runner (``run(steps, check_mode)``, ``without_become()``); the action
+plugins supply one that goes over the task's connection. No Ansible imports here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from onshi_cert.agent.contract import Response, Step, b64
+from onshi_cert.core import backup as backups
+from onshi_cert.core.errors import OnshiCertError
+from onshi_cert.core.facility import FacilityRule
+from onshi_cert.core.hoststate import HostFacts, InstalledCert, parse_listing
+from onshi_cert.core.install import MY, ChangePlan, import_copy, plan_install, plan_removal, read_p12
+from onshi_cert.core.pkcs12 import Pkcs12Bundle, encryption_for_build
+from onshi_cert.core.policy import Expectations, plan_store
+
+KEY_READY = {"has_private_key": True, "key_usable": True, "key_exportable": True}
+
+
+class Runner(Protocol):
+    """Runs agent requests on one PC."""
+
+    executions: int
+
+    def run(self, steps: list[Step], *, check_mode: bool = False) -> Response: ...
+
+    def without_become(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+class WorkflowError(OnshiCertError):
+    """The PC refused a step or a precondition does not hold; says what was and was not changed."""
+
+
+@dataclass
+class Settings:
+    """What a task asked for."""
+
+    expect: Expectations
+    rule: FacilityRule
+    check_mode: bool = False
+    backup_dir: Path | None = None
+    backup_password: str | None = None
+    backup_stale: bool = True
+    ca_store: str | None = "LocalMachine\\Root"
+    new_password: Callable[[], str] = field(default=lambda: "")
+
+
+@dataclass
+class State:
+    """What the first execution read."""
+
+    facts: HostFacts
+    my: list[InstalledCert]
+    trusted: list[InstalledCert]
+    intermediates: list[InstalledCert]
+    export_password: str | None = None  # the one-time password of the PFX bytes in ``my``
+
+    def chain_certs(self) -> list[x509.Certificate]:
+        """Return the CA certificates the PC holds (to complete backups' chains)."""
+        return [c.cert for c in self.trusted + self.intermediates]
+
+
+def _check(response: Response, what: str) -> Response:
+    if response.failed:
+        raise WorkflowError(f"{what}: {response.error or response.msg}")
+    return response
+
+
+def read_state(runner: Runner, settings: Settings, *, export_except: list[str] | None) -> State:
+    """Read facts and stores in one execution; with ``export_except`` also export ours not listed."""
+    listing: dict[str, Any] = {"store": MY}
+    if export_except is not None and not settings.check_mode:
+        listing |= {
+            "export_issuer": settings.expect.issuer_cn,
+            "export_except": export_except,
+            "export_password": settings.new_password(),
+        }
+    steps = [Step("host_info"), Step("list_certs", listing), Step("list_certs", {"store": "CurrentUser\\CA"})]
+    if settings.ca_store:
+        steps.append(Step("list_certs", {"store": settings.ca_store}))
+    response = _check(runner.run(steps, check_mode=settings.check_mode), "cannot read the PC's certificates")
+    return State(
+        facts=HostFacts.from_result(response.result_of("host_info")),
+        my=parse_listing(response.result_of("list_certs", 0), settings.rule),
+        intermediates=parse_listing(response.result_of("list_certs", 1)),
+        trusted=parse_listing(response.result_of("list_certs", 2)) if settings.ca_store else [],
+        export_password=listing.get("export_password"),
+    )
+
+
+def require_dpapi(state: State) -> None:
+    """Refuse, with the fix, a logon that cannot persist user keys (Windows would say 'password is not correct')."""
+    if not state.facts.dpapi:
+        raise WorkflowError(
+            f"the agent runs as {state.facts.user} with a {state.facts.logon_type} logon that has no DPAPI, so "
+            "Windows cannot store a private key for the user (it would misleadingly say 'The specified network "
+            "password is not correct')",
+            fix="run the task with become: true, become_method: runas, become_user: the operating user and "
+            "ansible_become_password set; or connect with CredSSP",
+        )
+
+
+def back_up(
+    state: State, plan: ChangePlan, settings: Settings, host: str, extra_chain: list[x509.Certificate]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Write a verified backup of every certificate about to be removed that has an exportable key."""
+    written: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    if not settings.backup_stale:
+        return written, warnings
+    encryption = encryption_for_build(state.facts.os_build)
+    for thumb in plan.remove:
+        item = next(c for c in state.my if c.thumbprint == thumb)
+        if not item.info.has_key:
+            continue
+        if item.pfx is None:
+            warnings.append(
+                f"{thumb} cannot be backed up ({item.export_error or 'key not exportable'}); "
+                "removing it anyway because it is stale"
+            )
+            continue
+        if settings.backup_dir is None or not settings.backup_password:
+            raise WorkflowError(
+                f"{thumb} must be backed up before it is removed, but no backup folder is set",
+                fix="set backup_dir and backup_password (from the vault), or backup_stale: false",
+            )
+        existing = backups.find(settings.backup_dir, thumb, settings.backup_password)
+        if existing is not None:
+            written.append(existing.to_dict() | {"new": False})
+            continue
+        data, bundle = backups.rebuild(
+            item.pfx,
+            state.export_password or "",
+            extra_chain + state.chain_certs(),
+            settings.backup_password,
+            encryption,
+        )
+        backups.verify(data, settings.backup_password, thumb, need_chain=False)
+        code = item.info.facility_code or "unknown"
+        written.append(
+            backups.write(settings.backup_dir, host, code, data, bundle, encryption).to_dict() | {"new": True}
+        )
+    return written, warnings
+
+
+def ca_steps(plan: ChangePlan) -> list[Step]:
+    """Return add_cert steps for the CA certificates the plan adds."""
+    return [
+        Step("add_cert", {"store": store, "der": b64(cert.public_bytes(Encoding.DER))}) for store, cert in plan.ca_adds
+    ]
+
+
+def apply(
+    runner: Runner, state: State, plan: ChangePlan, settings: Settings, bundle: Pkcs12Bundle | None, keep: list[str]
+) -> list[InstalledCert]:
+    """Make the planned changes in one execution (two when an administrator must add a machine CA).
+
+    Import first, then assert the imported and kept certificates have usable keys, and only then
+    remove; the agent stops at the first failing step, so a failed check leaves every certificate.
+    """
+    steps: list[Step] = []
+    machine = [s for s in ca_steps(plan) if s.args["store"].startswith("LocalMachine")]
+    if machine and not state.facts.is_admin:
+        with runner.without_become():
+            response = runner.run(machine)
+        _check(response, "cannot add the CA to the machine's trusted roots (nothing else was changed)")
+        machine = []
+    if plan.import_leaf and bundle is not None:
+        secret = settings.new_password()
+        pfx = import_copy(bundle).to_bytes(secret, encryption_for_build(state.facts.os_build))
+        steps.append(Step("import_pfx", {"store": MY, "pfx": b64(pfx), "password": secret}))
+    steps += machine + [s for s in ca_steps(plan) if not s.args["store"].startswith("LocalMachine")]
+    for thumb in keep:
+        steps.append(Step("assert_cert", {"store": MY, "thumbprint": thumb, "expect": KEY_READY}))
+    steps += [Step("remove_cert", {"store": MY, "thumbprint": t}) for t in plan.remove]
+    steps.append(Step("list_certs", {"store": MY}))
+    response = runner.run(steps)
+    if response.failed:
+        done = [s.op for s in response.steps if s.ok]
+        raise WorkflowError(
+            f"{response.error} (steps done before it: {', '.join(done) or 'none'}; no certificate was removed "
+            "after a failed check)",
+            fix="re-run the playbook once the cause is fixed: it picks up where it stopped",
+        )
+    return parse_listing(response.result_of("list_certs"), settings.rule)
+
+
+def summary(certs: list[InstalledCert]) -> list[str]:
+    """Return one line per certificate, for --diff."""
+    return sorted(
+        f"{c.thumbprint} {c.info.facility_code or '-'} until {c.info.not_after:%Y-%m-%d} "
+        f"key={'yes' if c.info.has_key else 'no'} issuer={c.info.issuer_cn}"
+        for c in certs
+    )
+
+
+def _already_backed_up(settings: Settings, host: str) -> list[str]:
+    if settings.backup_dir is None or not settings.backup_dir.is_dir():
+        return []
+    return [b.thumbprint for b in backups.latest_for(settings.backup_dir, host=host)]
+
+
+def _predict(state: State, plan: ChangePlan, bundle: Pkcs12Bundle | None, rule: FacilityRule) -> list[str]:
+    after = [c for c in state.my if c.thumbprint not in plan.remove]
+    lines = summary(after)
+    if plan.import_leaf and bundle is not None and plan.new_thumbprint not in {c.thumbprint for c in after}:
+        info = bundle.describe(rule)
+        lines = sorted(
+            [
+                *lines,
+                f"{info.thumbprint} {info.facility_code or '-'} until {info.not_after:%Y-%m-%d} "
+                f"key=yes issuer={info.issuer_cn}",
+            ]
+        )
+    return lines
+
+
+def _result(
+    state: State, plan: ChangePlan, before: list[str], after: list[str], runner: Runner, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "changed": plan.changes,
+        "removed": [{"thumbprint": t, "reason": r} for t, r in plan.remove.items()],
+        "kept": [{"thumbprint": t, "reason": r} for t, r in plan.refused.items()],
+        "ca_added": [{"store": s, "subject": c.subject.rfc4514_string()} for s, c in plan.ca_adds],
+        "warnings": plan.warnings,
+        "host": state.facts.to_dict(),
+        "certificates": after,
+        "diff": {
+            "before": "\n".join(before) + "\n",
+            "after": "\n".join(after) + "\n",
+            "before_header": "CurrentUser\\My",
+            "after_header": "CurrentUser\\My",
+        },
+        "executions": runner.executions,
+        **extra,
+    }
+
+
+def install(
+    runner: Runner, settings: Settings, path: Path, password: str, host: str, *, remove_stale: bool
+) -> dict[str, Any]:
+    """Install a .p12 (``state: present``): pre-flight, read, back up, import, verify, remove stale."""
+    if not settings.expect.facility_codes:
+        raise WorkflowError(
+            "no facility code is expected for this PC, so a wrong facility's certificate could not be told apart",
+            fix="set onshi_cert_facility_codes for the host in the inventory",
+        )
+    bundle, info = read_p12(path, password, settings.expect, settings.rule)
+    export_except = [info.thumbprint, *_already_backed_up(settings, host)] if remove_stale else None
+    state = read_state(runner, settings, export_except=export_except)
+    plan = plan_install(
+        bundle,
+        info,
+        state.my,
+        state.trusted,
+        state.intermediates,
+        settings.expect,
+        ca_store=settings.ca_store,
+        remove_stale=remove_stale,
+    )
+    if plan.import_leaf:
+        require_dpapi(state)
+    before = summary(state.my)
+    extra = {
+        "thumbprint": info.thumbprint,
+        "facility_code": info.facility_code,
+        "imported": plan.import_leaf,
+        "not_after": info.not_after.isoformat(),
+    }
+    if settings.check_mode or not plan.changes:
+        return _result(state, plan, before, _predict(state, plan, bundle, settings.rule), runner, backups=[], **extra)
+    written, warnings = back_up(state, plan, settings, host, bundle.chain)
+    plan.warnings += warnings
+    after = apply(runner, state, plan, settings, bundle, keep=[info.thumbprint])
+    if not any(c.thumbprint == info.thumbprint and c.info.key_usable for c in after):
+        raise WorkflowError(
+            f"{info.thumbprint} is not in CurrentUser\\My with a usable key after the import",
+            fix="check the PC's event log; nothing was removed",
+        )
+    return _result(state, plan, before, summary(after), runner, backups=written, **extra)
+
+
+def remove(
+    runner: Runner,
+    settings: Settings,
+    host: str,
+    *,
+    thumbprints: list[str],
+    facility_code: str | None,
+    expired_only: bool,
+    stale_only: bool,
+    force: bool,
+) -> dict[str, Any]:
+    """Remove selected certificates (``state: absent``), backing each up first."""
+    state = read_state(runner, settings, export_except=_already_backed_up(settings, host))
+    plan = plan_removal(
+        state.my,
+        settings.expect,
+        thumbprints=thumbprints,
+        facility_code=facility_code,
+        expired_only=expired_only,
+        stale_only=stale_only,
+        force=force,
+    )
+    before = summary(state.my)
+    if settings.check_mode or not plan.changes:
+        return _result(state, plan, before, _predict(state, plan, None, settings.rule), runner, backups=[])
+    written, warnings = back_up(state, plan, settings, host, [])
+    plan.warnings += warnings
+    kept = plan_store([c.info for c in state.my], settings.expect).keep.values()
+    after = apply(runner, state, plan, settings, None, keep=[t for t in kept if t not in plan.remove])
+    return _result(state, plan, before, summary(after), runner, backups=written)
