@@ -30,14 +30,19 @@ class LabError(RuntimeError):
     """The lab cannot be started or reached; the message says what to do."""
 
 
-def prepare(state_dir: Path, fleet_file: Path, *, fresh: bool = False) -> list[str]:
-    """Build the fleet's state in ``state_dir`` unless it is there already; return the host names."""
+def prepare(state_dir: Path, fleet_file: Path, *, fresh: bool = False, base_address: str | None = None) -> list[str]:
+    """Build the fleet's state in ``state_dir`` unless it is there already; return the host names.
+
+    ``base_address`` moves the whole fleet to other loopback addresses (so two labs can run at once).
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)
     hosts_dir = state_dir / "hosts"
     if fresh and hosts_dir.exists():
         shutil.rmtree(hosts_dir)
     fleet = load_fleet(fleet_file)
+    if base_address:
+        fleet.setdefault("network", {})["base_address"] = base_address
     (state_dir / "fleet.yml").write_text(yaml.safe_dump(fleet, sort_keys=False, allow_unicode=True), encoding="utf-8")
     if not hosts_dir.exists() or not any(hosts_dir.glob("*.json")):
         for host in build_hosts(fleet, LabCA.load_or_create(state_dir / "ca")):
@@ -82,12 +87,13 @@ def up(
     fresh: bool = False,
     latency: float = 0.0,
     timeout: float = 60.0,
+    base_address: str | None = None,
 ) -> LabClient:
     """Prepare the fleet and start the lab in the background; return a client once it listens."""
     existing = LabClient.find(state_dir)
     if existing is not None:
         existing.shutdown()
-    prepare(state_dir, fleet_file, fresh=fresh)
+    prepare(state_dir, fleet_file, fresh=fresh, base_address=base_address)
     (state_dir / "lab.json").unlink(missing_ok=True)
     log_file = (state_dir / "lab.log").open("ab")
     process = subprocess.Popen(

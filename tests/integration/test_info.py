@@ -1,0 +1,104 @@
+"""onshi_cert_info over the real wire: ansible-playbook -> winrm -> pywinrm -> the lab."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.helpers import run_playbook
+
+pytestmark = pytest.mark.integration
+PLAYBOOK = "tests/integration/playbooks/module.yml"
+
+
+def info(lab, target: str, check: bool = False, use_become: bool = True, **args):
+    run = run_playbook(PLAYBOOK, lab.inventory, check=check, extra_vars={
+        "target": target, "module": "onshi_cert_info", "use_become": use_become,
+        "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}", **args},
+    })
+    return run, run.last(target, "onshi_cert_info")
+
+
+def test_healthy_pc_reads_in_one_execution(reset_lab) -> None:
+    """A healthy PC: one certificate OK, CA trusted, face-auth fine, one execution, nothing changed."""
+    run, result = info(reset_lab, "sapporo-naika-pc01")
+    report = result["result"]["onshi_cert"]
+    assert result["status"] == "ok" and result["result"]["changed"] is False
+    assert report["status"] == "ok" and report["problems"] == []
+    assert [c["verdict"] for c in report["certificates"]] == ["ok"]
+    assert report["ca_trusted"] is True
+    assert report["face_auth"] == {"path": "C:\\Program Files\\OQS-Auth\\Version.info", "found": True,
+                                   "version": "2.1.3", "minimum": "2.1.0", "ok": True}
+    assert report["host"]["user"].endswith("\\OQSComApp") and report["host"]["dpapi"] is True
+    assert reset_lab.records("sapporo-naika-pc01")["executions"] == 1
+
+
+@pytest.mark.parametrize(
+    ("host", "status", "codes"),
+    [
+        ("sapporo-naika-pc02", "expiring", ["expiring"]),
+        ("sapporo-shika-pc01", "expired", ["expired", "stale"]),
+        ("sendai-yakkyoku-pc01", "missing", ["missing", "face_auth_old"]),
+        ("tokyo-clinic-pc01", "missing", ["missing", "wrong_facility", "stale"]),
+        ("tokyo-clinic-pc02", "ok", ["stale"]),
+        ("chiba-hospital-pc01", "ok", []),
+        ("nagoya-clinic-pc01", "not_exportable", ["not_exportable"]),
+        ("hiroshima-clinic-pc01", "expiring", ["expiring", "face_auth_old"]),
+        ("fukuoka-shika-pc01", "wrong_issuer", ["wrong_issuer"]),
+        ("kyoto-clinic-pc01", "missing", ["missing", "no_key"]),
+    ],
+)
+def test_mixed_fleet_verdicts(reset_lab, host: str, status: str, codes: list[str]) -> None:
+    """Every PC of the sample fleet gets the status and problems its state calls for."""
+    _, result = info(reset_lab, host)
+    report = result["result"]["onshi_cert"]
+    assert report["status"] == status
+    assert [p["code"] for p in report["problems"]] == codes
+
+
+def test_check_mode_is_the_same_read(reset_lab) -> None:
+    """In check mode the module runs unchanged (read-only) and the lab's state stays as it was."""
+    before = reset_lab.host("sapporo-naika-pc02")["state"]
+    _, result = info(reset_lab, "sapporo-naika-pc02", check=True)
+    assert result["result"]["onshi_cert"]["status"] == "expiring"
+    assert reset_lab.host("sapporo-naika-pc02")["state"] == before
+
+
+def test_bad_facility_code_in_inventory_fails_before_connecting(reset_lab) -> None:
+    """A misspelt facility code fails with the host, the bad part and the fix, without touching the PC."""
+    run = run_playbook(PLAYBOOK, reset_lab.inventory, extra_vars={
+        "target": "sapporo-naika-pc01", "module": "onshi_cert_info",
+        "module_args": {"facility_codes": ["0110113718"]}})
+    result = run.last("sapporo-naika-pc01", "onshi_cert_info")
+    assert result["status"] == "failed"
+    assert result["result"]["msg"].startswith("sapporo-naika-pc01: facility_codes: facility code 0110113718: check")
+    assert "onshi_cert_facility_codes" in result["result"]["msg"]
+    assert reset_lab.records("sapporo-naika-pc01")["executions"] == 0
+
+
+def test_unreachable_pc_is_reported_and_others_complete(reset_lab) -> None:
+    """A PC whose WinRM is off is unreachable; the others in the same run still answer."""
+    run = run_playbook(PLAYBOOK, reset_lab.inventory, extra_vars={
+        "target": "okinawa-houmon-pc01,sapporo-naika-pc01", "module": "onshi_cert_info",
+        "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}"}})
+    assert run.last("okinawa-houmon-pc01")["status"] == "unreachable"
+    assert run.last("sapporo-naika-pc01", "onshi_cert_info")["status"] == "ok"
+
+
+def test_wrong_winrm_password_is_rejected(reset_lab) -> None:
+    """Wrong WinRM credentials get 401 from the lab and nothing runs."""
+    run = run_playbook(PLAYBOOK, reset_lab.inventory, extra_vars={
+        "target": "sapporo-naika-pc01", "module": "onshi_cert_info", "ansible_password": "wrong",
+        "module_args": {}})
+    result = run.last("sapporo-naika-pc01")
+    assert result["status"] == "unreachable"
+    assert "credentials were rejected" in result["result"]["msg"]
+    assert reset_lab.records("sapporo-naika-pc01")["executions"] == 0
+
+
+def test_plain_network_logon_reads_the_connecting_users_store(reset_lab) -> None:
+    """Without become, CurrentUser is the WinRM user: the administrator's empty store, network logon, no DPAPI."""
+    _, result = info(reset_lab, "sapporo-naika-pc01", use_become=False)
+    report = result["result"]["onshi_cert"]
+    assert report["host"]["user"].endswith("\\Administrator")
+    assert report["host"]["logon_type"] == "network" and report["host"]["dpapi"] is False
+    assert report["certificates"] == []
