@@ -82,7 +82,8 @@ def run_playbook(
             "ONSHI_TEST_RESULTS": str(results_file),
             **(env or {}),
         }
-        proc = subprocess.run(cmd, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+        )
         data = json.loads(results_file.read_text()) if results_file.exists() else {"results": [], "recap": {}}
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, data["results"], data["recap"])

@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from onshi_cert.core.factory import corrupt
 from tests.integration.conftest import my_store
 from tests.integration.helpers import run_playbook
+
+from onshi_cert.core.factory import corrupt
 
 pytestmark = pytest.mark.integration
 PLAYBOOK = "tests/integration/playbooks/module.yml"
@@ -17,17 +17,32 @@ PLAYBOOK = "tests/integration/playbooks/module.yml"
 
 def cert(lab, target: str, *, check: bool = False, diff: bool = False, use_become: bool = True, **args):
     """Run onshi_cert on ``target``; return the run and the module's result."""
-    run = run_playbook(PLAYBOOK, lab.inventory, check=check, diff=diff, extra_vars={
-        "target": target, "module": "onshi_cert", "use_become": use_become,
-        "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}", **args},
-    })
+    run = run_playbook(
+        PLAYBOOK,
+        lab.inventory,
+        check=check,
+        diff=diff,
+        extra_vars={
+            "target": target,
+            "module": "onshi_cert",
+            "use_become": use_become,
+            "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}", **args},
+        },
+    )
     return run, run.last(target, "Run onshi_cert")
 
 
 def present(lab, target: str, path: Path, tmp_path: Path, password: str = "1234", **kwargs):
     """Install ``path`` with backups into ``tmp_path/backups``."""
-    return cert(lab, target, path=str(path), password=password, backup_dir=str(tmp_path / "backups"),
-                backup_password="Backup-Secret-9", **kwargs)
+    return cert(
+        lab,
+        target,
+        path=str(path),
+        password=password,
+        backup_dir=str(tmp_path / "backups"),
+        backup_password="Backup-Secret-9",
+        **kwargs,
+    )
 
 
 def test_provision_new_pc_check_apply_reapply(reset_lab, p12, tmp_path) -> None:
@@ -47,7 +62,8 @@ def test_provision_new_pc_check_apply_reapply(reset_lab, p12, tmp_path) -> None:
     assert applied["result"]["executions"] == 2
     rows = my_store(reset_lab, "sendai-yakkyoku-pc01")
     assert [(r["thumbprint"], r["has_key"], r["exportable"]) for r in rows] == [
-        (applied["result"]["thumbprint"], True, True)]
+        (applied["result"]["thumbprint"], True, True)
+    ]
 
     reset_lab.reset()
     _, again = present(reset_lab, "sendai-yakkyoku-pc01", path, tmp_path)
@@ -85,8 +101,9 @@ def test_machine_ca_is_added_by_the_connecting_administrator(reset_lab, p12, tmp
     state["stores"]["LocalMachine\\Root"] = []
     reset_lab.put_host("sendai-yakkyoku-pc01", state)
     _, result = present(reset_lab, "sendai-yakkyoku-pc01", p12("0441234564"), tmp_path)
-    assert result["result"]["ca_added"] == [{"store": "LocalMachine\\Root",
-                                             "subject": "CN=Online Billing NW Common Root CA,C=JP"}]
+    assert result["result"]["ca_added"] == [
+        {"store": "LocalMachine\\Root", "subject": "CN=Online Billing NW Common Root CA,C=JP"}
+    ]
     assert result["result"]["executions"] == 3
     roots = reset_lab.host("sendai-yakkyoku-pc01")["summary"]["stores"]["LocalMachine\\Root"]
     assert [r["subject_cn"] for r in roots] == ["Online Billing NW Common Root CA"]
@@ -107,25 +124,62 @@ def _refused(lab, host: str, result: dict, *parts: str) -> None:
     [
         (lambda p12, ca, t: (p12("0441234564"), "9999"), ["password does not open", "4-digit password"]),
         (lambda p12, ca, t: (p12("0441234564"), ""), ["password does not open"]),
-        (lambda p12, ca, t: (_write(t, "broken.p12", corrupt(p12("0441234564").read_bytes())), "1234"),
-         ["integrity check fails", "download the .p12 again"]),
-        (lambda p12, ca, t: (_write(t, "half.p12", p12("0441234564").read_bytes()[:300]), "1234"),
-         ["not a readable PKCS#12 file"]),
-        (lambda p12, ca, t: (_write(t, "nokey.p12", ca.factory.leaf("0441234564").p12("1234", include_key=False)),
-                             "1234"), ["holds no private key"]),
-        (lambda p12, ca, t: (_write(t, "mismatch.p12", ca.factory.mismatched_p12(ca.factory.leaf("0441234564"))),
-                             "1234"), ["matches its private key"]),
+        (
+            lambda p12, ca, t: (_write(t, "broken.p12", corrupt(p12("0441234564").read_bytes())), "1234"),
+            ["integrity check fails", "download the .p12 again"],
+        ),
+        (
+            lambda p12, ca, t: (_write(t, "half.p12", p12("0441234564").read_bytes()[:300]), "1234"),
+            ["not a readable PKCS#12 file"],
+        ),
+        (
+            lambda p12, ca, t: (
+                _write(t, "nokey.p12", ca.factory.leaf("0441234564").p12("1234", include_key=False)),
+                "1234",
+            ),
+            ["holds no private key"],
+        ),
+        (
+            lambda p12, ca, t: (
+                _write(t, "mismatch.p12", ca.factory.mismatched_p12(ca.factory.leaf("0441234564"))),
+                "1234",
+            ),
+            ["matches its private key"],
+        ),
         (lambda p12, ca, t: (p12("0110113719"), "1234"), ["is for 0110113719, but this PC expects 0441234564"]),
-        (lambda p12, ca, t: (_write(t, "fake.p12", ca.lookalike.leaf("0441234564").p12("1234")), "1234"),
-         ["issued by 'Online Billing NW Common Root CA2'"]),
+        (
+            lambda p12, ca, t: (_write(t, "fake.p12", ca.lookalike.leaf("0441234564").p12("1234")), "1234"),
+            ["issued by 'Online Billing NW Common Root CA2'"],
+        ),
         (lambda p12, ca, t: (p12("0441234564", days_left=-1), "1234"), ["expired on", "apply for a new"]),
-        (lambda p12, ca, t: (p12("0441234564", not_before=ca.factory.now + dt.timedelta(days=30),
-                                 not_after=ca.factory.now + dt.timedelta(days=900)), "1234"), ["valid only from"]),
+        (
+            lambda p12, ca, t: (
+                p12(
+                    "0441234564",
+                    not_before=ca.factory.now + dt.timedelta(days=30),
+                    not_after=ca.factory.now + dt.timedelta(days=900),
+                ),
+                "1234",
+            ),
+            ["valid only from"],
+        ),
         (lambda p12, ca, t: (p12("0441234564", client_auth=False), "1234"), ["not for client authentication"]),
         (lambda p12, ca, t: (t / "missing.p12", "1234"), ["cannot read the file"]),
     ],
-    ids=["wrong-password", "empty-password", "corrupt", "truncated", "no-key", "key-mismatch", "wrong-facility",
-         "lookalike-issuer", "expired", "not-yet-valid", "not-client-auth", "missing-file"],
+    ids=[
+        "wrong-password",
+        "empty-password",
+        "corrupt",
+        "truncated",
+        "no-key",
+        "key-mismatch",
+        "wrong-facility",
+        "lookalike-issuer",
+        "expired",
+        "not-yet-valid",
+        "not-client-auth",
+        "missing-file",
+    ],
 )
 def test_bad_p12_is_refused_before_touching_the_pc(reset_lab, p12, lab_ca, tmp_path, make, parts) -> None:
     """Each bad .p12 fails with the host, the file and the fix; the PC is not even contacted."""
@@ -162,8 +216,12 @@ def test_removal_needs_a_backup_folder(reset_lab, p12) -> None:
 def test_absent_refuses_the_last_valid_certificate_unless_forced(reset_lab, tmp_path) -> None:
     """Removing the only usable certificate of a code is refused; force: true removes it (after a backup)."""
     thumb = my_store(reset_lab, "sapporo-naika-pc01")[0]["thumbprint"]
-    args = {"state": "absent", "thumbprints": [thumb], "backup_dir": str(tmp_path / "b"),
-            "backup_password": "Backup-Secret-9"}
+    args = {
+        "state": "absent",
+        "thumbprints": [thumb],
+        "backup_dir": str(tmp_path / "b"),
+        "backup_password": "Backup-Secret-9",
+    }
     _, result = cert(reset_lab, "sapporo-naika-pc01", **args)
     assert result["result"]["changed"] is False
     assert "last usable certificate for 0110113719" in result["result"]["kept"][0]["reason"]
@@ -176,8 +234,12 @@ def test_absent_refuses_the_last_valid_certificate_unless_forced(reset_lab, tmp_
 
 def test_absent_stale_only_check_then_apply_then_converged(reset_lab, tmp_path) -> None:
     """Cleanup removes only the expired and superseded certificates; check mode first, then apply, then nothing."""
-    args = {"state": "absent", "stale_only": True, "backup_dir": str(tmp_path / "b"),
-            "backup_password": "Backup-Secret-9"}
+    args = {
+        "state": "absent",
+        "stale_only": True,
+        "backup_dir": str(tmp_path / "b"),
+        "backup_password": "Backup-Secret-9",
+    }
     before = reset_lab.host("tokyo-clinic-pc02")["state"]
     _, checked = cert(reset_lab, "tokyo-clinic-pc02", check=True, **args)
     assert checked["result"]["changed"] is True and len(checked["result"]["removed"]) == 2

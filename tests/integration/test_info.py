@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
@@ -11,23 +10,35 @@ PLAYBOOK = "tests/integration/playbooks/module.yml"
 
 
 def info(lab, target: str, check: bool = False, use_become: bool = True, **args):
-    run = run_playbook(PLAYBOOK, lab.inventory, check=check, extra_vars={
-        "target": target, "module": "onshi_cert_info", "use_become": use_become,
-        "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}", **args},
-    })
+    run = run_playbook(
+        PLAYBOOK,
+        lab.inventory,
+        check=check,
+        extra_vars={
+            "target": target,
+            "module": "onshi_cert_info",
+            "use_become": use_become,
+            "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}", **args},
+        },
+    )
     return run, run.last(target, "onshi_cert_info")
 
 
 def test_healthy_pc_reads_in_one_execution(reset_lab) -> None:
     """A healthy PC: one certificate OK, CA trusted, face-auth fine, one execution, nothing changed."""
-    run, result = info(reset_lab, "sapporo-naika-pc01")
+    _, result = info(reset_lab, "sapporo-naika-pc01")
     report = result["result"]["onshi_cert"]
     assert result["status"] == "ok" and result["result"]["changed"] is False
     assert report["status"] == "ok" and report["problems"] == []
     assert [c["verdict"] for c in report["certificates"]] == ["ok"]
     assert report["ca_trusted"] is True
-    assert report["face_auth"] == {"path": "C:\\Program Files\\OQS-Auth\\Version.info", "found": True,
-                                   "version": "2.1.3", "minimum": "2.1.0", "ok": True}
+    assert report["face_auth"] == {
+        "path": "C:\\Program Files\\OQS-Auth\\Version.info",
+        "found": True,
+        "version": "2.1.3",
+        "minimum": "2.1.0",
+        "ok": True,
+    }
     assert report["host"]["user"].endswith("\\OQSComApp") and report["host"]["dpapi"] is True
     assert reset_lab.records("sapporo-naika-pc01")["executions"] == 1
 
@@ -65,9 +76,15 @@ def test_check_mode_is_the_same_read(reset_lab) -> None:
 
 def test_bad_facility_code_in_inventory_fails_before_connecting(reset_lab) -> None:
     """A misspelt facility code fails with the host, the bad part and the fix, without touching the PC."""
-    run = run_playbook(PLAYBOOK, reset_lab.inventory, extra_vars={
-        "target": "sapporo-naika-pc01", "module": "onshi_cert_info",
-        "module_args": {"facility_codes": ["0110113718"]}})
+    run = run_playbook(
+        PLAYBOOK,
+        reset_lab.inventory,
+        extra_vars={
+            "target": "sapporo-naika-pc01",
+            "module": "onshi_cert_info",
+            "module_args": {"facility_codes": ["0110113718"]},
+        },
+    )
     result = run.last("sapporo-naika-pc01", "onshi_cert_info")
     assert result["status"] == "failed"
     assert result["result"]["msg"].startswith("sapporo-naika-pc01: facility_codes: facility code 0110113718: check")
@@ -77,18 +94,31 @@ def test_bad_facility_code_in_inventory_fails_before_connecting(reset_lab) -> No
 
 def test_unreachable_pc_is_reported_and_others_complete(reset_lab) -> None:
     """A PC whose WinRM is off is unreachable; the others in the same run still answer."""
-    run = run_playbook(PLAYBOOK, reset_lab.inventory, extra_vars={
-        "target": "okinawa-houmon-pc01,sapporo-naika-pc01", "module": "onshi_cert_info",
-        "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}"}})
+    run = run_playbook(
+        PLAYBOOK,
+        reset_lab.inventory,
+        extra_vars={
+            "target": "okinawa-houmon-pc01,sapporo-naika-pc01",
+            "module": "onshi_cert_info",
+            "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}"},
+        },
+    )
     assert run.last("okinawa-houmon-pc01")["status"] == "unreachable"
     assert run.last("sapporo-naika-pc01", "onshi_cert_info")["status"] == "ok"
 
 
 def test_wrong_winrm_password_is_rejected(reset_lab) -> None:
     """Wrong WinRM credentials get 401 from the lab and nothing runs."""
-    run = run_playbook(PLAYBOOK, reset_lab.inventory, extra_vars={
-        "target": "sapporo-naika-pc01", "module": "onshi_cert_info", "ansible_password": "wrong",
-        "module_args": {}})
+    run = run_playbook(
+        PLAYBOOK,
+        reset_lab.inventory,
+        extra_vars={
+            "target": "sapporo-naika-pc01",
+            "module": "onshi_cert_info",
+            "ansible_password": "wrong",
+            "module_args": {},
+        },
+    )
     result = run.last("sapporo-naika-pc01")
     assert result["status"] == "unreachable"
     assert "credentials were rejected" in result["result"]["msg"]

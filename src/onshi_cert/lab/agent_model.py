@@ -46,6 +46,7 @@ TARGETS = {
     "remove_cert": "thumbprint",
     "export_pfx": "thumbprint",
     "write_file": "path",
+    "assert_cert": "thumbprint",
 }
 
 

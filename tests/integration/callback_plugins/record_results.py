@@ -26,8 +26,15 @@ class CallbackModule(CallbackBase):
 
     def _add(self, status: str, result) -> None:
         data = dict(result._result)
-        self.results.append({"host": result._host.get_name(), "task": result._task.get_name(),
-                             "action": result._task.action, "status": status, "result": data})
+        self.results.append(
+            {
+                "host": result._host.get_name(),
+                "task": result._task.get_name(),
+                "action": result._task.action,
+                "status": status,
+                "result": data,
+            }
+        )
 
     def v2_runner_on_ok(self, result) -> None:
         self._add("ok", result)

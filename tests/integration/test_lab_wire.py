@@ -1,0 +1,181 @@
+"""The lab speaks WS-Management like a Windows listener: driven here with pywinrm directly."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+import winrm
+from winrm.exceptions import (
+    InvalidCredentialsError,
+    WinRMOperationTimeoutError,
+    WinRMTransportError,
+    WSManFaultError,
+)
+from winrm.protocol import Protocol
+
+from onshi_cert.agent import payload
+
+pytestmark = pytest.mark.integration
+ADMIN = ("Administrator", "Lab-Admin-2026!")
+OPERATOR = ("OQSComApp", "Lab-Oqs-2026!")
+HOST_INFO = {"contract": 1, "steps": [{"op": "host_info", "args": {}}]}
+
+
+def endpoint(lab, name: str, https: bool = False) -> str:
+    host = lab.status()["hosts"][name]
+    if https:
+        return f"https://{host['address']}:{host['https_port']}/wsman"
+    return f"http://{host['address']}:{host['http_port']}/wsman"
+
+
+def protocol(lab, name: str, *, https: bool = False, transport: str = "ntlm", user=ADMIN, **kwargs) -> Protocol:
+    return Protocol(
+        endpoint(lab, name, https),
+        transport=transport,
+        username=user[0],
+        password=user[1],
+        server_cert_validation="ignore",
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "https", "transport"),
+    [("sapporo-naika-pc01", False, "ntlm"), ("kyoto-clinic-pc01", True, "ntlm"), ("kyoto-clinic-pc01", True, "basic")],
+    ids=["http-ntlm-encrypted", "https-ntlm", "https-basic"],
+)
+def test_agent_runs_over_each_supported_transport(reset_lab, name, https, transport) -> None:
+    """NTLM with message encryption over HTTP, NTLM and Basic over HTTPS all run the agent."""
+    answer = payload.run(protocol(reset_lab, name, https=https, transport=transport), HOST_INFO)
+    assert answer["steps"][0]["result"]["user"].endswith("\\Administrator")
+    record = reset_lab.records(name)
+    assert record["executions"] == 1
+    assert {"Create", "Command", "Send", "Receive", "Signal", "Delete"} <= set(record["operations"])
+
+
+def test_http_traffic_is_encrypted_on_the_wire(reset_lab) -> None:
+    """Over HTTP with NTLM, pywinrm wraps every message; the lab answers in kind."""
+    proto = protocol(reset_lab, "sapporo-naika-pc01")
+    shell = proto.open_shell()
+    assert proto.transport.encryption is not None
+    assert proto.transport.encryption.protocol_string == b"application/HTTP-SPNEGO-session-encrypted"
+    proto.close_shell(shell)
+
+
+def test_become_changes_current_user_and_gives_dpapi(reset_lab) -> None:
+    """With become and a password the agent runs as the operator with DPAPI; without a password, no DPAPI."""
+    proto = protocol(reset_lab, "sapporo-naika-pc01")
+    with_password = payload.run(proto, HOST_INFO, become_user="OQSComApp", become_password=OPERATOR[1])
+    s4u = payload.run(proto, HOST_INFO, become_user="OQSComApp")
+    assert with_password["steps"][0]["result"]["dpapi"] is True
+    assert with_password["steps"][0]["result"]["user"].endswith("\\OQSComApp")
+    assert s4u["steps"][0]["result"]["dpapi"] is False
+
+
+def test_become_with_a_wrong_password_fails_like_runas(reset_lab) -> None:
+    """A wrong become password fails as LogonUser does."""
+    answer = payload.run(
+        protocol(reset_lab, "sapporo-naika-pc01"), HOST_INFO, become_user="OQSComApp", become_password="nope"
+    )
+    assert answer["failed"] is True and "Win32ErrorCode 1326" in answer["msg"]
+
+
+@pytest.mark.parametrize(
+    ("user", "https", "transport"),
+    [
+        (("Administrator", "wrong"), False, "ntlm"),
+        (("Nobody", "x"), False, "ntlm"),
+        (("Administrator", "wrong"), True, "basic"),
+        (ADMIN, False, "basic"),
+    ],
+    ids=["wrong-password", "unknown-user", "basic-wrong-password", "basic-over-http"],
+)
+def test_bad_credentials_get_401_and_nothing_runs(reset_lab, user, https, transport) -> None:
+    """Wrong or unknown credentials, and Basic over plain HTTP, are rejected with 401."""
+    name = "kyoto-clinic-pc01"
+    session = winrm.Session(
+        endpoint(reset_lab, name, https), auth=user, transport=transport, server_cert_validation="ignore"
+    )
+    with pytest.raises(InvalidCredentialsError):
+        session.run_cmd("ipconfig")
+    assert reset_lab.records(name)["executions"] == 0
+
+
+def test_non_admin_connection_is_denied(reset_lab) -> None:
+    """A user outside Administrators and Remote Management Users gets Access is denied."""
+    with pytest.raises(WSManFaultError) as caught:
+        protocol(reset_lab, "sapporo-naika-pc01", user=OPERATOR).open_shell()
+    assert caught.value.wsman_fault_code == 5
+    assert "Access is denied" in caught.value.reason
+
+
+def test_disabled_winrm_refuses_connections(reset_lab) -> None:
+    """A PC whose WinRM is off refuses the TCP connection."""
+    with pytest.raises(requests.exceptions.ConnectionError):
+        protocol(reset_lab, "okinawa-houmon-pc01").open_shell()
+
+
+def test_unknown_shell_is_a_soap_fault(reset_lab) -> None:
+    """A request for a shell the server does not know gets Windows' fault code."""
+    proto = protocol(reset_lab, "sapporo-naika-pc01")
+    with pytest.raises(WSManFaultError) as caught:
+        proto.run_command("00000000-0000-0000-0000-000000000000", "ipconfig")
+    assert caught.value.wsman_fault_code == 2150858843
+
+
+def test_slow_command_times_out_receive_then_finishes(reset_lab) -> None:
+    """With latency above the operation timeout, Receive faults with TimedOut; a later Receive gets the output."""
+    reset_lab.set_latency(2.5, host="sapporo-naika-pc01")
+    proto = protocol(reset_lab, "sapporo-naika-pc01", operation_timeout_sec=1, read_timeout_sec=5)
+    shell = proto.open_shell(codepage=65001)
+    command, arguments = payload.command_line()
+    command_id = proto.run_command(shell, command, arguments, console_mode_stdin=False)
+    proto.send_command_input(shell, command_id, payload.stdin_for(HOST_INFO), end=True)
+    with pytest.raises(WinRMOperationTimeoutError):
+        proto.get_command_output_raw(shell, command_id)
+    stdout, _, rc = proto.get_command_output(shell, command_id)
+    assert rc == 0 and b'"host_info"' in stdout
+    proto.close_shell(shell)
+
+
+def test_anything_but_the_agent_is_refused_by_name(reset_lab) -> None:
+    """A plain command, or a module that is not the agent's exact text, is refused with a message naming it."""
+    session = winrm.Session(endpoint(reset_lab, "sapporo-naika-pc01"), auth=ADMIN, transport="ntlm")
+    plain = session.run_cmd("whoami", ["/all"])
+    assert plain.status_code == 1 and b"'whoami /all' is not a PowerShell encoded command" in plain.std_out
+    tampered = payload.run(
+        protocol(reset_lab, "sapporo-naika-pc01"), HOST_INFO, script=b"Write-Output 'hello'", module_name="win_ping.ps1"
+    )
+    assert tampered["failed"] is True
+    assert "module 'win_ping.ps1'" in tampered["msg"] and "is not the onshi-cert agent" in tampered["msg"]
+    record = reset_lab.records("sapporo-naika-pc01", scripts=True)
+    assert len(record["refused"]) == 2
+    assert record["command_lines"][0] == "whoami /all"
+
+
+def test_dropped_connection_at_a_step_keeps_earlier_steps(reset_lab) -> None:
+    """A fault cuts the connection before step 1: step 0 took effect, the client sees a dropped connection."""
+    rows = reset_lab.host("tokyo-clinic-pc02")["summary"]["stores"]["CurrentUser[OQSComApp]\\My"]
+    steps = [
+        {"op": "remove_cert", "args": {"store": "CurrentUser\\My", "thumbprint": r["thumbprint"]}} for r in rows[:2]
+    ]
+    reset_lab.set_faults("tokyo-clinic-pc02", [{"execution": 1, "step": 1}])
+    # The client may resend on a fresh connection, which has no NTLM context: Windows answers 400 then.
+    with pytest.raises((requests.exceptions.ConnectionError, WinRMTransportError)):
+        payload.run(
+            protocol(reset_lab, "tokyo-clinic-pc02"),
+            {"contract": 1, "steps": steps},
+            become_user="OQSComApp",
+            become_password=OPERATOR[1],
+        )
+    left = reset_lab.host("tokyo-clinic-pc02")["summary"]["stores"]["CurrentUser[OQSComApp]\\My"]
+    assert [r["thumbprint"] for r in left] == [r["thumbprint"] for r in rows[1:]]
+
+
+def test_unreachable_switch_drops_connections(reset_lab) -> None:
+    """A host made unreachable by the control API drops every connection until made reachable again."""
+    reset_lab.set_reachable("sapporo-naika-pc01", False)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        protocol(reset_lab, "sapporo-naika-pc01").open_shell()
+    reset_lab.set_reachable("sapporo-naika-pc01", True)
+    assert payload.run(protocol(reset_lab, "sapporo-naika-pc01"), HOST_INFO)["failed"] is False

@@ -1,0 +1,230 @@
+"""The lab's Windows model answers the agent contract as Windows would, behaviour by behaviour."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from onshi_cert.agent.contract import (
+    WIN_ACCESS_DENIED,
+    WIN_BAD_PASSWORD,
+    WIN_CANCELED,
+    WIN_KEY_NOT_EXPORTABLE,
+    b64,
+)
+from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
+from onshi_cert.lab.agent_model import Interrupted, run_agent
+from onshi_cert.lab.fleet import LabCA, build_hosts
+from onshi_cert.lab.windows import Session, WindowsHost
+
+OPERATOR = Session("OQSComApp", admin=False, logon_type="interactive", dpapi=True, become=True)
+ADMIN_NETWORK = Session("Administrator", admin=True, logon_type="network", dpapi=False)
+S4U = Session("OQSComApp", admin=False, logon_type="interactive", dpapi=False, become=True)
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory) -> LabCA:
+    """Return a lab CA made for this module."""
+    return LabCA.load_or_create(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def host(ca: LabCA) -> WindowsHost:
+    """Return a fresh PC holding one valid, one non-exportable and one key-less certificate."""
+    fleet = {
+        "hosts": [
+            {
+                "name": "pc01",
+                "facility_codes": ["3410712362"],
+                "certs": [
+                    {"code": "3410712362", "days_left": 400},
+                    {"code": "3410712362", "days_left": 300, "exportable": False},
+                    {"code": "3410712362", "days_left": 200, "key": False},
+                ],
+            }
+        ]
+    }
+    return build_hosts(fleet, ca)[0]
+
+
+def run(host, session, *steps, check=False):
+    return run_agent(
+        host, session, {"steps": [{"op": op, "args": args} for op, args in steps], "_ansible_check_mode": check}
+    )
+
+
+def step(answer, index=0):
+    return answer["steps"][index]
+
+
+def test_current_user_is_whoever_runs_the_agent(host) -> None:
+    """The operator (become) sees its three certificates; the connecting administrator sees an empty store."""
+    mine = run(host, OPERATOR, ("list_certs", {"store": "CurrentUser\\My"}))
+    theirs = run(host, ADMIN_NETWORK, ("list_certs", {"store": "CurrentUser\\My"}))
+    assert len(step(mine)["result"]["certificates"]) == 3
+    assert step(theirs)["result"]["certificates"] == []
+
+
+def test_host_info_reports_logon_and_dpapi(host) -> None:
+    """host_info tells the network logon (no DPAPI) from the become logon with a password."""
+    network = step(run(host, ADMIN_NETWORK, ("host_info", {})))["result"]
+    become = step(run(host, OPERATOR, ("host_info", {"read_files": ["C:\\nowhere.txt"]})))["result"]
+    assert (network["logon_type"], network["dpapi"], network["is_admin"]) == ("network", False, True)
+    assert (become["logon_type"], become["dpapi"], become["is_admin"]) == ("interactive", True, False)
+    assert become["files"] == {"C:\\nowhere.txt": None}
+
+
+@pytest.mark.parametrize("session", [ADMIN_NETWORK, S4U], ids=["network-logon", "become-without-password"])
+def test_persisting_a_user_key_without_dpapi_fails_like_windows(host, ca, session) -> None:
+    """Without DPAPI the import fails with Windows' misleading 'network password' message."""
+    pfx = ca.factory.leaf("3410712362").p12("otp", Encryption.TRIPLE_DES)
+    answer = run(host, session, ("import_pfx", {"store": "CurrentUser\\My", "pfx": b64(pfx), "password": "otp"}))
+    assert answer["failed"] is True
+    assert answer["msg"] == f"Failed to import 'CurrentUser\\My': {WIN_BAD_PASSWORD}"
+
+
+def test_wrong_pfx_password_fails_like_windows(host, ca) -> None:
+    """A wrong PFX password gets Windows' message."""
+    pfx = ca.factory.leaf("3410712362").p12("right")
+    answer = run(host, OPERATOR, ("import_pfx", {"store": "CurrentUser\\My", "pfx": b64(pfx), "password": "wrong"}))
+    assert step(answer)["error"].endswith(WIN_BAD_PASSWORD)
+
+
+def test_aes_pfx_is_refused_below_build_16299(host, ca) -> None:
+    """Windows 10 1703 cannot read PBES2/AES; the same file in 3DES imports."""
+    host.os_build = 15063
+    issued = ca.factory.leaf("3410712362")
+    aes = run(
+        host, OPERATOR, ("import_pfx", {"store": "CurrentUser\\My", "pfx": b64(issued.p12("p")), "password": "p"})
+    )
+    assert step(aes)["error"].endswith(WIN_BAD_PASSWORD)
+    des = run(
+        host,
+        OPERATOR,
+        (
+            "import_pfx",
+            {"store": "CurrentUser\\My", "pfx": b64(issued.p12("p", Encryption.TRIPLE_DES)), "password": "p"},
+        ),
+    )
+    assert step(des)["ok"] is True and des["changed"] is True
+
+
+def test_current_user_root_needs_a_prompt_a_remote_session_cannot_show(host, ca) -> None:
+    """Adding to CurrentUser\\Root fails as if the security warning were cancelled."""
+    der = b64(ca.factory.root.public_bytes(Encoding.DER))
+    answer = run(host, OPERATOR, ("add_cert", {"store": "CurrentUser\\Root", "der": der}))
+    assert step(answer)["error"] == f"Failed to add 'CurrentUser\\Root': {WIN_CANCELED}"
+
+
+def test_machine_stores_need_an_administrator(host, ca) -> None:
+    """LocalMachine stores refuse the operator and accept the administrator."""
+    der = b64(ca.lookalike.root.public_bytes(Encoding.DER))
+    denied = run(host, OPERATOR, ("add_cert", {"store": "LocalMachine\\Root", "der": der}))
+    assert step(denied)["error"].endswith(WIN_ACCESS_DENIED)
+    allowed = run(host, ADMIN_NETWORK, ("add_cert", {"store": "LocalMachine\\Root", "der": der}))
+    assert step(allowed)["ok"] is True and allowed["changed"] is True
+
+
+def test_non_exportable_key_cannot_be_exported(host) -> None:
+    """Exporting a non-exportable key fails with Windows' message; list_certs reports it per certificate."""
+    rows = step(run(host, OPERATOR, ("list_certs", {"store": "CurrentUser\\My"})))["result"]["certificates"]
+    locked = next(r for r in rows if r["has_private_key"] and not r["key_exportable"])
+    thumb = hashlib.sha1(base64.b64decode(locked["der"])).hexdigest().upper()
+    answer = run(host, OPERATOR, ("export_pfx", {"store": "CurrentUser\\My", "thumbprint": thumb, "password": "x"}))
+    assert answer["msg"] == f"Failed to export '{thumb}': {WIN_KEY_NOT_EXPORTABLE}"
+    listed = run(
+        host,
+        OPERATOR,
+        (
+            "list_certs",
+            {"store": "CurrentUser\\My", "export_issuer": "Online Billing NW Common Root CA", "export_password": "x"},
+        ),
+    )
+    rows = step(listed)["result"]["certificates"]
+    assert sum("pfx" in r for r in rows) == 1
+    assert [r.get("export_error") for r in rows if "export_error" in r] == [WIN_KEY_NOT_EXPORTABLE]
+
+
+def test_export_is_3des_and_opens_with_its_password(host) -> None:
+    """An exported PFX is 3DES (as .NET exports it) and holds the certificate with its key."""
+    rows = step(
+        run(
+            host,
+            OPERATOR,
+            (
+                "list_certs",
+                {
+                    "store": "CurrentUser\\My",
+                    "export_issuer": "Online Billing NW Common Root CA",
+                    "export_password": "otp",
+                },
+            ),
+        )
+    )
+    pfx = next(r["pfx"] for r in rows["result"]["certificates"] if "pfx" in r)
+    bundle = load_pkcs12(base64.b64decode(pfx), "otp")
+    assert bundle.protection.label == "3des"
+
+
+def test_removed_certificate_takes_its_key_with_it(host) -> None:
+    """remove_cert deletes the private key with the certificate."""
+    store = host.user_store("OQSComApp")
+    thumb = store[0].thumbprint
+    answer = run(host, OPERATOR, ("remove_cert", {"store": "CurrentUser\\My", "thumbprint": thumb}))
+    assert step(answer)["result"] == {"thumbprint": thumb, "removed": True, "key_deleted": True}
+    assert all(c.thumbprint != thumb for c in host.user_store("OQSComApp"))
+    again = run(host, OPERATOR, ("remove_cert", {"store": "CurrentUser\\My", "thumbprint": thumb}))
+    assert again["changed"] is False and step(again)["result"]["removed"] is False
+
+
+def test_failed_assert_stops_the_removals_after_it(host) -> None:
+    """Steps stop at the first failure: an assert_cert on a key-less certificate protects what follows."""
+    keyless = next(c for c in host.user_store("OQSComApp") if c.key_pem is None).thumbprint
+    other = host.user_store("OQSComApp")[0].thumbprint
+    answer = run(
+        host,
+        OPERATOR,
+        ("assert_cert", {"store": "CurrentUser\\My", "thumbprint": keyless, "expect": {"has_private_key": True}}),
+        ("remove_cert", {"store": "CurrentUser\\My", "thumbprint": other}),
+    )
+    assert answer["failed"] is True and len(answer["steps"]) == 1
+    assert answer["msg"] == f"Failed to verify '{keyless}': has_private_key is False, expected True"
+    assert any(c.thumbprint == other for c in host.user_store("OQSComApp"))
+
+
+def test_check_mode_refuses_changing_steps(host) -> None:
+    """In check mode the agent refuses every changing operation."""
+    thumb = host.user_store("OQSComApp")[0].thumbprint
+    answer = run(host, OPERATOR, ("remove_cert", {"store": "CurrentUser\\My", "thumbprint": thumb}), check=True)
+    assert answer["msg"].endswith("refusing a change in check mode")
+    assert len(host.user_store("OQSComApp")) == 3
+
+
+def test_unknown_operation_is_refused_by_name(host) -> None:
+    """An operation outside the contract fails naming it."""
+    answer = run(host, OPERATOR, ("format_disk", {}))
+    assert answer["msg"] == "Failed to run 'format_disk': unknown operation (contract version 1)"
+
+
+@pytest.mark.parametrize(("cut", "removed"), [(0, 0), (1, 1), (2, 2)])
+def test_interruption_keeps_the_steps_before_it(host, cut, removed) -> None:
+    """A cut at a step boundary keeps what ran before and nothing after."""
+    thumbs = [c.thumbprint for c in host.user_store("OQSComApp")][:2]
+    steps = [{"op": "remove_cert", "args": {"store": "CurrentUser\\My", "thumbprint": t}} for t in thumbs]
+    with pytest.raises(Interrupted):
+        run_agent(host, OPERATOR, {"steps": steps}, cut_before_step=cut)
+    assert len(host.user_store("OQSComApp")) == 3 - removed
+
+
+def test_write_file_needs_an_existing_folder_and_rights(host) -> None:
+    """write_file fails for a missing folder and, for the operator, in a read-only folder."""
+    host.readonly_dirs = ["E:\\backup"]
+    missing = run(host, OPERATOR, ("write_file", {"path": "Z:\\none\\x.pfx", "content": b64(b"x")}))
+    assert "does not exist" in missing["msg"]
+    denied = run(host, OPERATOR, ("write_file", {"path": "E:\\backup\\x.pfx", "content": b64(b"x")}))
+    assert denied["msg"].endswith(WIN_ACCESS_DENIED)
+    ok = run(host, ADMIN_NETWORK, ("write_file", {"path": "E:\\backup\\x.pfx", "content": b64(b"x")}))
+    assert ok["changed"] is True and base64.b64decode(host.files["E:\\backup\\x.pfx"]) == b"x"
