@@ -17,8 +17,11 @@ SPEC = options.spec(
     backup_stale={"type": "bool", "default": True},
     backup_dir={"type": "path"},
     backup_password={"type": "str", "no_log": True},
-    ca_store={"type": "str", "choices": ["LocalMachine\\Root", "CurrentUser\\Root", "none"],
-              "default": "LocalMachine\\Root"},
+    ca_store={
+        "type": "str",
+        "choices": ["LocalMachine\\Root", "CurrentUser\\Root", "none"],
+        "default": "LocalMachine\\Root",
+    },
     thumbprints={"type": "list", "elements": "str", "default": []},
     facility_code={"type": "str"},
     expired_only={"type": "bool", "default": False},
@@ -50,13 +53,20 @@ class ActionModule(ActionBase):
                 new_password=one_time_password,
             )
             if args["state"] == "present":
-                outcome = workflow.install(session, settings, Path(args["path"]), args["password"], host,
-                                           remove_stale=args["remove_stale"])
+                outcome = workflow.install(
+                    session, settings, Path(args["path"]), args["password"], host, remove_stale=args["remove_stale"]
+                )
             else:
-                outcome = workflow.remove(session, settings, host, thumbprints=args["thumbprints"],
-                                          facility_code=args.get("facility_code"),
-                                          expired_only=args["expired_only"], stale_only=args["stale_only"],
-                                          force=args["force"])
+                outcome = workflow.remove(
+                    session,
+                    settings,
+                    host,
+                    thumbprints=args["thumbprints"],
+                    facility_code=args.get("facility_code"),
+                    expired_only=args["expired_only"],
+                    stale_only=args["stale_only"],
+                    force=args["force"],
+                )
         except OnshiCertError as exc:
             raise fail(host, exc, file=args.get("path")) from exc
         if not self._task.diff:

@@ -46,7 +46,7 @@ notes:
   - The module runs on the controller as an action plugin and drives the PC through one small
     PowerShell agent (C(onshi_cert_agent)) over the task's own connection, so inventory WinRM
     settings and C(become) apply.
-  - C(CurrentUser) is whoever runs the agent. Use C(become: true), C(become_method: runas) and
-    C(become_user) set to the operating user (commonly C(OQSComApp)) with its password; a plain
+  - C(CurrentUser) is whoever runs the agent. Set C(become=true), C(become_method=runas) and
+    C(become_user) to the operating user (commonly C(OQSComApp)) with its password; a plain
     WinRM network logon cannot persist user keys (no DPAPI) and is refused with that fix.
 """

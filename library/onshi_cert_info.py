@@ -8,8 +8,8 @@ description:
   - Reads, in one agent execution, the certificates of the operating user's C(CurrentUser\My), the
     trusted root stores and the host facts (OS build, PowerShell version, user, logon type, DPAPI,
     face-authentication library version).
-  - Judges every certificate on the controller: facility code, issuer, validity, days left, warning
-    stage (90/60/30/15/7-daily/expired), key present, usable and exportable.
+  - Judges every certificate on the controller (facility code, issuer, validity, days left, warning
+    stage 90/60/30/15/7-daily/expired, key present, usable and exportable).
   - Computes which certificate is kept per facility code and which are stale, and lists the PC's
     problems most urgent first, in the shape the fleet audit report uses.
 version_added: "0.1.0"

@@ -321,3 +321,70 @@ def remove(
     kept = plan_store([c.info for c in state.my], settings.expect).keep.values()
     after = apply(runner, state, plan, settings, None, keep=[t for t in kept if t not in plan.remove])
     return _result(state, plan, before, summary(after), runner, backups=written)
+
+
+def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | None) -> dict[str, Any]:
+    """Back up the kept certificate of each facility code (``onshi_cert_backup``), verified, in one execution."""
+    if settings.backup_dir is None or not settings.backup_password:
+        raise WorkflowError(
+            "backup_dir and backup_password are required",
+            fix="set onshi_cert_backup_dir and the vaulted onshi_cert_backup_password",
+        )
+    verified = {
+        t for t in _already_backed_up(settings, host) if backups.find(settings.backup_dir, t, settings.backup_password)
+    }
+    state = read_state(runner, settings, export_except=sorted(verified))
+    keep = plan_store([c.info for c in state.my], settings.expect).keep
+    encryption = encryption_for_build(state.facts.os_build)
+    done: list[dict[str, Any]] = []
+    for code, thumb in sorted(keep.items()):
+        item = next(c for c in state.my if c.thumbprint == thumb)
+        existing = backups.find(settings.backup_dir, thumb, settings.backup_password) if thumb in verified else None
+        if existing is not None:
+            done.append(existing.to_dict() | {"new": False})
+            continue
+        if settings.check_mode:
+            done.append(
+                {
+                    "facility_code": code,
+                    "thumbprint": thumb,
+                    "path": str(backups.backup_path(settings.backup_dir, code, host, thumb)),
+                    "new": True,
+                }
+            )
+            continue
+        if item.pfx is None:
+            raise WorkflowError(
+                f"cannot back up {thumb} ({code}): {item.export_error or 'the key is not exportable'}",
+                fix="this certificate was imported without 'mark this key as exportable'; re-import it from its "
+                ".p12 with onshi_cert (state: present), or apply for a new certificate",
+            )
+        data, bundle = backups.rebuild(
+            item.pfx, state.export_password or "", state.chain_certs(), settings.backup_password, encryption
+        )
+        backups.verify(data, settings.backup_password, thumb, need_chain=bool(state.chain_certs()))
+        written = backups.write(settings.backup_dir, host, code, data, bundle, encryption)
+        done.append(written.to_dict() | {"new": True, "data": data})
+    new = [d for d in done if d["new"]]
+    if pc_copy_dir and new and not settings.check_mode:
+        steps = [
+            Step(
+                "write_file",
+                {"path": f"{pc_copy_dir.rstrip(chr(92))}\\{host}_{d['thumbprint']}.pfx", "content": b64(d["data"])},
+            )
+            for d in new
+        ]
+        _check(runner.run(steps), f"cannot copy the backup to {pc_copy_dir} on the PC (the controller copy is kept)")
+    for entry in done:
+        entry.pop("data", None)
+    warnings = [
+        f"no usable certificate for {code}: nothing to back up"
+        for code in plan_store([c.info for c in state.my], settings.expect).missing
+    ]
+    return {
+        "changed": bool(new),
+        "backups": done,
+        "warnings": warnings,
+        "host": state.facts.to_dict(),
+        "executions": runner.executions,
+    }

@@ -1,0 +1,96 @@
+"""onshi_cert_backup over the real wire: verified backups, no re-export, PC copy, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.integration.conftest import my_store
+from tests.integration.helpers import run_playbook
+
+from onshi_cert.core.pkcs12 import load_pkcs12
+
+pytestmark = pytest.mark.integration
+PLAYBOOK = "tests/integration/playbooks/module.yml"
+SECRET = "Backup-Secret-9"
+
+
+def backup(lab, target: str, tmp_path, *, check: bool = False, **args):
+    run = run_playbook(
+        PLAYBOOK,
+        lab.inventory,
+        check=check,
+        extra_vars={
+            "target": target,
+            "module": "onshi_cert_backup",
+            "module_args": {
+                "facility_codes": "{{ onshi_cert_facility_codes }}",
+                "backup_dir": str(tmp_path / "b"),
+                "backup_password": SECRET,
+                **args,
+            },
+        },
+    )
+    return run.last(target, "Run onshi_cert_backup")
+
+
+def test_backup_check_apply_reapply(reset_lab, tmp_path) -> None:
+    """Check mode writes nothing; apply writes a verified, chained, AES backup; re-apply exports nothing."""
+    checked = backup(reset_lab, "sapporo-naika-pc01", tmp_path, check=True)
+    assert checked["result"]["changed"] is True
+    assert not (tmp_path / "b").exists()
+
+    done = backup(reset_lab, "sapporo-naika-pc01", tmp_path)
+    entry = done["result"]["backups"][0]
+    thumb = my_store(reset_lab, "sapporo-naika-pc01")[0]["thumbprint"]
+    assert done["result"]["changed"] is True and done["result"]["executions"] == 1
+    assert entry["thumbprint"] == thumb and entry["encryption"] == "aes256"
+    bundle = load_pkcs12((tmp_path / "b" / "0110113719" / f"sapporo-naika-pc01_{thumb}.pfx").read_bytes(), SECRET)
+    assert bundle.issuer_verified() is True and len(bundle.roots()) == 1
+    sidecar = json.loads((tmp_path / "b" / "0110113719" / f"sapporo-naika-pc01_{thumb}.json").read_text())
+    assert sidecar["source_host"] == "sapporo-naika-pc01" and sidecar["algorithm"] == "aes256"
+
+    reset_lab.reset()
+    again = backup(reset_lab, "sapporo-naika-pc01", tmp_path)
+    assert again["result"]["changed"] is False and again["result"]["backups"][0]["new"] is False
+    assert reset_lab.records("sapporo-naika-pc01")["bytes_out"] < 20000
+
+
+def test_two_codes_two_backups_and_old_build_gets_3des(reset_lab, tmp_path) -> None:
+    """A PC with medical and dental codes gets one backup per code; a pre-1709 PC gets 3DES backups."""
+    both = backup(reset_lab, "chiba-hospital-pc01", tmp_path)
+    assert sorted(b["facility_code"] for b in both["result"]["backups"]) == ["1210444442", "1230444448"]
+    old = backup(reset_lab, "osaka-yakkyoku-pc01", tmp_path)
+    assert old["result"]["backups"][0]["encryption"] == "3des"
+
+
+def test_non_exportable_key_is_a_clear_error(reset_lab, tmp_path) -> None:
+    """A key that cannot be exported fails with the fix, writing nothing."""
+    result = backup(reset_lab, "nagoya-clinic-pc01", tmp_path)
+    assert result["status"] == "failed"
+    assert result["result"]["msg"].startswith("nagoya-clinic-pc01: cannot back up")
+    assert "Key not valid for use in specified state." in result["result"]["msg"]
+    assert "Fix:" in result["result"]["msg"]
+    assert not (tmp_path / "b").exists()
+
+
+def test_copy_on_the_pc(reset_lab, tmp_path) -> None:
+    """With pc_copy_dir the new backup is also written on the PC (a USB drive); a missing drive is an error."""
+    state = reset_lab.host("sapporo-naika-pc01")["state"]
+    state["files"]["E:\\onshi-backup\\.keep"] = ""
+    reset_lab.put_host("sapporo-naika-pc01", state)
+    result = backup(reset_lab, "sapporo-naika-pc01", tmp_path, pc_copy_dir="E:\\onshi-backup")
+    assert result["result"]["executions"] == 2
+    files = reset_lab.host("sapporo-naika-pc01")["summary"]["files"]
+    assert any(f.startswith("E:\\onshi-backup\\sapporo-naika-pc01_") for f in files)
+    missing = backup(reset_lab, "sapporo-naika-pc02", tmp_path, pc_copy_dir="F:\\nothing")
+    assert missing["status"] == "failed" and "does not exist" in missing["result"]["msg"]
+
+
+def test_backup_folder_not_writable(reset_lab, tmp_path) -> None:
+    """A backup folder that cannot be written (here: a file stands in its place) is a clear error naming it."""
+    folder = tmp_path / "b"
+    folder.write_text("not a folder")
+    result = backup(reset_lab, "sapporo-naika-pc01", tmp_path)
+    assert result["status"] == "failed"
+    assert "cannot write" in result["result"]["msg"] and str(folder) in result["result"]["msg"]

@@ -1,0 +1,90 @@
+"""One spec per module: the documentation stubs say exactly what the action plugins accept."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = ["onshi_cert_info", "onshi_cert", "onshi_cert_backup"]
+
+
+def _doc(path: Path, name: str) -> dict:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return yaml.safe_load(node.value.value)
+    raise AssertionError(f"{path} has no {name}")
+
+
+def _documented_options(module: str) -> dict:
+    options = dict(_doc(ROOT / "library" / f"{module}.py", "DOCUMENTATION").get("options") or {})
+    fragment = _doc(ROOT / "doc_fragments" / "onshi_cert.py", "DOCUMENTATION")
+    return {**fragment["options"], **options}
+
+
+def _spec(module: str) -> dict:
+    spec = importlib.util.spec_from_file_location(f"plugin_{module}", ROOT / "action_plugins" / f"{module}.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    return plugin.SPEC["argument_spec"]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_documented_options_match_the_plugin_spec(module: str) -> None:
+    """Every option is documented with the plugin's type, default, choices, elements and required flag."""
+    documented = _documented_options(module)
+    spec = _spec(module)
+    assert sorted(documented) == sorted(spec)
+    for name, option in spec.items():
+        doc = documented[name]
+        assert doc["type"] == option["type"], name
+        assert doc.get("required", False) == option.get("required", False), name
+        assert doc.get("default") == option.get("default"), name
+        assert doc.get("choices") == option.get("choices"), name
+        assert doc.get("elements") == option.get("elements"), name
+        assert doc.get("description"), name
+
+
+@pytest.mark.parametrize("module", [*MODULES, "onshi_cert_agent"])
+def test_every_return_value_is_documented_fully(module: str) -> None:
+    """Each return value has a description, returned, type and a sample (or documented contents)."""
+    returns = _doc(ROOT / "library" / f"{module}.py", "RETURN")
+    examples = _doc(ROOT / "library" / f"{module}.py", "EXAMPLES")
+    assert examples
+
+    def check(values: dict) -> None:
+        for name, value in values.items():
+            assert {"description", "returned", "type"} <= set(value), name
+            assert "sample" in value or "contains" in value, name
+            check(value.get("contains") or {})
+
+    check(returns)
+
+
+def test_secrets_are_no_log() -> None:
+    """Every password option is no_log."""
+    for module in MODULES:
+        for name, option in _spec(module).items():
+            if "password" in name:
+                assert option.get("no_log") is True, (module, name)
+
+
+@pytest.mark.parametrize("module", [*MODULES, "onshi_cert_agent"])
+def test_ansible_doc_renders(module: str) -> None:
+    """ansible-doc renders each module from the checkout without errors."""
+    doc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-doc"), module],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert doc.returncode == 0, doc.stderr
+    assert "[ERROR]" not in doc.stderr and "[WARNING]" not in doc.stderr
+    assert f"MODULE {module}" in doc.stdout.replace("\x1b[1m", "").replace("\x1b[0m", "")
