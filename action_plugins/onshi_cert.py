@@ -27,8 +27,9 @@ SPEC = options.spec(
     expired_only={"type": "bool", "default": False},
     stale_only={"type": "bool", "default": False},
     force={"type": "bool", "default": False},
+    restore_from={"type": "str"},
 )
-REQUIRED_IF = [["state", "present", ["path", "password"]]]
+MUTUALLY_EXCLUSIVE = [["path", "restore_from"]]
 
 
 class ActionModule(ActionBase):
@@ -38,7 +39,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        _, args = self.validate_argument_spec(**SPEC, required_if=REQUIRED_IF)
+        _, args = self.validate_argument_spec(**SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE)
         host = task_vars.get("inventory_hostname", "?")
         session = AgentSession(self, task_vars)
         try:
@@ -53,9 +54,10 @@ class ActionModule(ActionBase):
                 new_password=one_time_password,
             )
             if args["state"] == "present":
-                outcome = workflow.install(
-                    session, settings, Path(args["path"]), args["password"], host, remove_stale=args["remove_stale"]
+                path, password = workflow.source(
+                    settings, args.get("path"), args.get("password"), args.get("restore_from")
                 )
+                outcome = workflow.install(session, settings, path, password, host, remove_stale=args["remove_stale"])
             else:
                 outcome = workflow.remove(
                     session,
@@ -68,7 +70,7 @@ class ActionModule(ActionBase):
                     force=args["force"],
                 )
         except OnshiCertError as exc:
-            raise fail(host, exc, file=args.get("path")) from exc
+            raise fail(host, exc, file=args.get("path")) from None
         if not self._task.diff:
             outcome.pop("diff")
         for warning in outcome.get("warnings", []):

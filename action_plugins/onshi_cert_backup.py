@@ -37,7 +37,7 @@ class ActionModule(ActionBase):
             )
             outcome = workflow.backup(session, settings, host, pc_copy_dir=args.get("pc_copy_dir"))
         except OnshiCertError as exc:
-            raise fail(host, exc) from exc
+            raise fail(host, exc) from None
         for warning in outcome.get("warnings", []):
             self._display.warning(f"{host}: {warning}")
         result.update(outcome)

@@ -28,7 +28,7 @@ class ActionModule(ActionBase):
         try:
             expect = options.expectations(args)
         except OnshiCertError as exc:
-            raise fail(host, exc) from exc
+            raise fail(host, exc) from None
         session = AgentSession(self, task_vars)
         steps = [Step("host_info", {"read_files": [args["face_auth_path"]]})]
         steps += [Step("list_certs", {"store": store}) for store in READ_STORES]
@@ -48,6 +48,7 @@ class ActionModule(ActionBase):
             face_auth_path=args["face_auth_path"],
             face_auth_minimum=args["face_auth_minimum"],
             backup_dir=Path(args["backup_dir"]) if args.get("backup_dir") else None,
+            host=task_vars.get("inventory_hostname"),
         )
         report["executions"] = session.executions
         result.update(changed=False, onshi_cert=report, ansible_facts={"onshi_cert": report})

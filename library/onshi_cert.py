@@ -28,12 +28,12 @@ options:
   path:
     description:
       - The C(.p12) file on the controller, as saved by the certificate download site.
-      - Required with I(state=present).
+      - Required with I(state=present) unless I(restore_from) is given.
     type: path
   password:
     description:
       - The password of I(path) (the 4 digits chosen at download). Keep it in Ansible Vault.
-      - Required with I(state=present).
+      - Required with I(path).
     type: str
   remove_stale:
     description:
@@ -89,6 +89,12 @@ options:
       - With I(state=absent), allow removing the last usable certificate of an expected facility code.
     type: bool
     default: false
+  restore_from:
+    description:
+      - With I(state=present), install the newest verified backup of this old PC (its inventory name)
+        or of this facility code from I(backup_dir), opened with I(backup_password), instead of I(path).
+      - An expired newest backup is refused; the fix is to apply for a new certificate.
+    type: str
 extends_documentation_fragment:
   - onshi_cert
 attributes:

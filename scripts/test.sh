@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"
-ruff check src tests bench action_plugins library doc_fragments
+ruff check src tests bench action_plugins library doc_fragments callback_plugins
 echo "== pytest"
 pytest "$@"

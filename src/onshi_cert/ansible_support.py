@@ -61,7 +61,7 @@ class AgentSession:
         try:
             request = build_request(steps, check_mode=check_mode)
         except ContractError as exc:
-            raise AnsibleActionFail(f"{self.host}: internal error: {exc}") from exc
+            raise AnsibleActionFail(f"{self.host}: internal error: {exc}") from None
         request["_ansible_no_log"] = True
         self.executions += 1
         with self._quiet():
@@ -72,7 +72,7 @@ class AgentSession:
             detail = raw.get("msg") or raw.get("module_stderr") or raw.get("module_stdout") or ""
             raise AnsibleActionFail(
                 f"{self.host}: the onshi-cert agent did not answer: {str(detail).strip()[:500] or exc}"
-            ) from exc
+            ) from None
 
 
 def fail(host: str, exc: OnshiCertError | str, *, file: str | None = None) -> AnsibleActionFail:

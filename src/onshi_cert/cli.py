@@ -241,7 +241,80 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="write sample .p12 files signed by a test CA")
     sample.add_argument("directory")
     sample.set_defaults(func=cmd_sample)
+
+    lab = sub.add_parser("lab", help="run the simulated fleet of オン資PCs (WinRM on loopback)")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
+    lab_up = lab_sub.add_parser("up", help="start the lab in the background")
+    lab_up.add_argument("--fleet", type=Path, help="fleet file (default: the sample fleet)")
+    lab_up.add_argument("--fresh", action="store_true", help="rebuild every PC from the fleet file")
+    lab_up.add_argument("--latency", type=float, default=0.0, help="seconds added to every execution")
+    lab_up.add_argument("--base-address", help="first loopback address of the fleet (default from the fleet file)")
+    lab_issue = lab_sub.add_parser("issue", help="write .p12 files for the PCs that need a certificate")
+    lab_issue.add_argument("--out", type=Path, help="folder (default: STATE_DIR/certs)")
+    lab_issue.add_argument("--host", action="append", help="issue for these PCs, needed or not (repeatable)")
+    lab_sub.add_parser("status", help="show the running lab's PCs and counters")
+    lab_sub.add_parser("down", help="stop the lab")
+    for command in lab_sub.choices.values():
+        command.add_argument("--state-dir", type=Path, default=Path(".lab"), help="lab state folder (default .lab)")
+    lab.set_defaults(func=cmd_lab)
+
+    report = sub.add_parser("report", help="render the fleet report from an audit's report.json")
+    report.add_argument("audit", type=Path, help="report.json written by audit.yml (or onshi_cert_report)")
+    report.add_argument("--out", type=Path, required=True, help="folder for the report files")
+    report.set_defaults(func=cmd_report)
     return parser
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    """Start, inspect, feed or stop the lab."""
+    from onshi_cert.lab import downloads, runtime
+
+    state_dir: Path = args.state_dir
+    if args.lab_command == "up":
+        client = runtime.up(
+            state_dir,
+            args.fleet or runtime.SAMPLE_FLEET,
+            fresh=args.fresh,
+            latency=args.latency,
+            base_address=args.base_address,
+        )
+        status = client.status()
+        print(
+            f"lab up: {len(status['hosts'])} PCs, control API http://127.0.0.1:{status['control_port']}, "
+            f"state {state_dir}"
+        )
+        print(f"inventory: {client.inventory}")
+        return 0
+    if args.lab_command == "issue":
+        out = args.out or state_dir / "certs"
+        written = downloads.issue(state_dir, out, args.host)
+        for host, name in sorted(written.items()):
+            print(f"{host}: {out / name}")
+        print(f"passwords: {out / 'passwords.json'} ({len(written)} PCs)")
+        return 0
+    client = runtime.LabClient.find(state_dir)
+    if client is None:
+        print(f"no lab is running from {state_dir}", file=sys.stderr)
+        return 1
+    if args.lab_command == "down":
+        client.shutdown()
+        print("lab down")
+        return 0
+    for name, host in sorted(client.status()["hosts"].items()):
+        port = host["https_port"] or host["http_port"]
+        state = "up" if host["reachable"] else "DOWN"
+        print(f"{name:28} {host['address']}:{port:<5} {state:4} executions={host['executions']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render report files from a report.json."""
+    from onshi_cert.report import write_all
+
+    data = json.loads(args.audit.read_text(encoding="utf-8"))
+    for path in write_all(data, args.out):
+        print(path)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

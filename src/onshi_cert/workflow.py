@@ -17,12 +17,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from onshi_cert.agent.contract import Response, Step, b64
 from onshi_cert.core import backup as backups
+from onshi_cert.core.certinfo import utcnow
 from onshi_cert.core.errors import OnshiCertError
 from onshi_cert.core.facility import FacilityRule
 from onshi_cert.core.hoststate import HostFacts, InstalledCert, parse_listing
 from onshi_cert.core.install import MY, ChangePlan, import_copy, plan_install, plan_removal, read_p12
 from onshi_cert.core.pkcs12 import Pkcs12Bundle, encryption_for_build
 from onshi_cert.core.policy import Expectations, plan_store
+from onshi_cert.core.renewal import FEE_YEN, POSTAGE_YEN
 
 KEY_READY = {"has_private_key": True, "key_usable": True, "key_exportable": True}
 
@@ -245,6 +247,40 @@ def _result(
         "executions": runner.executions,
         **extra,
     }
+
+
+def source(settings: Settings, path: str | None, password: str | None, restore_from: str | None) -> tuple[Path, str]:
+    """Return the .p12 to install: ``path`` with ``password``, or the newest backup of ``restore_from``.
+
+    ``restore_from`` names the old PC (its inventory name) or a facility code; an expired newest
+    backup is refused, since only a new certificate can help then.
+    """
+    if restore_from is None:
+        if not path or password is None:
+            raise WorkflowError(
+                "state=present needs path and password (or restore_from)",
+                fix="set path to the downloaded .p12 and password from the vault",
+            )
+        return Path(path), password
+    if settings.backup_dir is None or not settings.backup_password:
+        raise WorkflowError("restore_from needs backup_dir and backup_password", fix="set both (password from vault)")
+    by_code = restore_from.isdigit() and len(restore_from) == 10
+    found = backups.latest_for(
+        settings.backup_dir, host=None if by_code else restore_from, facility_code=restore_from if by_code else None
+    )
+    if not found:
+        raise WorkflowError(
+            f"no verified backup of {restore_from} in {settings.backup_dir}",
+            fix="check the old PC's name or facility code; without a backup, apply for a new certificate on the portal",
+        )
+    newest = found[0]
+    if newest.not_after <= utcnow():
+        raise WorkflowError(
+            f"the newest backup of {restore_from} ({newest.path.name}) expired on {newest.not_after:%Y-%m-%d}",
+            fix=f"an expired backup cannot be restored: apply for a new certificate on the portal "
+            f"({FEE_YEN:,} yen + {POSTAGE_YEN} yen postage) and provision it",
+        )
+    return newest.path, settings.backup_password
 
 
 def install(

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["onshi_cert_info", "onshi_cert", "onshi_cert_backup"]
+MODULES = ["onshi_cert_info", "onshi_cert", "onshi_cert_backup", "onshi_cert_report"]
 
 
 def _doc(path: Path, name: str) -> dict:
@@ -23,9 +23,11 @@ def _doc(path: Path, name: str) -> dict:
 
 
 def _documented_options(module: str) -> dict:
-    options = dict(_doc(ROOT / "library" / f"{module}.py", "DOCUMENTATION").get("options") or {})
-    fragment = _doc(ROOT / "doc_fragments" / "onshi_cert.py", "DOCUMENTATION")
-    return {**fragment["options"], **options}
+    doc = _doc(ROOT / "library" / f"{module}.py", "DOCUMENTATION")
+    options = dict(doc.get("options") or {})
+    if "onshi_cert" in (doc.get("extends_documentation_fragment") or []):
+        options = {**_doc(ROOT / "doc_fragments" / "onshi_cert.py", "DOCUMENTATION")["options"], **options}
+    return options
 
 
 def _spec(module: str) -> dict:

@@ -43,6 +43,7 @@ def host_report(
     face_auth_path: str,
     face_auth_minimum: str = "2.1.0",
     backup_dir: Path | None = None,
+    host: str | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Return the PC's certificates with verdicts, the keep/stale plan, and its problems."""
@@ -102,7 +103,7 @@ def host_report(
         elif backup_dir is not None:
             found = backups.find(backup_dir, thumb)
             if found is None:
-                older = backups.latest_for(backup_dir, facility_code=code)
+                older = backups.latest_for(backup_dir, host=host, facility_code=code)
                 if older:
                     problems.append(
                         _problem(

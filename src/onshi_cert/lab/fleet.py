@@ -169,8 +169,24 @@ def build_hosts(fleet: dict[str, Any], ca: LabCA, now: dt.datetime | None = None
     return hosts
 
 
-def inventory(hosts: list[WindowsHost], fleet: dict[str, Any]) -> dict[str, Any]:
-    """Return an Ansible inventory for the lab fleet: one group per site, WinRM and become settings."""
+LAB_BACKUP_PASSWORD = "Lab-Backup-2026!"
+
+
+class Quoted(str):
+    """A string YAML must quote (facility codes: ``0130120041`` would otherwise read as an octal number)."""
+
+
+yaml.SafeDumper.add_representer(
+    Quoted, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style='"')
+)
+
+
+def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state_expr: str) -> dict[str, Any]:
+    """Return an Ansible inventory for the lab fleet: one group per site, WinRM and become settings.
+
+    ``state_expr`` is a Jinja expression naming the lab's state folder (``'/abs/path'``, or
+    ``inventory_dir ~ '/../../.lab'``); downloads, backups and reports live under it.
+    """
     admin = next(
         (n for n, u in (fleet.get("defaults", {}).get("users") or DEFAULT_USERS).items() if u.get("admin")),
         "Administrator",
@@ -181,7 +197,7 @@ def inventory(hosts: list[WindowsHost], fleet: dict[str, Any]) -> dict[str, Any]
     for host in hosts:
         hostvars: dict[str, Any] = {
             "ansible_host": host.address,
-            "onshi_cert_facility_codes": host.facility_codes,
+            "onshi_cert_facility_codes": [Quoted(c) for c in host.facility_codes],
         }
         if host.https:
             hostvars |= {"ansible_port": host.https_port, "ansible_winrm_scheme": "https"}
@@ -206,6 +222,14 @@ def inventory(hosts: list[WindowsHost], fleet: dict[str, Any]) -> dict[str, Any]
                 "ansible_become_user": "{{ onshi_cert_operator_user }}",
                 "ansible_become_password": users.get(operator, {}).get("password", ""),
                 "onshi_cert_lab": True,
+                "onshi_cert_p12_dir": f"{{{{ {state_expr} ~ '/certs' }}}}",
+                "onshi_cert_p12_passwords": (
+                    f"{{{{ lookup('ansible.builtin.file', {state_expr} ~ '/certs/passwords.json', errors='ignore')"
+                    " | default('{}', true) | from_json }}"
+                ),
+                "onshi_cert_backup_dir": f"{{{{ {state_expr} ~ '/backups' }}}}",
+                "onshi_cert_backup_password": LAB_BACKUP_PASSWORD,
+                "onshi_cert_audit_report_dir": f"{{{{ {state_expr} ~ '/reports/latest' }}}}",
             },
             "children": {"oqs_pcs": {"children": sites}},
         }

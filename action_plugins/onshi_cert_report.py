@@ -1,0 +1,54 @@
+# onshi_cert_report: write the fleet audit report on the controller from every PC's onshi_cert facts.
+from __future__ import annotations
+
+from pathlib import Path
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from onshi_cert.report import HostEntry, build, write_all
+
+SPEC = {
+    "argument_spec": {
+        "hosts": {"type": "list", "elements": "str", "required": True},
+        "facts": {"type": "dict", "required": True},
+        "sites": {"type": "dict", "default": {}},
+        "facility_codes": {"type": "dict", "default": {}},
+        "dest": {"type": "path", "required": True},
+    }
+}
+IGNORED_GROUPS = {"all", "ungrouped", "oqs_pcs"}
+
+
+def site_of(groups: list[str] | str | None) -> str:
+    """Return the site of a host: its first group other than the fleet-wide ones."""
+    names = [groups] if isinstance(groups, str) else list(groups or [])
+    return next((g for g in names if g not in IGNORED_GROUPS), "default")
+
+
+class ActionModule(ActionBase):
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _, args = self.validate_argument_spec(**SPEC)
+        entries = []
+        for host in args["hosts"]:
+            facts = args["facts"].get(host) or None
+            entries.append(HostEntry(
+                host=host,
+                site=site_of(args["sites"].get(host)),
+                facility_codes=list(args["facility_codes"].get(host) or []),
+                report=facts if facts and "certificates" in facts else None,
+                error=None if facts else "the PC did not answer (unreachable, or the audit failed on it)",
+            ))
+        data = build(entries)
+        try:
+            files = write_all(data, Path(args["dest"]))
+        except OSError as exc:
+            raise AnsibleActionFail(f"cannot write the report into {args['dest']}: {exc.strerror}") from None
+        result.update(changed=False, files=[str(f) for f in files], summary=data["summary"],
+                      report=str(Path(args["dest"]) / "report.html"))
+        return result
