@@ -37,18 +37,24 @@ class ActionModule(ActionBase):
         entries = []
         for host in args["hosts"]:
             facts = args["facts"].get(host) or None
-            entries.append(HostEntry(
-                host=host,
-                site=site_of(args["sites"].get(host)),
-                facility_codes=list(args["facility_codes"].get(host) or []),
-                report=facts if facts and "certificates" in facts else None,
-                error=None if facts else "the PC did not answer (unreachable, or the audit failed on it)",
-            ))
+            entries.append(
+                HostEntry(
+                    host=host,
+                    site=site_of(args["sites"].get(host)),
+                    facility_codes=list(args["facility_codes"].get(host) or []),
+                    report=facts if facts and "certificates" in facts else None,
+                    error=None if facts else "the PC did not answer (unreachable, or the audit failed on it)",
+                )
+            )
         data = build(entries)
         try:
             files = write_all(data, Path(args["dest"]))
         except OSError as exc:
             raise AnsibleActionFail(f"cannot write the report into {args['dest']}: {exc.strerror}") from None
-        result.update(changed=False, files=[str(f) for f in files], summary=data["summary"],
-                      report=str(Path(args["dest"]) / "report.html"))
+        result.update(
+            changed=False,
+            files=[str(f) for f in files],
+            summary=data["summary"],
+            report=str(Path(args["dest"]) / "report.html"),
+        )
         return result

@@ -15,8 +15,10 @@ requirements:
   - enable in ansible.cfg (callbacks_enabled = onshi_cert_recap)
 """
 
-UNREACHABLE_FIX = ("check that the PC is on and reachable, that WinRM is enabled (winrm quickconfig) and the "
-                   "inventory's ansible_host, ansible_port, user and password")
+UNREACHABLE_FIX = (
+    "check that the PC is on and reachable, that WinRM is enabled (winrm quickconfig) and the "
+    "inventory's ansible_host, ansible_port, user and password"
+)
 
 
 class CallbackModule(CallbackBase):

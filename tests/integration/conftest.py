@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def reset_lab(lab: LabClient) -> Iterator[LabClient]:
         lab.set_reachable(name, True)
     lab.set_latency(0)
     lab.reset()
+    for folder in ("certs", "backups", "reports"):
+        shutil.rmtree(lab.state_dir / folder, ignore_errors=True)
     yield lab
 
 

@@ -1,0 +1,180 @@
+"""Every playbook end to end on the lab's mixed fleet: check mode, apply, the state of each PC, re-run."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from tests.integration.conftest import my_store
+from tests.integration.helpers import run_playbook
+
+from onshi_cert.core import backup as backups
+from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
+from onshi_cert.lab import downloads
+from onshi_cert.lab.fleet import LAB_BACKUP_PASSWORD
+
+pytestmark = pytest.mark.integration
+NEEDING = [
+    "sapporo-naika-pc02",
+    "sapporo-shika-pc01",
+    "sendai-yakkyoku-pc01",
+    "tokyo-clinic-pc01",
+    "osaka-yakkyoku-pc01",
+    "hiroshima-clinic-pc01",
+    "kyoto-clinic-pc01",
+]
+
+
+def states(lab) -> dict:
+    return {name: lab.host(name)["state"] for name in lab.status()["hosts"]}
+
+
+def changed_hosts(run) -> set[str]:
+    return {h for h, counts in run.recap.items() if counts["changed"]}
+
+
+def test_provision_check_apply_converge(reset_lab) -> None:
+    """Check mode plans and changes nothing; apply fixes every PC it can; a re-run changes nothing."""
+    lab = reset_lab
+    issued = downloads.issue(lab.state_dir, lab.state_dir / "certs")
+    assert set(issued) == {*NEEDING, "okinawa-houmon-pc01"}  # the download site cannot know it is unreachable
+    before = states(lab)
+    checked = run_playbook("playbooks/provision.yml", lab.inventory, check=True, diff=True)
+    assert states(lab) == before
+    assert changed_hosts(checked) >= set(NEEDING)
+    assert "+" in checked.stdout and "CurrentUser\\My" in checked.stdout
+
+    applied = run_playbook("playbooks/provision.yml", lab.inventory)
+    assert applied.recap["okinawa-houmon-pc01"]["unreachable"] == 1
+    assert applied.recap["nagoya-clinic-pc01"]["failures"] == 1  # its key cannot be backed up: the recap says why
+    assert "nagoya-clinic-pc01" in applied.stdout and "Key not valid for use in specified state." in applied.stdout
+    for host in NEEDING:
+        assert applied.recap[host]["failures"] == 0, host
+        rows = my_store(lab, host)
+        ours = [r for r in rows if r["ours"]]
+        assert len(ours) == 1, (host, rows)
+        assert ours[0]["has_key"] and ours[0]["exportable"]
+        assert dt.datetime.fromisoformat(ours[0]["not_after"]) > dt.datetime.now(dt.UTC) + dt.timedelta(days=1000)
+    assert "ONSHI-CERT RECAP" in applied.stdout
+    assert list((lab.state_dir / "backups").rglob("*.pfx"))
+
+    again = run_playbook("playbooks/provision.yml", lab.inventory)
+    assert changed_hosts(again) == set()
+
+
+def test_cleanup_check_apply_converge(reset_lab) -> None:
+    """cleanup.yml removes only stale certificates, after backing them up; re-run changes nothing."""
+    lab = reset_lab
+    before = states(lab)
+    run_playbook("playbooks/cleanup.yml", lab.inventory, check=True)
+    assert states(lab) == before
+    applied = run_playbook("playbooks/cleanup.yml", lab.inventory)
+    assert changed_hosts(applied) == {"sapporo-shika-pc01", "tokyo-clinic-pc01", "tokyo-clinic-pc02"}
+    assert len(my_store(lab, "tokyo-clinic-pc02")) == 1
+    assert my_store(lab, "sapporo-shika-pc01") == []
+    assert len(my_store(lab, "fukuoka-shika-pc01")) == 2  # the look-alike is never ours to remove
+    assert changed_hosts(run_playbook("playbooks/cleanup.yml", lab.inventory)) == set()
+
+
+def test_backup_then_replace_a_failed_pc(reset_lab) -> None:
+    """backup.yml backs up the fleet; replace_pc.yml restores the newest backup onto a blank replacement PC."""
+    lab = reset_lab
+    first = run_playbook("playbooks/backup.yml", lab.inventory)
+    assert "sapporo-naika-pc02" in changed_hosts(first)
+    assert changed_hosts(run_playbook("playbooks/backup.yml", lab.inventory)) == set()
+    original = my_store(lab, "sapporo-naika-pc02")[0]["thumbprint"]
+
+    blank = lab.host("sapporo-naika-pc02")["state"]
+    blank["stores"] = {key: value for key, value in blank["stores"].items() if not key.startswith("CurrentUser")}
+    lab.put_host("sapporo-naika-pc02", blank)
+    restored = run_playbook(
+        "playbooks/replace_pc.yml",
+        lab.inventory,
+        limit="sapporo-naika-pc02",
+        extra_vars={"onshi_cert_restore_from": "sapporo-naika-pc02"},
+    )
+    assert restored.rc == 0, restored.stdout[-3000:]
+    assert [r["thumbprint"] for r in my_store(lab, "sapporo-naika-pc02")] == [original]
+
+
+def test_replace_refuses_an_expired_backup(reset_lab, lab_ca) -> None:
+    """An expired newest backup is refused with what to do instead; the PC is not touched."""
+    lab = reset_lab
+    issued = lab_ca.factory.leaf("0130120041", days_left=-3)
+    data = issued.p12(LAB_BACKUP_PASSWORD, Encryption.AES256)
+    bundle = load_pkcs12(data, LAB_BACKUP_PASSWORD)
+    backups.write(lab.state_dir / "backups", "sapporo-shika-pc01", "0130120041", data, bundle, Encryption.AES256)
+    before = lab.host("sapporo-shika-pc01")["state"]
+    run = run_playbook(
+        "playbooks/replace_pc.yml",
+        lab.inventory,
+        limit="sapporo-shika-pc01",
+        extra_vars={"onshi_cert_restore_from": "sapporo-shika-pc01"},
+    )
+    assert run.rc != 0
+    result = run.last("sapporo-shika-pc01", "newest verified backup")
+    assert "expired on" in result["result"]["msg"] and "apply for a new certificate" in result["result"]["msg"]
+    assert lab.host("sapporo-shika-pc01")["state"] == before
+
+
+def test_renew_checks_face_auth_installs_and_finishes_in_place_renewals(reset_lab, lab_ca) -> None:
+    """renew.yml stops a PC with an old face-auth library, installs a renewed .p12, and finishes an MPKI renewal."""
+    lab = reset_lab
+    downloads.issue(lab.state_dir, lab.state_dir / "certs", ["sapporo-naika-pc02", "hiroshima-clinic-pc01"])
+    osaka = lab.host("osaka-yakkyoku-pc01")["state"]  # renewed in place with the MPKI client tool
+    renewed = lab_ca.factory.leaf("2740155557", days_left=1180)
+    store = osaka["stores"]["CurrentUser[OQSComApp]\\My"]
+    key_pem = renewed.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    store.append(
+        {
+            **store[0],
+            "der": base64.b64encode(renewed.cert.public_bytes(serialization.Encoding.DER)).decode(),
+            "key_pem": key_pem,
+        }
+    )
+    lab.put_host("osaka-yakkyoku-pc01", osaka)
+    old_osaka = store[0]
+
+    run = run_playbook(
+        "playbooks/renew.yml", lab.inventory, limit="sapporo-naika-pc02,hiroshima-clinic-pc01,osaka-yakkyoku-pc01"
+    )
+    face = run.last("hiroshima-clinic-pc01", "face-authentication library is too old")
+    assert face["status"] == "failed" and "2.0.5" in face["result"]["msg"] and "2.1.0" in face["result"]["msg"]
+    assert len(my_store(lab, "hiroshima-clinic-pc01")) == 1  # untouched
+    pc02 = my_store(lab, "sapporo-naika-pc02")
+    assert len(pc02) == 1 and dt.datetime.fromisoformat(pc02[0]["not_after"]).year >= 2029
+    osaka_rows = my_store(lab, "osaka-yakkyoku-pc01")
+    assert len(osaka_rows) == 1 and osaka_rows[0]["thumbprint"] != old_osaka.get("thumbprint")
+    assert list((lab.state_dir / "backups" / "2740155557").glob("osaka-yakkyoku-pc01_*.pfx"))
+    assert (
+        changed_hosts(
+            run_playbook("playbooks/renew.yml", lab.inventory, limit="sapporo-naika-pc02,osaka-yakkyoku-pc01")
+        )
+        == set()
+    )
+
+
+def test_audit_writes_the_report(reset_lab) -> None:
+    """audit.yml is read-only and writes every report file, with the unreachable PC in it."""
+    lab = reset_lab
+    before = states(lab)
+    run = run_playbook("playbooks/audit.yml", lab.inventory)
+    assert states(lab) == before
+    assert changed_hosts(run) == set()
+    folder = lab.state_dir / "reports" / "latest"
+    names = {p.name for p in folder.iterdir()}
+    assert names == {"report.html", "report.en.html", "renewals.csv", "report.json", "report.md", "onshi_cert.prom"}
+    data = json.loads((folder / "report.json").read_text())
+    status = {h["host"]: h["status"] for rows in data["sites"].values() for h in rows}
+    assert status["okinawa-houmon-pc01"] == "unreachable"
+    assert status["sapporo-shika-pc01"] == "expired"
+    assert status["hiroshima-clinic-pc01"] == "expiring"
+    assert data["summary"]["hosts"] == 13 and data["summary"]["unreachable"] == 1
+    csv_bytes = (folder / "renewals.csv").read_bytes()
+    assert csv_bytes.startswith(b"\xef\xbb\xbf") and "医療機関等コード" in csv_bytes.decode("utf-8-sig")
+    assert 'x509_cert_not_after{subject_CN="0110113719-01"' in (folder / "onshi_cert.prom").read_text()
