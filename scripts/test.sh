@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+bash scripts/system-deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"
 ruff check src tests bench action_plugins library doc_fragments callback_plugins

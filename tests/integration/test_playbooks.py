@@ -8,6 +8,7 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from tests.integration.browser import is_blank, screenshot
 from tests.integration.conftest import my_store
 from tests.integration.helpers import run_playbook
 
@@ -178,3 +179,14 @@ def test_audit_writes_the_report(reset_lab) -> None:
     csv_bytes = (folder / "renewals.csv").read_bytes()
     assert csv_bytes.startswith(b"\xef\xbb\xbf") and "医療機関等コード" in csv_bytes.decode("utf-8-sig")
     assert 'x509_cert_not_after{subject_CN="0110113719-01"' in (folder / "onshi_cert.prom").read_text()
+
+
+def test_report_renders_in_a_browser(reset_lab, tmp_path) -> None:
+    """The audit's report.html opens in headless Chromium and shows a real page, not a blank one."""
+    run_playbook("playbooks/audit.yml", reset_lab.inventory)
+    folder = reset_lab.state_dir / "reports" / "latest"
+    for name in ("report.html", "report.en.html"):
+        image = screenshot(folder / name, tmp_path / f"{name}.png", tmp_path / "profile")
+        assert image.size == (1200, 2000)
+        assert not is_blank(image), name
+        assert not is_blank(image.crop((0, 0, 1200, 300))), f"{name}: the top of the page is empty"

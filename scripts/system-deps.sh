@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages the tests use: headless Chromium (report screenshot) and Japanese fonts.
+# Installs them when missing and this user may (root); otherwise says what is missing.
+set -euo pipefail
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${missing[*]} (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "note: ${missing[*]} missing and cannot be installed by this user: the browser test will say so" >&2
+fi

@@ -1,0 +1,151 @@
+"""The fleet report from a mixed fleet: problems first, costs, timeline, worklist, every output format."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from onshi_cert.core.audit import host_report
+from onshi_cert.core.certinfo import describe_certificate
+from onshi_cert.core.hoststate import HostFacts, InstalledCert
+from onshi_cert.core.policy import Expectations
+from onshi_cert.report import HostEntry, build, write_all
+from onshi_cert.report.render import fmt_date, fmt_yen, prometheus, renewals_csv
+
+FACE = "C:\\Program Files\\OQS-Auth\\Version.info"
+
+
+def facts(version: str | None = "2.1.3") -> HostFacts:
+    return HostFacts("PC", 19045, "10.0.19045.0", "5.1", "PC\\OQSComApp", False, "interactive", True,
+                     {FACE: f"Version={version}" if version else None})
+
+
+def installed(issued, **changes) -> InstalledCert:
+    info = describe_certificate(issued.cert, has_key=True)
+    info.key_usable, info.key_exportable = True, True
+    for name, value in changes.items():
+        setattr(info, name, value)
+    return InstalledCert(info, issued.cert)
+
+
+@pytest.fixture(scope="module")
+def fleet(factory, now):
+    """Return HostEntry objects for a mixed fleet, judged at ``now``."""
+    root = InstalledCert(describe_certificate(factory.root), factory.root)
+    shared = factory.leaf("0110113719", days_left=500)
+
+    def entry(host, site, codes, certs, version="2.1.3"):
+        report = host_report(facts(version), certs, [root], Expectations(tuple(codes)), face_auth_path=FACE, now=now)
+        return HostEntry(host, site, list(codes), report)
+
+    return [
+        entry("ok-pc", "sapporo", ["0110113719"], [installed(factory.leaf("0110113719", days_left=700))]),
+        entry("soon-pc", "sapporo", ["0110113719"], [installed(factory.leaf("0110113719", days_left=20))], "2.0.5"),
+        entry("dead-pc", "tokyo", ["1310512346"], [installed(factory.leaf("1310512346", days_left=-5))]),
+        entry("empty-pc", "tokyo", ["1310512346"], []),
+        entry("twin-a", "osaka", ["0110113719"], [installed(shared)]),
+        entry("twin-b", "osaka", ["0110113719"], [installed(shared)]),
+        entry("other-pc", "osaka", ["2740155557"], [installed(factory.leaf("0110113719", days_left=300))]),
+        entry("half-pc", "chiba", ["1210444442", "1230444448"], [installed(factory.leaf("1210444442", days_left=200))]),
+        HostEntry("off-pc", "okinawa", ["4760177776"], None, "unreachable"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def data(fleet, now):
+    return build(fleet, now)
+
+
+def status(data) -> dict[str, str]:
+    return {h["host"]: h["status"] for rows in data["sites"].values() for h in rows}
+
+
+def test_each_pc_gets_its_status(data) -> None:
+    """Unreachable, expired, missing, wrong facility, duplicate, expiring and ok are told apart."""
+    assert status(data) == {"ok-pc": "ok", "soon-pc": "expiring", "dead-pc": "expired", "empty-pc": "missing",
+                            "twin-a": "duplicate", "twin-b": "duplicate", "other-pc": "missing", "half-pc": "missing",
+                            "off-pc": "unreachable"}
+    half = next(h for h in data["problem_hosts"] if h["host"] == "half-pc")
+    assert half["problems"][0] == {"code": "missing", "message": "no usable certificate for 1230444448",
+                                   "facility_code": "1230444448"}
+
+
+def test_problems_come_first_most_urgent_first(data) -> None:
+    """The problem list holds every PC that needs something, the face-auth warning included."""
+    hosts = [h["host"] for h in data["problem_hosts"]]
+    assert "ok-pc" not in hosts and {"off-pc", "dead-pc", "soon-pc"} <= set(hosts)
+    soon = next(h for h in data["problem_hosts"] if h["host"] == "soon-pc")
+    assert [p["code"] for p in soon["problems"]] == ["expiring", "face_auth_old"]
+
+
+def test_stage_counts_and_summary(data) -> None:
+    """Kept certificates are counted by stage; the expired one counts as expired."""
+    assert data["summary"]["stages"] == {"ok": 4, "90": 0, "60": 0, "30": 1, "15": 0, "7": 0, "expired": 1}
+    assert data["summary"]["hosts"] == 9 and data["summary"]["unreachable"] == 1
+
+
+def test_cost_forecast(data) -> None:
+    """Renewals in 3/6/12 months cost 1,500 yen each; expired ones 1,500 + 753 yen."""
+    total = data["cost"]["total"]
+    assert total["next_3_months"] == {"count": 1, "yen": 1500}
+    assert total["next_12_months"] == {"count": 2, "yen": 3000}
+    assert total["expired"] == {"count": 1, "yen": 2253}
+    assert data["cost"]["by_site"]["tokyo"]["expired"]["yen"] == 2253
+
+
+def test_timeline_covers_15_months(data, now) -> None:
+    """The timeline has 15 months starting this month, with each kept expiry in its month."""
+    assert len(data["timeline"]) == 15 and data["timeline"][0]["month"] == f"{now.year}-{now.month:02d}"
+    soon = now + dt.timedelta(days=20)
+    month = next(t for t in data["timeline"] if t["month"] == f"{soon.year}-{soon.month:02d}")
+    assert month["count"] >= 1
+
+
+def test_worklist_and_csv(data) -> None:
+    """The renewal worklist has the expiring, expired and missing PCs; the CSV has a BOM for Excel."""
+    reasons = {(r["host"], r["reason"]) for r in data["renewals"]}
+    assert {("soon-pc", "renew"), ("dead-pc", "expired"), ("empty-pc", "missing")} <= reasons
+    text = renewals_csv(data)
+    assert text.startswith(b"\xef\xbb\xbf")
+    lines = text.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("医療機関等コード,")
+    assert any(line.startswith("1310512346,,dead-pc,tokyo,") and "再発行（期限切れ）" in line for line in lines)
+
+
+def test_prometheus_uses_the_exporter_metric_names(data) -> None:
+    """x509_cert_not_after and x509_cert_expired carry subject_CN, issuer_CN, host, facility_code, site."""
+    text = prometheus(data)
+    assert '# TYPE x509_cert_not_after gauge' in text
+    assert 'x509_cert_expired{subject_CN="1310512346-01",issuer_CN="Online Billing NW Common Root CA",' \
+           'host="dead-pc",facility_code="1310512346",site="tokyo"} 1' in text
+    assert 'onshi_cert_host_up{host="off-pc",site="okinawa"} 0' in text
+
+
+def test_write_all_outputs(data, tmp_path) -> None:
+    """Every file is written; the HTML is self-contained, bilingual and has the inline chart."""
+    written = {p.name for p in write_all(data, tmp_path)}
+    assert written == {"report.html", "report.en.html", "renewals.csv", "report.json", "report.md", "onshi_cert.prom"}
+    ja = (tmp_path / "report.html").read_text()
+    en = (tmp_path / "report.en.html").read_text()
+    for page in (ja, en):
+        assert "<svg" in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+        assert "<script src" not in page and "<link" not in page
+    assert "電子証明書 監査レポート" in ja and "期限切れ" in ja and "2,253円" in ja
+    assert "Certificate audit report" in en and "2,253 yen" in en
+    assert json.loads((tmp_path / "report.json").read_text())["schema"] == "onshi-cert/report/v1"
+    assert "| off-pc | okinawa |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("value", "lang", "text"), [("2027-01-08T00:00:00+00:00", "ja", "2027年1月8日"),
+                                                     ("2027-01-08T00:00:00+00:00", "en", "2027-01-08"),
+                                                     (None, "ja", "-")])
+def test_dates_in_japanese_style(value, lang, text) -> None:
+    """Dates read 2027年1月8日 in the Japanese report."""
+    assert fmt_date(value, lang) == text
+
+
+def test_amounts() -> None:
+    """Amounts read 1,500円 and 1,500 yen."""
+    assert (fmt_yen(1500, "ja"), fmt_yen(1500, "en")) == ("1,500円", "1,500 yen")
