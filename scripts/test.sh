@@ -7,5 +7,7 @@ bash scripts/system-deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"
 ruff check src tests bench action_plugins library doc_fragments callback_plugins
+echo "== ansible-lint (production profile)"
+ansible-lint --profile production --offline playbooks roles
 echo "== pytest"
 pytest "$@"

@@ -25,6 +25,29 @@ def one_time_password() -> str:
     return secrets.token_urlsafe(24)
 
 
+INSECURE_FIX = (
+    "use HTTPS (ansible_winrm_scheme: https, port 5986) or NTLM with message encryption over HTTP "
+    "(ansible_winrm_transport: ntlm); set onshi_cert_allow_insecure_transport: true only for a test lab"
+)
+
+
+def insecure_transport(connection: Any, task_vars: dict[str, Any]) -> str | None:
+    """Return why the connection would send secrets readable on the wire, or None when it is safe."""
+    if getattr(connection, "transport", None) != "winrm":
+        return None
+    scheme = connection.get_option("scheme")
+    if scheme is None:
+        scheme = "http" if connection.get_option("port") == 5985 else "https"
+    if scheme == "https":
+        return None
+    transports = [t for t in (connection.get_option("transport") or []) if t] or ["plaintext"]
+    if set(transports) & {"basic", "plaintext"}:
+        return "Basic authentication over plain HTTP"
+    if str(task_vars.get("ansible_winrm_message_encryption", "auto")).lower() == "never":
+        return "WinRM over plain HTTP with message encryption turned off"
+    return None
+
+
 class AgentSession:
     """Runs agent requests for one task, counting executions and keeping secrets out of logs."""
 
@@ -33,6 +56,10 @@ class AgentSession:
         self.task_vars = task_vars
         self.executions = 0
         self.host = task_vars.get("inventory_hostname", "?")
+        reason = insecure_transport(action._connection, task_vars)
+        if reason and task_vars.get("onshi_cert_allow_insecure_transport") is not True:
+            raise AnsibleActionFail(f"{self.host}: refusing to send certificates and passwords with {reason}. "
+                                    f"Fix: {INSECURE_FIX}")
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:

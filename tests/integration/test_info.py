@@ -132,3 +132,41 @@ def test_plain_network_logon_reads_the_connecting_users_store(reset_lab) -> None
     assert report["host"]["user"].endswith("\\Administrator")
     assert report["host"]["logon_type"] == "network" and report["host"]["dpapi"] is False
     assert report["certificates"] == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"ansible_winrm_transport": "basic"}, "Basic authentication over plain HTTP"),
+        ({"ansible_winrm_message_encryption": "never"}, "message encryption turned off"),
+    ],
+    ids=["basic-over-http", "ntlm-unencrypted"],
+)
+def test_insecure_transport_is_refused_before_connecting(reset_lab, settings, reason) -> None:
+    """Secrets never go over plain HTTP unencrypted: refused with the fix, nothing sent."""
+    run = run_playbook(
+        PLAYBOOK,
+        reset_lab.inventory,
+        extra_vars={"target": "sapporo-naika-pc01", "module": "onshi_cert_info", "module_args": {}, **settings},
+    )
+    result = run.last("sapporo-naika-pc01", "onshi_cert_info")
+    assert result["status"] == "failed"
+    assert reason in result["result"]["msg"] and "Fix: use HTTPS" in result["result"]["msg"]
+    assert reset_lab.records("sapporo-naika-pc01")["operations"] == {}
+
+
+def test_insecure_transport_can_be_allowed_explicitly(reset_lab) -> None:
+    """With onshi_cert_allow_insecure_transport the request goes out, and the PC itself refuses Basic over HTTP."""
+    run = run_playbook(
+        PLAYBOOK,
+        reset_lab.inventory,
+        extra_vars={
+            "target": "sapporo-naika-pc01",
+            "module": "onshi_cert_info",
+            "module_args": {},
+            "ansible_winrm_transport": "basic",
+            "onshi_cert_allow_insecure_transport": True,
+        },
+    )
+    result = run.last("sapporo-naika-pc01", "onshi_cert_info")
+    assert result["status"] == "unreachable" and "credentials were rejected" in result["result"]["msg"]

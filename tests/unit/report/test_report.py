@@ -18,8 +18,17 @@ FACE = "C:\\Program Files\\OQS-Auth\\Version.info"
 
 
 def facts(version: str | None = "2.1.3") -> HostFacts:
-    return HostFacts("PC", 19045, "10.0.19045.0", "5.1", "PC\\OQSComApp", False, "interactive", True,
-                     {FACE: f"Version={version}" if version else None})
+    return HostFacts(
+        "PC",
+        19045,
+        "10.0.19045.0",
+        "5.1",
+        "PC\\OQSComApp",
+        False,
+        "interactive",
+        True,
+        {FACE: f"Version={version}" if version else None},
+    )
 
 
 def installed(issued, **changes) -> InstalledCert:
@@ -64,12 +73,23 @@ def status(data) -> dict[str, str]:
 
 def test_each_pc_gets_its_status(data) -> None:
     """Unreachable, expired, missing, wrong facility, duplicate, expiring and ok are told apart."""
-    assert status(data) == {"ok-pc": "ok", "soon-pc": "expiring", "dead-pc": "expired", "empty-pc": "missing",
-                            "twin-a": "duplicate", "twin-b": "duplicate", "other-pc": "missing", "half-pc": "missing",
-                            "off-pc": "unreachable"}
+    assert status(data) == {
+        "ok-pc": "ok",
+        "soon-pc": "expiring",
+        "dead-pc": "expired",
+        "empty-pc": "missing",
+        "twin-a": "duplicate",
+        "twin-b": "duplicate",
+        "other-pc": "missing",
+        "half-pc": "missing",
+        "off-pc": "unreachable",
+    }
     half = next(h for h in data["problem_hosts"] if h["host"] == "half-pc")
-    assert half["problems"][0] == {"code": "missing", "message": "no usable certificate for 1230444448",
-                                   "facility_code": "1230444448"}
+    assert half["problems"][0] == {
+        "code": "missing",
+        "message": "no usable certificate for 1230444448",
+        "facility_code": "1230444448",
+    }
 
 
 def test_problems_come_first_most_urgent_first(data) -> None:
@@ -117,9 +137,11 @@ def test_worklist_and_csv(data) -> None:
 def test_prometheus_uses_the_exporter_metric_names(data) -> None:
     """x509_cert_not_after and x509_cert_expired carry subject_CN, issuer_CN, host, facility_code, site."""
     text = prometheus(data)
-    assert '# TYPE x509_cert_not_after gauge' in text
-    assert 'x509_cert_expired{subject_CN="1310512346-01",issuer_CN="Online Billing NW Common Root CA",' \
-           'host="dead-pc",facility_code="1310512346",site="tokyo"} 1' in text
+    assert "# TYPE x509_cert_not_after gauge" in text
+    assert (
+        'x509_cert_expired{subject_CN="1310512346-01",issuer_CN="Online Billing NW Common Root CA",'
+        'host="dead-pc",facility_code="1310512346",site="tokyo"} 1' in text
+    )
     assert 'onshi_cert_host_up{host="off-pc",site="okinawa"} 0' in text
 
 
@@ -138,9 +160,14 @@ def test_write_all_outputs(data, tmp_path) -> None:
     assert "| off-pc | okinawa |" in (tmp_path / "report.md").read_text()
 
 
-@pytest.mark.parametrize(("value", "lang", "text"), [("2027-01-08T00:00:00+00:00", "ja", "2027年1月8日"),
-                                                     ("2027-01-08T00:00:00+00:00", "en", "2027-01-08"),
-                                                     (None, "ja", "-")])
+@pytest.mark.parametrize(
+    ("value", "lang", "text"),
+    [
+        ("2027-01-08T00:00:00+00:00", "ja", "2027年1月8日"),
+        ("2027-01-08T00:00:00+00:00", "en", "2027-01-08"),
+        (None, "ja", "-"),
+    ],
+)
 def test_dates_in_japanese_style(value, lang, text) -> None:
     """Dates read 2027年1月8日 in the Japanese report."""
     assert fmt_date(value, lang) == text
