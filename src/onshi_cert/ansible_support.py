@@ -58,8 +58,9 @@ class AgentSession:
         self.host = task_vars.get("inventory_hostname", "?")
         reason = insecure_transport(action._connection, task_vars)
         if reason and task_vars.get("onshi_cert_allow_insecure_transport") is not True:
-            raise AnsibleActionFail(f"{self.host}: refusing to send certificates and passwords with {reason}. "
-                                    f"Fix: {INSECURE_FIX}")
+            raise AnsibleActionFail(
+                f"{self.host}: refusing to send certificates and passwords with {reason}. Fix: {INSECURE_FIX}"
+            )
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:

@@ -186,10 +186,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.directory)
     out.mkdir(parents=True, exist_ok=True)
     factory = CertificateFactory()
-    samples = {
-        "3410712362.p12": factory.leaf("3410712362"),
-        "0110113719.p12": factory.leaf("0110113719", days_left=45),
-    }
+    if args.code:
+        samples = {f"{args.host or code}.p12": factory.leaf(parse_facility_code(code).code) for code in args.code}
+        passwords = {name.removesuffix(".p12"): "1234" for name in samples}
+        (out / "passwords.json").write_text(json.dumps(passwords), encoding="utf-8")
+        (out / "passwords.json").chmod(0o600)
+    else:
+        samples = {
+            "3410712362.p12": factory.leaf("3410712362"),
+            "0110113719.p12": factory.leaf("0110113719", days_left=45),
+        }
     password_file = out / "password.txt"
     password_file.write_text("1234\n", encoding="utf-8")
     password_file.chmod(0o600)
@@ -240,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="write sample .p12 files signed by a test CA")
     sample.add_argument("directory")
+    sample.add_argument("--code", action="append", help="issue for this facility code instead (repeatable)")
+    sample.add_argument("--host", help="name the file <host>.p12 (with one --code)")
     sample.set_defaults(func=cmd_sample)
 
     lab = sub.add_parser("lab", help="run the simulated fleet of オン資PCs (WinRM on loopback)")
