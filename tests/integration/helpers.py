@@ -27,8 +27,12 @@ class PlaybookRun:
     recap: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def of(self, host: str, task: str | None = None) -> list[dict[str, Any]]:
-        """Return the results of ``host`` (for tasks whose name contains ``task``)."""
-        return [r for r in self.results if r["host"] == host and (task is None or task in r["task"])]
+        """Return the results of ``host``: for the task named ``task``, or else whose name contains it."""
+        mine = [r for r in self.results if r["host"] == host]
+        if task is None:
+            return mine
+        exact = [r for r in mine if r["task"] == task]
+        return exact or [r for r in mine if task in r["task"]]
 
     def last(self, host: str, task: str | None = None) -> dict[str, Any]:
         """Return the last result of ``host`` (for ``task``); fail the test if there is none."""

@@ -50,6 +50,7 @@ class Outcome:
     rc: int = 0
     changed_state: bool = False
     scripts: list[str] = field(default_factory=list)
+    requested_steps: list[str] = field(default_factory=list)  # the operations the request asked for
 
 
 def decode_command_line(command: str, arguments: list[str]) -> str:
@@ -141,8 +142,14 @@ def execute(
             dpapi=password is not None,
             become=True,
         )
-    answer = run_agent(host, session, complex_args, cut_before_step=cut_before_step)
-    return Outcome(json.dumps(answer).encode(), rc=0, changed_state=bool(answer.get("changed")), scripts=recorded)
+    requested = [str(step.get("op")) for step in complex_args.get("steps") or []]
+    try:
+        answer = run_agent(host, session, complex_args, cut_before_step=cut_before_step)
+    except Interrupted as exc:
+        exc.requested_steps = requested  # type: ignore[attr-defined]
+        raise
+    return Outcome(json.dumps(answer).encode(), rc=0, changed_state=bool(answer.get("changed")), scripts=recorded,
+                   requested_steps=requested)
 
 
 __all__ = ["Interrupted", "Outcome", "Refused", "execute"]

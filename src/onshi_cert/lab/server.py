@@ -80,6 +80,7 @@ class HostRecord:
     command_lines: list[str] = dataclasses.field(default_factory=list)
     scripts: list[str] = dataclasses.field(default_factory=list)  # sha256 of each script text seen
     refused: list[str] = dataclasses.field(default_factory=list)
+    steps: list[list[str]] = dataclasses.field(default_factory=list)  # operations requested, per execution
     auth_failures: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -340,6 +341,7 @@ class Lab:
             await asyncio.sleep(delay)
         fault = self._next_fault(host.name)
         if fault is not None and fault.step is None:
+            record.steps.append([])
             raise Interrupted(f"connection cut before execution {record.executions}")
         try:
             outcome = execute(
@@ -354,9 +356,11 @@ class Lab:
             record.refused.append(str(exc))
             message = f"onshi-cert lab refused to run this on {host.name}: {exc}"
             return Outcome(json.dumps({"failed": True, "msg": message}).encode(), message.encode(), 1)
-        except Interrupted:
+        except Interrupted as exc:
+            record.steps.append(getattr(exc, "requested_steps", []))
             self.save(host)
             raise
+        record.steps.append(outcome.requested_steps)
         for text in outcome.scripts:
             digest = hashlib.sha256(text.encode()).hexdigest()
             self.script_texts.setdefault(digest, text)
