@@ -64,14 +64,23 @@ class AgentSession:
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:
-        """Censor the connection's own logging of the agent's raw answer (it may hold PFX bytes)."""
-        play_context = self.action._play_context
-        before = play_context.no_log
-        play_context.no_log = True
+        """Censor the connection's own logging of the agent's raw answer (it may hold PFX bytes).
+
+        The connection keeps its own play context (not the action's), so both are set.
+        """
+        contexts = {
+            id(c): c
+            for c in (self.action._play_context, getattr(self.action._connection, "_play_context", None))
+            if c is not None
+        }
+        before = {key: context.no_log for key, context in contexts.items()}
+        for context in contexts.values():
+            context.no_log = True
         try:
             yield
         finally:
-            play_context.no_log = before
+            for key, context in contexts.items():
+                context.no_log = before[key]
 
     @contextlib.contextmanager
     def without_become(self) -> Iterator[None]:

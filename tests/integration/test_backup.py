@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.integration.conftest import my_store
-from tests.integration.helpers import run_playbook
 
 from onshi_cert.core.pkcs12 import load_pkcs12
+from tests.integration.conftest import my_store
+from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
 PLAYBOOK = "tests/integration/playbooks/module.yml"

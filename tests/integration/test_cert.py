@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from tests.integration.conftest import my_store
-from tests.integration.helpers import run_playbook
 
 from onshi_cert.core.factory import corrupt
+from tests.integration.conftest import my_store
+from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
 PLAYBOOK = "tests/integration/playbooks/module.yml"

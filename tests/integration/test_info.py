@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration

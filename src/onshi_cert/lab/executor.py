@@ -148,8 +148,13 @@ def execute(
     except Interrupted as exc:
         exc.requested_steps = requested  # type: ignore[attr-defined]
         raise
-    return Outcome(json.dumps(answer).encode(), rc=0, changed_state=bool(answer.get("changed")), scripts=recorded,
-                   requested_steps=requested)
+    return Outcome(
+        json.dumps(answer).encode(),
+        rc=0,
+        changed_state=bool(answer.get("changed")),
+        scripts=recorded,
+        requested_steps=requested,
+    )
 
 
 __all__ = ["Interrupted", "Outcome", "Refused", "execute"]
