@@ -28,6 +28,7 @@ SPEC = options.spec(
     stale_only={"type": "bool", "default": False},
     force={"type": "bool", "default": False},
     restore_from={"type": "str"},
+    backup_new={"type": "bool", "default": False},
 )
 MUTUALLY_EXCLUSIVE = [["path", "restore_from"]]
 
@@ -57,7 +58,8 @@ class ActionModule(ActionBase):
                 path, password = workflow.source(
                     settings, args.get("path"), args.get("password"), args.get("restore_from")
                 )
-                outcome = workflow.install(session, settings, path, password, host, remove_stale=args["remove_stale"])
+                outcome = workflow.install(session, settings, path, password, host, remove_stale=args["remove_stale"],
+                                           backup_new=args["backup_new"])
             else:
                 outcome = workflow.remove(
                     session,

@@ -89,6 +89,13 @@ options:
       - With I(state=absent), allow removing the last usable certificate of an expected facility code.
     type: bool
     default: false
+  backup_new:
+    description:
+      - With I(state=present), also back up the installed certificate, built from the C(.p12) on the
+        controller (the same key; nothing is exported from the PC), unless a verified backup exists.
+      - Provisioning then needs one execution when nothing changes and two when something does.
+    type: bool
+    default: false
   restore_from:
     description:
       - With I(state=present), install the newest verified backup of this old PC (its inventory name)

@@ -283,10 +283,34 @@ def source(settings: Settings, path: str | None, password: str | None, restore_f
     return newest.path, settings.backup_password
 
 
+def _back_up_new(settings: Settings, state: State, bundle: Pkcs12Bundle, host: str) -> list[dict[str, Any]]:
+    """Back up the certificate being installed from the .p12 itself (same key, no export needed)."""
+    thumb = bundle.describe().thumbprint
+    if settings.backup_dir is None or not settings.backup_password:
+        raise WorkflowError("backup_new needs backup_dir and backup_password",
+                            fix="set both (the password from the vault), or backup_new: false")
+    existing = backups.find(settings.backup_dir, thumb, settings.backup_password)
+    if existing is not None:
+        return []
+    code = bundle.describe(settings.rule).facility_code or "unknown"
+    if settings.check_mode:
+        return [{"facility_code": code, "thumbprint": thumb, "new": True,
+                 "path": str(backups.backup_path(settings.backup_dir, code, host, thumb))}]
+    encryption = encryption_for_build(state.facts.os_build)
+    data = bundle.to_bytes(settings.backup_password, encryption)
+    reopened = backups.verify(data, settings.backup_password, thumb, need_chain=bool(bundle.chain))
+    return [backups.write(settings.backup_dir, host, code, data, reopened, encryption).to_dict() | {"new": True}]
+
+
 def install(
-    runner: Runner, settings: Settings, path: Path, password: str, host: str, *, remove_stale: bool
+    runner: Runner, settings: Settings, path: Path, password: str, host: str, *, remove_stale: bool,
+    backup_new: bool = False,
 ) -> dict[str, Any]:
-    """Install a .p12 (``state: present``): pre-flight, read, back up, import, verify, remove stale."""
+    """Install a .p12 (``state: present``): pre-flight, read, back up, import, verify, remove stale.
+
+    With ``backup_new`` the certificate itself is backed up too (from the .p12 on the controller),
+    so provisioning costs one execution when nothing changes and two when something does.
+    """
     if not settings.expect.facility_codes:
         raise WorkflowError(
             "no facility code is expected for this PC, so a wrong facility's certificate could not be told apart",
@@ -314,9 +338,14 @@ def install(
         "imported": plan.import_leaf,
         "not_after": info.not_after.isoformat(),
     }
+    new_backup = _back_up_new(settings, state, bundle, host) if backup_new else []
     if settings.check_mode or not plan.changes:
-        return _result(state, plan, before, _predict(state, plan, bundle, settings.rule), runner, backups=[], **extra)
+        result = _result(state, plan, before, _predict(state, plan, bundle, settings.rule), runner,
+                         backups=new_backup, **extra)
+        result["changed"] = plan.changes or bool(new_backup)
+        return result
     written, warnings = back_up(state, plan, settings, host, bundle.chain)
+    written += new_backup
     plan.warnings += warnings
     after = apply(runner, state, plan, settings, bundle, keep=[info.thumbprint])
     if not any(c.thumbprint == info.thumbprint and c.info.key_usable for c in after):

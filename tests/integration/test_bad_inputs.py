@@ -42,30 +42,52 @@ def failure(run, task_part: str | None = None) -> str:
 
 
 CASES = {
-    "facility codes missing": dict(edit=lambda v: v.pop("onshi_cert_facility_codes"),
-                                   parts=["onshi_cert_facility_codes", "missing required"]),
-    "facility codes misspelt": dict(edit=lambda v: v.update(onshi_cert_facility_code=v.pop("onshi_cert_facility_codes")),
-                                    parts=["onshi_cert_facility_codes", "missing required"]),
-    "facility code bad check digit": dict(edit=lambda v: v.update(onshi_cert_facility_codes=["0441234565"]), p12=True,
-                                          parts=[HOST, "check digit 5 is wrong", "onshi_cert_facility_codes"]),
-    "facility code not 10 digits": dict(edit=lambda v: v.update(onshi_cert_facility_codes=["44123456"]), p12=True,
-                                        parts=[HOST, "must be 10 digits", "Fix:"]),
-    "download password missing from vault": dict(p12=True, stored=False,
-                                                 parts=[HOST, "no password for", "vault"]),
-    "wrong download password (not 4 digits)": dict(p12=True, stored_password="12345",
-                                                   parts=[HOST, "password does not open", "Fix:"]),
+    "facility codes missing": dict(
+        edit=lambda v: v.pop("onshi_cert_facility_codes"), parts=["onshi_cert_facility_codes", "missing required"]
+    ),
+    "facility codes misspelt": dict(
+        edit=lambda v: v.update(onshi_cert_facility_code=v.pop("onshi_cert_facility_codes")),
+        parts=["onshi_cert_facility_codes", "missing required"],
+    ),
+    "facility code bad check digit": dict(
+        edit=lambda v: v.update(onshi_cert_facility_codes=["0441234565"]),
+        p12=True,
+        parts=[HOST, "check digit 5 is wrong", "onshi_cert_facility_codes"],
+    ),
+    "facility code not 10 digits": dict(
+        edit=lambda v: v.update(onshi_cert_facility_codes=["44123456"]),
+        p12=True,
+        parts=[HOST, "must be 10 digits", "Fix:"],
+    ),
+    "download password missing from vault": dict(p12=True, stored=False, parts=[HOST, "no password for", "vault"]),
+    "wrong download password (not 4 digits)": dict(
+        p12=True, stored_password="12345", parts=[HOST, "password does not open", "Fix:"]
+    ),
     ".p12 missing for a PC that needs one": dict(parts=[HOST, "needs a certificate", "no .p12", "Fix:"]),
-    "another facility's .p12 under this PC's name": dict(p12=True, code="0110113719",
-                                                         parts=[HOST, "is for 0110113719", "Fix:"]),
-    "operating user does not exist": dict(edit=lambda v: v.update(ansible_become_user="NoSuchUser"), p12=True,
-                                          parts=["Failed to become user NoSuchUser", "1326"]),
-    "wrong operating user password": dict(edit=lambda v: v.update(ansible_become_password="wrong"), p12=True,
-                                          parts=["Failed to become user", "user name or password is incorrect"]),
-    "become without a password": dict(edit=lambda v: v.update(ansible_become_password=""), p12=True,
-                                      parts=[HOST, "no DPAPI", "ansible_become_password", "CredSSP"]),
-    "backup password missing": dict(edit=lambda v: v.update(onshi_cert_backup_password=""), p12=True,
-                                    playbook="playbooks/backup.yml",
-                                    parts=[HOST, "backup_dir and backup_password are required", "vault"]),
+    "another facility's .p12 under this PC's name": dict(
+        p12=True, code="0110113719", parts=[HOST, "is for 0110113719", "Fix:"]
+    ),
+    "operating user does not exist": dict(
+        edit=lambda v: v.update(ansible_become_user="NoSuchUser"),
+        p12=True,
+        parts=["Failed to become user NoSuchUser", "1326"],
+    ),
+    "wrong operating user password": dict(
+        edit=lambda v: v.update(ansible_become_password="wrong"),
+        p12=True,
+        parts=["Failed to become user", "user name or password is incorrect"],
+    ),
+    "become without a password": dict(
+        edit=lambda v: v.update(ansible_become_password=""),
+        p12=True,
+        parts=[HOST, "no DPAPI", "ansible_become_password", "CredSSP"],
+    ),
+    "backup password missing": dict(
+        edit=lambda v: v.update(onshi_cert_backup_password=""),
+        p12=True,
+        playbook="playbooks/backup.yml",
+        parts=[HOST, "backup_dir and backup_password are required", "vault"],
+    ),
 }
 
 

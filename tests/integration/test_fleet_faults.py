@@ -17,8 +17,10 @@ from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
 SIZE = 200
-USERS = {"Administrator": {"password": "Lab-Admin-2026!", "admin": True},
-         "OQSComApp": {"password": "Lab-Oqs-2026!", "admin": False}}
+USERS = {
+    "Administrator": {"password": "Lab-Admin-2026!", "admin": True},
+    "OQSComApp": {"password": "Lab-Oqs-2026!", "admin": False},
+}
 
 
 def code(index: int) -> str:
@@ -29,11 +31,25 @@ def code(index: int) -> str:
 def test_fleet_of_200_with_faults(tmp_path: Path) -> None:
     """Transient faults (cuts, unreachable PCs) heal on the second run; bad input stays failed, with its reason."""
     rng = random.Random(20261124)
-    hosts = [{"name": f"pc{i:03d}", "site": f"site{i // 20:02d}", "facility_codes": [code(i)],
-              "certs": [{"code": code(i), "days_left": 30}]} for i in range(SIZE)]
+    hosts = [
+        {
+            "name": f"pc{i:03d}",
+            "site": f"site{i // 20:02d}",
+            "facility_codes": [code(i)],
+            "certs": [{"code": code(i), "days_left": 30}],
+        }
+        for i in range(SIZE)
+    ]
     fleet = tmp_path / "fleet.yml"
-    fleet.write_text(yaml.safe_dump({"defaults": {"users": USERS, "face_auth_version": "2.1.3"},
-                                     "network": {"base_address": "127.0.100.1"}, "hosts": hosts}))
+    fleet.write_text(
+        yaml.safe_dump(
+            {
+                "defaults": {"users": USERS, "face_auth_version": "2.1.3"},
+                "network": {"base_address": "127.0.100.1"},
+                "hosts": hosts,
+            }
+        )
+    )
     client = up(tmp_path / "lab", fleet, fresh=True)
     try:
         downloads.issue(client.state_dir, client.state_dir / "certs")
