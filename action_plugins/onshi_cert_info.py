@@ -12,7 +12,7 @@ from onshi_cert.core.audit import host_report
 from onshi_cert.core.errors import OnshiCertError
 from onshi_cert.core.hoststate import HostFacts, parse_listing
 
-SPEC = options.spec(backup_dir={"type": "path"})
+SPEC = options.spec(backup_dir={"type": "path"}, expiry_only={"type": "bool", "default": False})
 READ_STORES = ("CurrentUser\\My", "LocalMachine\\Root", "CurrentUser\\Root")
 
 
@@ -37,6 +37,9 @@ class ActionModule(ActionBase):
             raise fail(host, response.error or response.msg)
         rule = options.rule(args)
         installed = parse_listing(response.result_of("list_certs", 0), rule)
+        if args["expiry_only"]:  # a network logon cannot open keys: say nothing about them
+            for item in installed:
+                item.info.key_usable = item.info.key_exportable = None
         roots = parse_listing(response.result_of("list_certs", 1), rule) + parse_listing(
             response.result_of("list_certs", 2), rule
         )

@@ -34,7 +34,9 @@ from onshi_cert.lab.runtime import LabClient, up  # noqa: E402
 
 BIN = Path(sys.executable).parent
 USERS = {"Administrator": {"password": "Lab-Admin-2026!", "admin": True},
-         "OQSComApp": {"password": "Lab-Oqs-2026!", "admin": False}}
+         "OQSComApp": {"password": "Lab-Oqs-2026!", "admin": False, "remote_management": True}}
+EXTRA = {"audit-expiry-only": ["-e", "onshi_cert_audit_expiry_only=true", "-e", "ansible_user=OQSComApp",
+                               "-e", "ansible_password=Lab-Oqs-2026!"]}
 WRAPPER = """
 import json, resource, subprocess, sys, time
 start = time.monotonic()
@@ -45,6 +47,7 @@ print(json.dumps({"rc": proc.returncode, "wall": time.monotonic() - start,
 """
 JOBS = {
     "audit": "playbooks/audit.yml",
+    "audit-expiry-only": "playbooks/audit.yml",
     "provision": "playbooks/provision.yml",
     "rerun": "playbooks/provision.yml",
     "baseline-audit": "bench/baseline/audit.yml",
@@ -73,7 +76,7 @@ def run(job: str, client: LabClient, size: int, forks: int) -> dict:
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_FORKS": str(forks),
            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_HOST_KEY_CHECKING": "False"}
     cmd = [sys.executable, "-c", WRAPPER, str(BIN / "ansible-playbook"), "-i", str(client.inventory),
-           str(ROOT / JOBS[job])]
+           str(ROOT / JOBS[job]), *EXTRA.get(job, [])]
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     figures = json.loads(out.stdout)
     status = client.status()["hosts"].values()
@@ -93,7 +96,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,100")
     parser.add_argument("--latencies", default="0,1.5")
-    parser.add_argument("--jobs", default="audit,provision,rerun")
+    parser.add_argument("--jobs", default="audit,audit-expiry-only,provision,rerun")
     parser.add_argument("--forks", type=int, default=50)
     parser.add_argument("--baseline", action="store_true", help="also run the ansible.windows baseline")
     parser.add_argument("--json", type=Path, help="also write the figures here")

@@ -19,6 +19,15 @@ options:
       - Folder on the controller holding the backups written by M(onshi_cert_backup).
       - When set, a kept certificate without a verified backup is reported as a problem.
     type: path
+  expiry_only:
+    description:
+      - Judge expiry, issuer and facility code only, not the private keys.
+      - For audits without C(become) - connect as the operating user itself (C(ansible_user) =
+        C(OQSComApp), a member of Remote Management Users). Its network logon can read the store
+        but cannot open keys (no DPAPI), so key facts are left out, and the payload drops from about
+        294 KB to about 90 KB per PC (no become wrapper).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - onshi_cert
 attributes:
