@@ -266,6 +266,28 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--state-dir", type=Path, default=Path(".lab"), help="lab state folder (default .lab)")
     lab.set_defaults(func=cmd_lab)
 
+    intake = sub.add_parser("intake", help="assign a folder of downloaded .p12 files to the inventory's PCs")
+    intake.add_argument("download_dir", type=Path, help="folder of downloaded <digits>.p12 files")
+    intake.add_argument("--inventory", "-i", required=True, help="the Ansible inventory of the fleet")
+    intake.add_argument(
+        "--passwords",
+        type=Path,
+        required=True,
+        help="CSV (file,password) or YAML keyed by file name or Request ID; may be vaulted",
+    )
+    intake.add_argument(
+        "--audit",
+        type=Path,
+        help="report.json of the last audit: only PCs that need a "
+        "certificate get one, and files already installed are reported as done",
+    )
+    intake.add_argument("--out", type=Path, default=Path("."), help="where certs/ and vault-p12.yml go")
+    intake.add_argument("--vault-password-file", help="vault password (default: ANSIBLE_VAULT_PASSWORD_FILE)")
+    intake.add_argument("--check", action="store_true", help="show the plan, write nothing")
+    intake.add_argument("--json", action="store_true", help="print the plan as JSON")
+    intake.add_argument("--lang", choices=("ja", "en"))
+    intake.set_defaults(func=cmd_intake)
+
     report = sub.add_parser("report", help="render the fleet report from an audit's report.json")
     report.add_argument("audit", type=Path, help="report.json written by audit.yml (or onshi_cert_report)")
     report.add_argument("--out", type=Path, required=True, help="folder for the report files")
@@ -312,6 +334,33 @@ def cmd_lab(args: argparse.Namespace) -> int:
         port = host["https_port"] or host["http_port"]
         state = "up" if host["reachable"] else "DOWN"
         print(f"{name:28} {host['address']}:{port:<5} {state:4} executions={host['executions']}")
+    return 0
+
+
+def cmd_intake(args: argparse.Namespace) -> int:
+    """Plan (and unless --check, carry out) the intake of a download folder."""
+    from onshi_cert import intake
+
+    try:
+        secret = intake.vault_secret(args.vault_password_file)
+        passwords = intake.read_passwords(args.passwords, secret)
+        result = intake.plan(args.download_dir, intake.inventory_hosts(args.inventory), passwords, args.audit)
+        changed = [] if args.check else intake.write(result, args.download_dir, passwords, args.out, secret)
+    except (OnshiCertError, OSError) as exc:
+        message = exc.describe() if isinstance(exc, OnshiCertError) else str(exc)
+        print(f"intake: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_dict() | {"written": changed}, ensure_ascii=False, indent=2))
+    else:
+        print(intake.table(result, detect_lang(args.lang)))
+        print(
+            "(check: nothing written)"
+            if args.check
+            else f"written: {len(changed)} file(s) under {args.out}"
+            if changed
+            else "nothing changed"
+        )
     return 0
 
 

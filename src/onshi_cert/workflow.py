@@ -287,15 +287,23 @@ def _back_up_new(settings: Settings, state: State, bundle: Pkcs12Bundle, host: s
     """Back up the certificate being installed from the .p12 itself (same key, no export needed)."""
     thumb = bundle.describe().thumbprint
     if settings.backup_dir is None or not settings.backup_password:
-        raise WorkflowError("backup_new needs backup_dir and backup_password",
-                            fix="set both (the password from the vault), or backup_new: false")
+        raise WorkflowError(
+            "backup_new needs backup_dir and backup_password",
+            fix="set both (the password from the vault), or backup_new: false",
+        )
     existing = backups.find(settings.backup_dir, thumb, settings.backup_password)
     if existing is not None:
         return []
     code = bundle.describe(settings.rule).facility_code or "unknown"
     if settings.check_mode:
-        return [{"facility_code": code, "thumbprint": thumb, "new": True,
-                 "path": str(backups.backup_path(settings.backup_dir, code, host, thumb))}]
+        return [
+            {
+                "facility_code": code,
+                "thumbprint": thumb,
+                "new": True,
+                "path": str(backups.backup_path(settings.backup_dir, code, host, thumb)),
+            }
+        ]
     encryption = encryption_for_build(state.facts.os_build)
     data = bundle.to_bytes(settings.backup_password, encryption)
     reopened = backups.verify(data, settings.backup_password, thumb, need_chain=bool(bundle.chain))
@@ -303,7 +311,13 @@ def _back_up_new(settings: Settings, state: State, bundle: Pkcs12Bundle, host: s
 
 
 def install(
-    runner: Runner, settings: Settings, path: Path, password: str, host: str, *, remove_stale: bool,
+    runner: Runner,
+    settings: Settings,
+    path: Path,
+    password: str,
+    host: str,
+    *,
+    remove_stale: bool,
     backup_new: bool = False,
 ) -> dict[str, Any]:
     """Install a .p12 (``state: present``): pre-flight, read, back up, import, verify, remove stale.
@@ -340,8 +354,9 @@ def install(
     }
     new_backup = _back_up_new(settings, state, bundle, host) if backup_new else []
     if settings.check_mode or not plan.changes:
-        result = _result(state, plan, before, _predict(state, plan, bundle, settings.rule), runner,
-                         backups=new_backup, **extra)
+        result = _result(
+            state, plan, before, _predict(state, plan, bundle, settings.rule), runner, backups=new_backup, **extra
+        )
         result["changed"] = plan.changes or bool(new_backup)
         return result
     written, warnings = back_up(state, plan, settings, host, bundle.chain)

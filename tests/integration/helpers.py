@@ -53,6 +53,7 @@ def run_playbook(
     env: dict[str, str] | None = None,
     tags: str | None = None,
     timeout: float = 600,
+    extra_args: list[str] | None = None,
 ) -> PlaybookRun:
     """Run a playbook from the checkout (ansible.cfg applies); extra vars go in a file, never on argv."""
     path = Path(playbook)
@@ -75,6 +76,7 @@ def run_playbook(
             cmd += ["--tags", tags]
         if verbosity:
             cmd.append("-" + "v" * verbosity)
+        cmd += extra_args or []
         environment = {
             **os.environ,
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",

@@ -1,0 +1,275 @@
+"""Certificate intake: from a folder of downloaded .p12 files to a ready provisioning plan.
+
+Each file is opened with its password (from a vaulted or plain CSV/YAML keyed by file name or Request
+ID) and judged with the core; good files are assigned to the inventory's PCs that expect their facility
+code and need a certificate (never two files to one PC, never one file to two PCs), copied to
+``<out>/certs/<host>.p12``, and their passwords written to an ansible-vault encrypted vars file.
+"""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from onshi_cert.core.certinfo import DEFAULT_ISSUER_CN, CertificateInfo, utcnow
+from onshi_cert.core.errors import OnshiCertError
+from onshi_cert.core.pkcs12 import load_pkcs12
+from onshi_cert.core.policy import Expectations, Verdict, assess
+
+NEEDS = {"missing", "expired", "expiring", "no_key"}  # problems that a new certificate for their code fixes
+
+
+class IntakeError(OnshiCertError):
+    """Intake cannot start (unreadable inventory, passwords or vault password)."""
+
+
+@dataclass
+class Decision:
+    """What intake decided for one downloaded file."""
+
+    file: str
+    status: str  # assigned, done, rejected, spare
+    host: str | None = None
+    facility_code: str | None = None
+    thumbprint: str | None = None
+    not_after: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class Plan:
+    """The whole intake: decisions per file and the PCs left without a file."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    unserved: dict[str, list[str]] = field(default_factory=dict)  # facility code -> hosts still needing one
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return JSON-friendly data."""
+        return {"files": [d.__dict__ for d in self.decisions], "pcs_without_file": self.unserved}
+
+
+def vault_secret(vault_password_file: str | None) -> Any:
+    """Return the vault secret from --vault-password-file or ANSIBLE_VAULT_PASSWORD_FILE, or None."""
+    from ansible.parsing.vault import VaultSecret
+
+    path = vault_password_file or os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
+    if not path:
+        return None
+    try:
+        return VaultSecret(Path(path).read_bytes().strip())
+    except OSError as exc:
+        raise IntakeError(f"cannot read the vault password file {path}: {exc.strerror}") from exc
+
+
+def read_passwords(path: Path, secret: Any) -> dict[str, str]:
+    """Read passwords keyed by file name or Request ID from CSV (``file,password``) or YAML, vaulted or not."""
+    from ansible.parsing.vault import VaultLib, is_encrypted
+
+    data = path.read_bytes()
+    if is_encrypted(data):
+        if secret is None:
+            raise IntakeError(
+                f"{path} is vault-encrypted", fix="give --vault-password-file (or set ANSIBLE_VAULT_PASSWORD_FILE)"
+            )
+        data = VaultLib([("default", secret)]).decrypt(data)
+    text = data.decode("utf-8-sig")
+    if path.suffix.lower() == ".csv":
+        rows = csv.reader(io.StringIO(text))
+        return {r[0].strip(): r[1].strip() for r in rows if len(r) >= 2 and r[0].strip() and r[0] != "file"}
+    loaded = yaml.safe_load(text) or {}
+    if isinstance(loaded, dict) and "onshi_cert_p12_passwords" in loaded:
+        loaded = loaded["onshi_cert_p12_passwords"]
+    if not isinstance(loaded, dict):
+        raise IntakeError(f"{path} must map file names (or Request IDs) to passwords")
+    return {str(k): str(v) for k, v in loaded.items()}
+
+
+def inventory_hosts(inventory: str) -> dict[str, list[str]]:
+    """Return each inventory host's expected facility codes (hosts without any are left out)."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[inventory])
+    variables = VariableManager(loader=loader, inventory=manager)
+    hosts = {}
+    for host in manager.get_hosts():
+        codes = variables.get_vars(host=host).get("onshi_cert_facility_codes") or []
+        if codes:
+            hosts[str(host.name)[:]] = [str(c)[:] for c in codes]  # plain str, not Ansible's tagged strings
+    if not hosts:
+        raise IntakeError(
+            f"no host in {inventory} has onshi_cert_facility_codes", fix="set each PC's facility codes in the inventory"
+        )
+    return hosts
+
+
+def audit_state(report: Path | None) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Return, from a report.json, which codes each host needs and which thumbprints each host holds."""
+    needs: dict[str, set[str]] = {}
+    holds: dict[str, set[str]] = {}
+    if report is None:
+        return needs, holds
+    data = json.loads(report.read_text(encoding="utf-8"))
+    for rows in data["sites"].values():
+        for host in rows:
+            holds[host["host"]] = {c["thumbprint"] for c in host["certificates"]}
+            needs[host["host"]] = {p["facility_code"] for p in host["problems"]
+                                   if p["code"] in NEEDS and p.get("facility_code")}
+    return needs, holds
+
+
+def _judge(path: Path, password: str | None, issuer_cn: str) -> tuple[CertificateInfo | None, str]:
+    if password is None:
+        return None, "no password for this file in the passwords file"
+    try:
+        bundle = load_pkcs12(path.read_bytes(), password)
+    except OnshiCertError as exc:
+        return None, str(exc)
+    info = bundle.describe()
+    if bundle.issuer_verified() is False:
+        return None, "the issuer's signature does not verify (forged or damaged)"
+    if not info.facility_codes:
+        return None, "no valid facility code in the subject (bad check digit?)"
+    found = assess(info, Expectations((), issuer_cn), utcnow())
+    for verdict, reason in (
+        (Verdict.WRONG_ISSUER, f"issued by {info.issuer_cn!r}, not {issuer_cn!r}"),
+        (Verdict.EXPIRED, f"expired on {info.not_after:%Y-%m-%d}"),
+        (Verdict.NOT_YET_VALID, "not valid yet"),
+        (Verdict.NO_KEY, "no private key"),
+        (Verdict.NOT_CLIENT_AUTH, "not for client authentication"),
+    ):
+        if verdict in found.findings:
+            return None, reason
+    return info, ""
+
+
+def plan(
+    download_dir: Path,
+    hosts: dict[str, list[str]],
+    passwords: dict[str, str],
+    audit: Path | None = None,
+    issuer_cn: str = DEFAULT_ISSUER_CN,
+) -> Plan:
+    """Decide, for every .p12/.pfx in ``download_dir``, which PC gets it or why it is rejected."""
+    needs, holds = audit_state(audit)
+    result = Plan()
+    usable: list[tuple[Path, CertificateInfo]] = []
+    seen: dict[str, str] = {}
+    for path in sorted(p for p in download_dir.iterdir() if p.suffix.lower() in (".p12", ".pfx")):
+        password = passwords.get(path.name, passwords.get(path.stem))
+        info, reason = _judge(path, password, issuer_cn)
+        if info is None:
+            result.decisions.append(Decision(path.name, "rejected", reason=reason))
+            continue
+        if info.thumbprint in seen:
+            result.decisions.append(
+                Decision(
+                    path.name,
+                    "rejected",
+                    facility_code=info.facility_code,
+                    thumbprint=info.thumbprint,
+                    reason=f"duplicate of {seen[info.thumbprint]}",
+                )
+            )
+            continue
+        seen[info.thumbprint] = path.name
+        usable.append((path, info))
+    by_code: dict[str, list[str]] = {}
+    for host, codes in sorted(hosts.items()):
+        for code in codes:
+            if audit is None or code in needs.get(host, set()):
+                by_code.setdefault(code, []).append(host)
+    served: set[tuple[str, str]] = set()
+    for path, info in sorted(usable, key=lambda u: (u[1].facility_code or "", -u[1].not_after.timestamp())):
+        code = info.facility_code or ""
+        done = next((h for h, held in holds.items() if info.thumbprint in held), None)
+        base = {"facility_code": code, "thumbprint": info.thumbprint, "not_after": info.not_after.isoformat()}
+        if done:
+            result.decisions.append(Decision(path.name, "done", host=done, reason="already installed", **base))
+            continue
+        expecting = [h for h, codes in hosts.items() if code in codes]
+        if not expecting:
+            result.decisions.append(
+                Decision(path.name, "rejected", reason=f"no PC in the inventory expects {code}", **base)
+            )
+            continue
+        free = [h for h in by_code.get(code, []) if (h, code) not in served]
+        if not free:
+            result.decisions.append(Decision(path.name, "spare", reason=f"more files than PCs needing {code}", **base))
+            continue
+        served.add((free[0], code))
+        result.decisions.append(Decision(path.name, "assigned", host=free[0], **base))
+    for code, waiting in by_code.items():
+        left = [
+            h
+            for h in waiting
+            if (h, code) not in served
+            and not any(d.host == h and d.facility_code == code and d.status == "done" for d in result.decisions)
+        ]
+        if left:
+            result.unserved[code] = left
+    return result
+
+
+def write(result: Plan, download_dir: Path, passwords: dict[str, str], out: Path, secret: Any) -> list[str]:
+    """Copy assigned files to ``out/certs/<host>.p12`` and write their passwords vaulted; return what changed."""
+    from ansible.parsing.vault import VaultLib, is_encrypted
+
+    if secret is None:
+        raise IntakeError(
+            "no vault password: the download passwords are only ever written encrypted",
+            fix="give --vault-password-file (or set ANSIBLE_VAULT_PASSWORD_FILE)",
+        )
+    certs = out / "certs"
+    certs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    changed = []
+    vault = VaultLib([("default", secret)])
+    vault_file = out / "vault-p12.yml"
+    mapping: dict[str, str] = {}
+    if vault_file.exists() and is_encrypted(vault_file.read_bytes()):
+        mapping = yaml.safe_load(vault.decrypt(vault_file.read_bytes())).get("onshi_cert_p12_passwords", {}) or {}
+    before = dict(mapping)
+    for decision in result.decisions:
+        if decision.status != "assigned" or decision.host is None:
+            continue
+        source = download_dir / decision.file
+        target = certs / f"{decision.host}.p12"
+        if not (target.exists() and filecmp.cmp(source, target, shallow=False)):
+            shutil.copyfile(source, target)
+            target.chmod(0o600)
+            changed.append(str(target))
+        mapping[str(decision.host)[:]] = str(passwords.get(decision.file, passwords.get(source.stem, "")))[:]
+    if mapping != before or not vault_file.exists():
+        text = yaml.safe_dump({"onshi_cert_p12_passwords": mapping}, sort_keys=True)
+        vault_file.write_bytes(vault.encrypt(text.encode()))
+        vault_file.chmod(0o600)
+        changed.append(str(vault_file))
+    return changed
+
+
+def table(result: Plan, lang: str = "en") -> str:
+    """Return a readable table of what went where and what was rejected and why."""
+    heads = {
+        "en": ("file", "status", "PC", "facility code", "expires", "reason"),
+        "ja": ("ファイル", "結果", "端末", "医療機関等コード", "有効期限", "理由"),
+    }[lang]
+    rows = [heads] + [
+        (d.file, d.status, d.host or "-", d.facility_code or "-", (d.not_after or "-")[:10], d.reason or "-")
+        for d in result.decisions
+    ]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
+    lines = ["  ".join(str(r[i]).ljust(widths[i]) for i in range(5)) + "  " + str(r[5]) for r in rows]
+    for code, hosts in sorted(result.unserved.items()):
+        lines.append(f"! {code}: {len(hosts)} PC(s) still need a file: {', '.join(hosts)}")
+    return "\n".join(lines)
