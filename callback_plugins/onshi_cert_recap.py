@@ -1,8 +1,6 @@
 # onshi_cert_recap: after the play recap, one line per PC saying what happened and what it needs.
 from __future__ import annotations
 
-from ansible.plugins.callback import CallbackBase
-
 DOCUMENTATION = """
 name: onshi_cert_recap
 type: aggregate
@@ -14,6 +12,8 @@ description:
 requirements:
   - enable in ansible.cfg (callbacks_enabled = onshi_cert_recap)
 """
+
+from ansible.plugins.callback import CallbackBase  # noqa: E402 - Ansible wants documentation first
 
 UNREACHABLE_FIX = (
     "check that the PC is on and reachable, that WinRM is enabled (winrm quickconfig) and the "

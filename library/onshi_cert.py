@@ -117,7 +117,7 @@ notes:
   - Order is import, verify, back up, and only then remove. If the run is interrupted at any point,
     re-running converges.
 author:
-  - onshi-cert developers
+  - onshi-cert developers (@onshi-cert)
 """
 
 EXAMPLES = r"""

@@ -28,7 +28,7 @@ attributes:
     support: full
     description: Refuses every changing operation in check mode.
 author:
-  - onshi-cert developers
+  - onshi-cert developers (@onshi-cert)
 """
 
 EXAMPLES = r"""

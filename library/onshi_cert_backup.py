@@ -41,7 +41,7 @@ notes:
   - Executions per host - 1; plus 1 when I(pc_copy_dir) is set and a new backup was written.
   - A key that is not exportable cannot be backed up; the error says how to fix it.
 author:
-  - onshi-cert developers
+  - onshi-cert developers (@onshi-cert)
 """
 
 EXAMPLES = r"""

@@ -39,7 +39,7 @@ notes:
   - Expiry-only audits (no C(become)) read the connecting user's store, not the operator's. Use
     C(become) so the operator's C(CurrentUser\My) is read.
 author:
-  - onshi-cert developers
+  - onshi-cert developers (@onshi-cert)
 """
 
 EXAMPLES = r"""

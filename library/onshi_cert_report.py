@@ -39,7 +39,7 @@ attributes:
     support: full
     description: The report is an output on the controller, not managed state; it is written in check mode too and never reports a change.
 author:
-  - onshi-cert developers
+  - onshi-cert developers (@onshi-cert)
 """
 
 EXAMPLES = r"""

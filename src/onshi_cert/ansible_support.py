@@ -16,8 +16,14 @@ from ansible.plugins.action import ActionBase
 from onshi_cert.agent.contract import AGENT_MODULE, ContractError, Response, Step, build_request, parse_response
 from onshi_cert.core.errors import OnshiCertError
 
-# The agent's name as a task would call it; the Galaxy collection build rewrites this line.
-AGENT_NAME = AGENT_MODULE
+
+def agent_name(action: ActionBase) -> str:
+    """Return how the agent module is named: its FQCN inside the collection, its plain name in a checkout."""
+    module = type(action).__module__
+    if module.startswith("ansible_collections."):
+        namespace, collection = module.split(".")[1:3]
+        return f"{namespace}.{collection}.{AGENT_MODULE}"
+    return AGENT_MODULE
 
 
 def one_time_password() -> str:
@@ -102,7 +108,9 @@ class AgentSession:
         request["_ansible_no_log"] = True
         self.executions += 1
         with self._quiet():
-            raw = self.action._execute_module(module_name=AGENT_NAME, module_args=request, task_vars=self.task_vars)
+            raw = self.action._execute_module(
+                module_name=agent_name(self.action), module_args=request, task_vars=self.task_vars
+            )
         try:
             return parse_response(raw)
         except ContractError as exc:

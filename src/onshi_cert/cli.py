@@ -288,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     intake.add_argument("--lang", choices=("ja", "en"))
     intake.set_defaults(func=cmd_intake)
 
+    collection = sub.add_parser("collection", help="build the Galaxy collection onshi.cert")
+    collection.add_argument("action", choices=["build"])
+    collection.add_argument("--out", type=Path, default=Path("dist"))
+    collection.set_defaults(func=cmd_collection)
+
     report = sub.add_parser("report", help="render the fleet report from an audit's report.json")
     report.add_argument("audit", type=Path, help="report.json written by audit.yml (or onshi_cert_report)")
     report.add_argument("--out", type=Path, required=True, help="folder for the report files")
@@ -361,6 +366,14 @@ def cmd_intake(args: argparse.Namespace) -> int:
             if changed
             else "nothing changed"
         )
+    return 0
+
+
+def cmd_collection(args: argparse.Namespace) -> int:
+    """Build the collection tarball."""
+    from onshi_cert.collection import build
+
+    print(build(args.out.resolve()))
     return 0
 
 

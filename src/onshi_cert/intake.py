@@ -124,8 +124,9 @@ def audit_state(report: Path | None) -> tuple[dict[str, set[str]], dict[str, set
     for rows in data["sites"].values():
         for host in rows:
             holds[host["host"]] = {c["thumbprint"] for c in host["certificates"]}
-            needs[host["host"]] = {p["facility_code"] for p in host["problems"]
-                                   if p["code"] in NEEDS and p.get("facility_code")}
+            needs[host["host"]] = {
+                p["facility_code"] for p in host["problems"] if p["code"] in NEEDS and p.get("facility_code")
+            }
     return needs, holds
 
 
