@@ -3,11 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ansible.plugins.action import ActionBase
-
 from onshi_cert import options, workflow
-from onshi_cert.ansible_support import AgentSession, fail, one_time_password
-from onshi_cert.core.errors import OnshiCertError
+from onshi_cert.ansible_support import AgentSession, OnshiAction
 
 SPEC = options.spec(
     state={"type": "str", "choices": ["present", "absent"], "default": "present"},
@@ -30,52 +27,46 @@ SPEC = options.spec(
     restore_from={"type": "str"},
     backup_new={"type": "bool", "default": False},
 )
-MUTUALLY_EXCLUSIVE = [["path", "restore_from"]]
 
 
-class ActionModule(ActionBase):
-    _supports_check_mode = True
-    _supports_async = False
+SPEC_RULES = {"mutually_exclusive": [["path", "restore_from"]]}
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _, args = self.validate_argument_spec(**SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE)
-        host = task_vars.get("inventory_hostname", "?")
+
+class ActionModule(OnshiAction):
+    SPEC = SPEC
+    SPEC_RULES = SPEC_RULES
+
+    def act(self, args, task_vars, host):
         session = AgentSession(self, task_vars)
-        try:
-            settings = workflow.Settings(
-                expect=options.expectations(args),
-                rule=options.rule(args),
-                check_mode=bool(self._task.check_mode),
-                backup_dir=Path(args["backup_dir"]) if args.get("backup_dir") else None,
-                backup_password=args.get("backup_password"),
-                backup_stale=args["backup_stale"],
-                ca_store=None if args["ca_store"] == "none" else args["ca_store"],
-                new_password=one_time_password,
+        settings = self.settings(
+            args,
+            backup_dir=Path(args["backup_dir"]) if args.get("backup_dir") else None,
+            backup_password=args.get("backup_password"),
+            backup_stale=args["backup_stale"],
+            ca_store=None if args["ca_store"] == "none" else args["ca_store"],
+        )
+        if args["state"] == "present":
+            path, password = workflow.source(settings, args.get("path"), args.get("password"), args.get("restore_from"))
+            outcome = workflow.install(
+                session,
+                settings,
+                path,
+                password,
+                host,
+                remove_stale=args["remove_stale"],
+                backup_new=args["backup_new"],
             )
-            if args["state"] == "present":
-                path, password = workflow.source(
-                    settings, args.get("path"), args.get("password"), args.get("restore_from")
-                )
-                outcome = workflow.install(session, settings, path, password, host, remove_stale=args["remove_stale"],
-                                           backup_new=args["backup_new"])
-            else:
-                outcome = workflow.remove(
-                    session,
-                    settings,
-                    host,
-                    thumbprints=args["thumbprints"],
-                    facility_code=args.get("facility_code"),
-                    expired_only=args["expired_only"],
-                    stale_only=args["stale_only"],
-                    force=args["force"],
-                )
-        except OnshiCertError as exc:
-            raise fail(host, exc, file=args.get("path")) from None
+        else:
+            outcome = workflow.remove(
+                session,
+                settings,
+                host,
+                thumbprints=args["thumbprints"],
+                facility_code=args.get("facility_code"),
+                expired_only=args["expired_only"],
+                stale_only=args["stale_only"],
+                force=args["force"],
+            )
         if not self._task.diff:
             outcome.pop("diff")
-        for warning in outcome.get("warnings", []):
-            self._display.warning(f"{host}: {warning}")
-        result.update(outcome)
-        return result
+        return outcome

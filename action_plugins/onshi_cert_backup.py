@@ -3,11 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ansible.plugins.action import ActionBase
-
 from onshi_cert import options, workflow
-from onshi_cert.ansible_support import AgentSession, fail, one_time_password
-from onshi_cert.core.errors import OnshiCertError
+from onshi_cert.ansible_support import AgentSession, OnshiAction
 
 SPEC = options.spec(
     backup_dir={"type": "path", "required": True},
@@ -16,29 +13,9 @@ SPEC = options.spec(
 )
 
 
-class ActionModule(ActionBase):
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(OnshiAction):
+    SPEC = SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _, args = self.validate_argument_spec(**SPEC)
-        host = task_vars.get("inventory_hostname", "?")
-        session = AgentSession(self, task_vars)
-        try:
-            settings = workflow.Settings(
-                expect=options.expectations(args),
-                rule=options.rule(args),
-                check_mode=bool(self._task.check_mode),
-                backup_dir=Path(args["backup_dir"]),
-                backup_password=args["backup_password"],
-                new_password=one_time_password,
-            )
-            outcome = workflow.backup(session, settings, host, pc_copy_dir=args.get("pc_copy_dir"))
-        except OnshiCertError as exc:
-            raise fail(host, exc) from None
-        for warning in outcome.get("warnings", []):
-            self._display.warning(f"{host}: {warning}")
-        result.update(outcome)
-        return result
+    def act(self, args, task_vars, host):
+        settings = self.settings(args, backup_dir=Path(args["backup_dir"]), backup_password=args["backup_password"])
+        return workflow.backup(AgentSession(self, task_vars), settings, host, pc_copy_dir=args.get("pc_copy_dir"))

@@ -3,32 +3,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ansible.plugins.action import ActionBase
-
 from onshi_cert import options
 from onshi_cert.agent.contract import Step
-from onshi_cert.ansible_support import AgentSession, fail
+from onshi_cert.ansible_support import AgentSession, OnshiAction, fail
 from onshi_cert.core.audit import host_report
-from onshi_cert.core.errors import OnshiCertError
 from onshi_cert.core.hoststate import HostFacts, parse_listing
 
 SPEC = options.spec(backup_dir={"type": "path"}, expiry_only={"type": "bool", "default": False})
 READ_STORES = ("CurrentUser\\My", "LocalMachine\\Root", "CurrentUser\\Root")
 
 
-class ActionModule(ActionBase):
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(OnshiAction):
+    SPEC = SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _, args = self.validate_argument_spec(**SPEC)
-        host = task_vars.get("inventory_hostname", "?")
-        try:
-            expect = options.expectations(args)
-        except OnshiCertError as exc:
-            raise fail(host, exc) from None
+    def act(self, args, task_vars, host):
+        expect = options.expectations(args)
         session = AgentSession(self, task_vars)
         steps = [Step("host_info", {"read_files": [args["face_auth_path"]]})]
         steps += [Step("list_certs", {"store": store}) for store in READ_STORES]
@@ -54,5 +43,4 @@ class ActionModule(ActionBase):
             host=task_vars.get("inventory_hostname"),
         )
         report["executions"] = session.executions
-        result.update(changed=False, onshi_cert=report, ansible_facts={"onshi_cert": report})
-        return result
+        return {"changed": False, "onshi_cert": report, "ansible_facts": {"onshi_cert": report}}

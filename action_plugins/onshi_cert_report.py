@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-
+from onshi_cert.ansible_support import OnshiAction
+from onshi_cert.core.errors import OnshiCertError
 from onshi_cert.report import HostEntry, build, write_all
 
 SPEC = {
@@ -26,22 +25,18 @@ def site_of(groups: list[str] | str | None) -> str:
     return next((g for g in names if g not in IGNORED_GROUPS), "default")
 
 
-class ActionModule(ActionBase):
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(OnshiAction):
+    SPEC = SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _, args = self.validate_argument_spec(**SPEC)
+    def act(self, args, task_vars, host):
         entries = []
-        for host in args["hosts"]:
-            facts = args["facts"].get(host) or None
+        for name in args["hosts"]:
+            facts = args["facts"].get(name) or None
             entries.append(
                 HostEntry(
-                    host=host,
-                    site=site_of(args["sites"].get(host)),
-                    facility_codes=list(args["facility_codes"].get(host) or []),
+                    host=name,
+                    site=site_of(args["sites"].get(name)),
+                    facility_codes=list(args["facility_codes"].get(name) or []),
                     report=facts if facts and "certificates" in facts else None,
                     error=None if facts else "the PC did not answer (unreachable, or the audit failed on it)",
                 )
@@ -50,11 +45,13 @@ class ActionModule(ActionBase):
         try:
             files = write_all(data, Path(args["dest"]))
         except OSError as exc:
-            raise AnsibleActionFail(f"cannot write the report into {args['dest']}: {exc.strerror}") from None
-        result.update(
-            changed=False,
-            files=[str(f) for f in files],
-            summary=data["summary"],
-            report=str(Path(args["dest"]) / "report.html"),
-        )
-        return result
+            raise OnshiCertError(
+                f"cannot write the report into {args['dest']}: {exc.strerror}",
+                fix="choose a writable onshi_cert_audit_report_dir",
+            ) from None
+        return {
+            "changed": False,
+            "files": [str(f) for f in files],
+            "summary": data["summary"],
+            "report": str(Path(args["dest"]) / "report.html"),
+        }

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -126,3 +126,48 @@ def fail(host: str, exc: OnshiCertError | str, *, file: str | None = None) -> An
     if isinstance(exc, OnshiCertError):
         return AnsibleActionFail(where + exc.describe())
     return AnsibleActionFail(where + exc)
+
+
+class OnshiAction(ActionBase):
+    """The frame every onshi-cert action plugin shares: check mode, validated arguments, one clear failure.
+
+    A plugin sets ``SPEC`` (and ``SPEC_RULES`` such as ``mutually_exclusive``) and implements ``act``,
+    which returns the result; an OnshiCertError becomes the task's failure naming the host and file.
+    """
+
+    _supports_check_mode = True
+    _supports_async = False
+    SPEC: ClassVar[dict[str, Any]] = {}
+    SPEC_RULES: ClassVar[dict[str, Any]] = {}
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validate the arguments, call ``act`` and shape its result or failure."""
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        _, args = self.validate_argument_spec(**self.SPEC, **self.SPEC_RULES)
+        host = task_vars.get("inventory_hostname", "?")
+        try:
+            outcome = self.act(args, task_vars, host)
+        except OnshiCertError as exc:
+            raise fail(host, exc, file=args.get("path")) from None
+        for warning in outcome.get("warnings", []):
+            self._display.warning(f"{host}: {warning}")
+        result.update(outcome)
+        return result
+
+    def act(self, args: dict[str, Any], task_vars: dict[str, Any], host: str) -> dict[str, Any]:
+        """Do the module's work; return its result."""
+        raise NotImplementedError
+
+    def settings(self, args: dict[str, Any], **changes: Any) -> Any:
+        """Return the workflow settings for ``args`` (expectations, rule, check mode), with ``changes``."""
+        from onshi_cert import options, workflow
+
+        return workflow.Settings(
+            expect=options.expectations(args),
+            rule=options.rule(args),
+            check_mode=bool(self._task.check_mode),
+            new_password=one_time_password,
+            **changes,
+        )
