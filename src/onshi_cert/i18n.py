@@ -43,7 +43,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "stage.60": {"ja": "60日前", "en": "60 days"},
     "stage.30": {"ja": "30日前", "en": "30 days"},
     "stage.15": {"ja": "15日前", "en": "15 days"},
-    "stage.7": {"ja": "7日前(毎日)", "en": "7 days (daily)"},
+    "stage.7": {"ja": "7日前（毎日）", "en": "7 days (daily)"},
     "stage.expired": {"ja": "期限切れ", "en": "expired"},
     "stage.not_yet_valid": {"ja": "有効期間前", "en": "not yet valid"},
     "renewal.window": {

@@ -167,6 +167,30 @@ Function Invoke-ListCerts($Step) {
     return @{ store = $store; certificates = @($items) }
 }
 
+Function Add-IfAbsent([string]$Store, $Cert) {
+    $st = Open-Store $Store $true
+    try {
+        $present = $st.Certificates.Find('FindByThumbprint', $Cert.Thumbprint, $false).Count -gt 0
+        if (-not $present) { $st.Add($Cert) }
+    }
+    finally {
+        $st.Close()
+    }
+    return @{ thumbprint = $Cert.Thumbprint; already_present = $present }
+}
+
+Function Find-Cert([string]$Store, [string]$Thumbprint) {
+    $st = Open-Store $Store $false
+    try {
+        $found = @($st.Certificates.Find('FindByThumbprint', $Thumbprint, $false))
+    }
+    finally {
+        $st.Close()
+    }
+    if ($found.Count -eq 0) { throw "no certificate with thumbprint $Thumbprint in $Store" }
+    return $found[0]
+}
+
 Function Invoke-ImportPfx($Step) {
     $store = Get-Arg $Step 'store'
     $bytes = [System.Convert]::FromBase64String((Get-Arg $Step 'pfx'))
@@ -180,30 +204,14 @@ Function Invoke-ImportPfx($Step) {
     }
     $cert = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2
     $cert.Import($bytes, [string](Get-Arg $Step 'password'), $flags)
-    $st = Open-Store $store $true
-    try {
-        $present = $st.Certificates.Find('FindByThumbprint', $cert.Thumbprint, $false).Count -gt 0
-        if (-not $present) { $st.Add($cert) }
-    }
-    finally {
-        $st.Close()
-    }
-    return @{ thumbprint = $cert.Thumbprint; already_present = $present }
+    return Add-IfAbsent $store $cert
 }
 
 Function Invoke-AddCert($Step) {
     $store = Get-Arg $Step 'store'
     $cert = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2(,
         [System.Convert]::FromBase64String((Get-Arg $Step 'der')))
-    $st = Open-Store $store $true
-    try {
-        $present = $st.Certificates.Find('FindByThumbprint', $cert.Thumbprint, $false).Count -gt 0
-        if (-not $present) { $st.Add($cert) }
-    }
-    finally {
-        $st.Close()
-    }
-    return @{ thumbprint = $cert.Thumbprint; already_present = $present }
+    return Add-IfAbsent $store $cert
 }
 
 Function Invoke-RemoveCert($Step) {
@@ -239,30 +247,15 @@ Function Invoke-RemoveCert($Step) {
 Function Invoke-ExportPfx($Step) {
     $store = Get-Arg $Step 'store'
     $thumbprint = [string](Get-Arg $Step 'thumbprint')
-    $st = Open-Store $store $false
-    try {
-        $found = @($st.Certificates.Find('FindByThumbprint', $thumbprint, $false))
-    }
-    finally {
-        $st.Close()
-    }
-    if ($found.Count -eq 0) { throw "no certificate with thumbprint $thumbprint" }
-    return @{ thumbprint = $thumbprint; pfx = (Export-Pfx $found[0] ([string](Get-Arg $Step 'password'))) }
+    $cert = Find-Cert $store $thumbprint
+    return @{ thumbprint = $thumbprint; pfx = (Export-Pfx $cert ([string](Get-Arg $Step 'password'))) }
 }
 
 Function Invoke-AssertCert($Step) {
     $store = Get-Arg $Step 'store'
     $thumbprint = [string](Get-Arg $Step 'thumbprint')
     $expect = Get-Arg $Step 'expect'
-    $st = Open-Store $store $false
-    try {
-        $found = @($st.Certificates.Find('FindByThumbprint', $thumbprint, $false))
-    }
-    finally {
-        $st.Close()
-    }
-    if ($found.Count -eq 0) { throw "the certificate is not in $store" }
-    $facts = Get-KeyFacts $found[0]
+    $facts = Get-KeyFacts (Find-Cert $store $thumbprint)
     foreach ($property in $expect.PSObject.Properties) {
         if ([bool]$facts[$property.Name] -ne [bool]$property.Value) {
             throw "$($property.Name) is $($facts[$property.Name]), expected $($property.Value)"

@@ -197,24 +197,26 @@ def remove_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> di
     }
 
 
-def export_pfx(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-    """Export a certificate with its key as .NET does (3DES), or fail as Windows does."""
+def _find(host: WindowsHost, session: Session, args: dict[str, Any]) -> tuple[str, StoredCert]:
+    """Return the thumbprint and the certificate the step names, or fail as the agent does."""
     store = _store_name(args)
     thumbprint = str(_arg(args, "thumbprint")).upper()
-    found = [c for c in host.stores.get(host.store_key(session, store), []) if c.thumbprint == thumbprint]
-    if not found:
-        raise WindowsError_(f"no certificate with thumbprint {thumbprint}")
-    return {"thumbprint": thumbprint, "pfx": _export(found[0], str(_arg(args, "password")))}
+    for stored in host.stores.get(host.store_key(session, store), []):
+        if stored.thumbprint == thumbprint:
+            return thumbprint, stored
+    raise WindowsError_(f"no certificate with thumbprint {thumbprint} in {store}")
+
+
+def export_pfx(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """Export a certificate with its key as .NET does (3DES), or fail as Windows does."""
+    thumbprint, stored = _find(host, session, args)
+    return {"thumbprint": thumbprint, "pfx": _export(stored, str(_arg(args, "password")))}
 
 
 def assert_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
     """Check a certificate's key facts; fail (stopping later steps) when one differs."""
-    store = _store_name(args)
-    thumbprint = str(_arg(args, "thumbprint")).upper()
-    found = [c for c in host.stores.get(host.store_key(session, store), []) if c.thumbprint == thumbprint]
-    if not found:
-        raise WindowsError_(f"the certificate is not in {store}")
-    facts = _facts(found[0])
+    thumbprint, stored = _find(host, session, args)
+    facts = _facts(stored)
     for name, wanted in dict(_arg(args, "expect")).items():
         if bool(facts.get(name)) != bool(wanted):
             raise WindowsError_(f"{name} is {facts.get(name)}, expected {wanted}")

@@ -13,9 +13,11 @@ from typing import Any
 
 import jinja2
 
+from onshi_cert.i18n import MESSAGES
 from onshi_cert.report.aggregate import STAGES
 
 TEXT: dict[str, dict[str, str]] = {
+    **{key: value for key, value in MESSAGES.items() if key.startswith("stage.")},
     "title": {"ja": "電子証明書 監査レポート", "en": "Certificate audit report"},
     "generated": {"ja": "作成日時", "en": "Generated"},
     "hosts": {"ja": "端末", "en": "PCs"},
@@ -47,14 +49,6 @@ TEXT: dict[str, dict[str, str]] = {
     "yen": {"ja": "円", "en": " yen"},
     "sort_hint": {"ja": "見出しをクリックすると並べ替えます", "en": "Click a heading to sort"},
     "other_lang": {"ja": "English", "en": "日本語"},
-    "stage.ok": {"ja": "正常", "en": "OK"},
-    "stage.90": {"ja": "90日前", "en": "90 days"},
-    "stage.60": {"ja": "60日前", "en": "60 days"},
-    "stage.30": {"ja": "30日前", "en": "30 days"},
-    "stage.15": {"ja": "15日前", "en": "15 days"},
-    "stage.7": {"ja": "7日前（毎日）", "en": "7 days (daily)"},
-    "stage.expired": {"ja": "期限切れ", "en": "expired"},
-    "stage.not_yet_valid": {"ja": "有効期間前", "en": "not yet valid"},
     "status.ok": {"ja": "正常", "en": "OK"},
     "status.unreachable": {"ja": "接続不可", "en": "unreachable"},
     "status.expired": {"ja": "期限切れ", "en": "expired"},
