@@ -110,6 +110,7 @@ def main() -> int:
                 client = up(Path(tmp) / "lab", fleet(Path(tmp), size, "127.1.0.1"), fresh=True, latency=latency,
                             timeout=600)
                 lab_start = time.monotonic() - started
+                print(f"lab of {size} PCs (latency {latency} s) built and listening in {lab_start:.1f} s", flush=True)
                 try:
                     downloads.issue(client.state_dir, client.state_dir / "certs")
                     for job in jobs:
