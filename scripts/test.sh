@@ -10,4 +10,4 @@ ruff check src tests action_plugins library doc_fragments callback_plugins $(ls 
 echo "== ansible-lint (production profile)"
 ansible-lint --profile production --offline playbooks roles
 echo "== pytest"
-pytest "$@"
+pytest -n 2 --dist loadfile "$@"
