@@ -5,13 +5,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh || exit 1
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== 1/4 lab up: the sample fleet of オン資PCs on loopback"
+echo "== 1/5 lab up: the sample fleet of オン資PCs on loopback"
 onshi-cert lab up --fresh || exit 1
-echo "== 2/4 the download site: .p12 files for the PCs that need a certificate"
+echo "== 2/5 the download site: .p12 files for the PCs that need a certificate"
 onshi-cert lab issue || exit 1
-echo "== 3/4 provision.yml (failures on some PCs are expected: the sample fleet has broken PCs)"
+echo "== 3/5 provision.yml (failures on some PCs are expected: the sample fleet has broken PCs)"
 ansible-playbook playbooks/provision.yml
-echo "== 4/4 audit.yml"
+echo "== 4/5 backup.yml"
+ansible-playbook playbooks/backup.yml
+echo "== 5/5 audit.yml"
 ansible-playbook playbooks/audit.yml
 report=".lab/reports/latest/report.html"
 if [ -f "$report" ]; then
