@@ -92,6 +92,7 @@ def host_report(
                     f"the certificate for {code} expires in {kept.info.days_remaining(now)} days",
                     facility_code=code,
                     stage=stage.value,
+                    days=kept.info.days_remaining(now),
                 )
             )
         if kept.info.key_exportable is False:
@@ -126,11 +127,18 @@ def host_report(
                 "face_auth_old",
                 f"face-authentication library {face['version'] or 'not found'} "
                 f"is below {face_auth_minimum}: renewing with the MPKI tool needs it",
+                version=face["version"],
+                minimum=face_auth_minimum,
             )
         )
     if plan.stale:
         problems.append(
-            _problem("stale", f"{len(plan.stale)} stale certificate(s) to remove", thumbprints=sorted(plan.stale))
+            _problem(
+                "stale",
+                f"{len(plan.stale)} stale certificate(s) to remove",
+                thumbprints=sorted(plan.stale),
+                count=len(plan.stale),
+            )
         )
     problems.sort(key=lambda p: PROBLEMS.index(p["code"]))
     urgent = [p["code"] for p in problems if p["code"] not in ("stale", "face_auth_old")]

@@ -70,6 +70,34 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
+PROBLEM_JA = {
+    "unreachable": "端末に接続できません（電源、ネットワーク、WinRM の設定を確認してください）",
+    "expired": "{facility_code} の証明書は期限切れです（再発行の申請が必要です）",
+    "missing": "{facility_code} の使用できる証明書がありません",
+    "wrong_facility": "他の医療機関等コードの証明書があります（{thumbprint}）",
+    "wrong_issuer": "発行者が異なる証明書があります（{thumbprint}）",
+    "no_key": "{facility_code} の証明書に秘密鍵がありません",
+    "expiring": "{facility_code} の証明書はあと {days} 日で期限切れです",
+    "duplicate": "同じ証明書が他の端末にもあります（{thumbprint}）",
+    "no_backup": "バックアップがありません（{thumbprint}）",
+    "backup_outdated": "{facility_code} のバックアップは古い証明書のものです",
+    "not_exportable": "秘密鍵をエクスポートできないため、バックアップできません（{thumbprint}）",
+    "face_auth_old": "顔認証ライブラリ {version} は {minimum} 未満です（更新の前にアップデートが必要です）",
+    "ca_not_trusted": "ルート CA が信頼されたルート証明機関に登録されていません",
+    "stale": "不要な証明書が {count} 件あります",
+}
+
+
+def problem_text(problem: dict[str, Any], lang: str) -> str:
+    """Return a problem's message in ``lang`` (the Japanese wording when its details are known)."""
+    if lang == "ja" and problem["code"] in PROBLEM_JA:
+        try:
+            return PROBLEM_JA[problem["code"]].format_map({"version": "なし", **problem})
+        except KeyError:
+            pass
+    return str(problem["message"])
+
+
 def texts(lang: str) -> dict[str, str]:
     """Return every text of the report in ``lang``."""
     return {key: value[lang] for key, value in TEXT.items()}
@@ -148,6 +176,7 @@ def html(data: dict[str, Any], lang: str) -> str:
         svg=timeline_svg(data["timeline"], lang),
         date=lambda v: fmt_date(v, lang),
         yen=lambda v: fmt_yen(v, lang),
+        problem=lambda p: problem_text(p, lang),
         other=("report.en.html" if lang == "ja" else "report.html"),
     )
 

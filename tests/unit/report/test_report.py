@@ -176,3 +176,23 @@ def test_dates_in_japanese_style(value, lang, text) -> None:
 def test_amounts() -> None:
     """Amounts read 1,500円 and 1,500 yen."""
     assert (fmt_yen(1500, "ja"), fmt_yen(1500, "en")) == ("1,500円", "1,500 yen")
+
+
+def test_japanese_report_speaks_japanese_about_problems(data, tmp_path) -> None:
+    """The Japanese report words each problem in Japanese; the English one keeps the English message."""
+    write_all(data, tmp_path)
+    ja = (tmp_path / "report.html").read_text()
+    en = (tmp_path / "report.en.html").read_text()
+    assert "の証明書は期限切れです" in ja and "顔認証ライブラリ 2.0.5 は 2.1.0 未満です" in ja
+    assert "has expired" in en and "has expired" not in ja
+
+
+def test_report_command_renders_a_saved_report_json(data, tmp_path, capsys) -> None:
+    """onshi-cert report rebuilds every file from a report.json."""
+    from onshi_cert.cli import main
+
+    source = tmp_path / "saved.json"
+    source.write_text(json.dumps(data, ensure_ascii=False))
+    assert main(["report", str(source), "--out", str(tmp_path / "out")]) == 0
+    assert "report.html" in capsys.readouterr().out
+    assert (tmp_path / "out" / "renewals.csv").read_bytes().startswith(b"\xef\xbb\xbf")
