@@ -92,7 +92,7 @@ def problem_text(problem: dict[str, Any], lang: str) -> str:
     """Return a problem's message in ``lang`` (the Japanese wording when its details are known)."""
     if lang == "ja" and problem["code"] in PROBLEM_JA:
         try:
-            return PROBLEM_JA[problem["code"]].format_map({"version": "なし", **problem})
+            return PROBLEM_JA[problem["code"]].format_map({**problem, "version": problem.get("version") or "なし"})
         except KeyError:
             pass
     return str(problem["message"])

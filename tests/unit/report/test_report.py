@@ -184,6 +184,11 @@ def test_japanese_report_speaks_japanese_about_problems(data, tmp_path) -> None:
     ja = (tmp_path / "report.html").read_text()
     en = (tmp_path / "report.en.html").read_text()
     assert "の証明書は期限切れです" in ja and "顔認証ライブラリ 2.0.5 は 2.1.0 未満です" in ja
+    from onshi_cert.report.render import problem_text
+
+    assert problem_text({"code": "face_auth_old", "message": "m", "version": None, "minimum": "2.1.0"}, "ja") == (
+        "顔認証ライブラリ なし は 2.1.0 未満です（更新の前にアップデートが必要です）"
+    )
     assert "has expired" in en and "has expired" not in ja
 
 
