@@ -125,6 +125,11 @@ def back_up(
         item = next(c for c in state.my if c.thumbprint == thumb)
         if not item.info.has_key:
             continue
+        if settings.backup_dir is not None and settings.backup_password:
+            existing = backups.find(settings.backup_dir, thumb, settings.backup_password)
+            if existing is not None:  # backed up before (and so not exported again)
+                written.append(existing.to_dict() | {"new": False})
+                continue
         if item.pfx is None:
             warnings.append(
                 f"{thumb} cannot be backed up ({item.export_error or 'key not exportable'}); "
@@ -136,10 +141,6 @@ def back_up(
                 f"{thumb} must be backed up before it is removed, but no backup folder is set",
                 fix="set backup_dir and backup_password (from the vault), or backup_stale: false",
             )
-        existing = backups.find(settings.backup_dir, thumb, settings.backup_password)
-        if existing is not None:
-            written.append(existing.to_dict() | {"new": False})
-            continue
         data, bundle = backups.rebuild(
             item.pfx,
             state.export_password or "",

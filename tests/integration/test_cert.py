@@ -257,3 +257,27 @@ def test_non_exportable_stale_certificate_is_removed_with_a_warning(reset_lab, p
     assert result["result"]["changed"] is True
     assert any("cannot be backed up" in w for w in result["result"]["warnings"])
     assert len(my_store(reset_lab, "nagoya-clinic-pc01")) == 1
+
+
+def test_stale_certificate_backed_up_earlier_is_not_exported_again(reset_lab, p12, tmp_path) -> None:
+    """A stale certificate that already has a verified backup is removed without a new export or a warning."""
+    backup_run = run_playbook(
+        PLAYBOOK,
+        reset_lab.inventory,
+        extra_vars={
+            "target": "sapporo-naika-pc02",
+            "module": "onshi_cert_backup",
+            "module_args": {
+                "facility_codes": "{{ onshi_cert_facility_codes }}",
+                "backup_dir": str(tmp_path / "backups"),
+                "backup_password": "Backup-Secret-9",
+            },
+        },
+    )
+    assert backup_run.last("sapporo-naika-pc02", "Run onshi_cert_backup")["result"]["changed"] is True
+    old = my_store(reset_lab, "sapporo-naika-pc02")[0]["thumbprint"]
+    _, result = present(reset_lab, "sapporo-naika-pc02", p12("0110113719", terminal="02"), tmp_path)
+    out = result["result"]
+    assert out["removed"] == [{"thumbprint": old, "reason": f"superseded by {out['thumbprint']}"}]
+    assert not [w for w in out["warnings"] if "cannot be backed up" in w]
+    assert [b["new"] for b in out["backups"] if b["thumbprint"] == old] == [False]
