@@ -93,3 +93,35 @@ def run_playbook(
         )
         data = json.loads(results_file.read_text()) if results_file.exists() else {"results": [], "recap": {}}
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, data["results"], data["recap"])
+
+
+MODULE_PLAYBOOK = "tests/integration/playbooks/module.yml"
+
+
+def run_module(
+    inventory: Path,
+    target: str,
+    module: str,
+    args: dict[str, Any],
+    *,
+    check: bool = False,
+    diff: bool = False,
+    use_become: bool = True,
+    extra_vars: dict[str, Any] | None = None,
+) -> tuple[PlaybookRun, dict[str, Any]]:
+    """Run one onshi-cert module on ``target`` (facility codes from the inventory unless given); return the run
+    and the module's result."""
+    run = run_playbook(
+        MODULE_PLAYBOOK,
+        inventory,
+        check=check,
+        diff=diff,
+        extra_vars={
+            "target": target,
+            "module": module,
+            "use_become": use_become,
+            "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}", **args},
+            **(extra_vars or {}),
+        },
+    )
+    return run, run.last(target, f"Run {module}")

@@ -8,30 +8,15 @@ import pytest
 
 from onshi_cert.core.pkcs12 import load_pkcs12
 from tests.integration.conftest import my_store
-from tests.integration.helpers import run_playbook
+from tests.integration.helpers import run_module
 
 pytestmark = pytest.mark.integration
-PLAYBOOK = "tests/integration/playbooks/module.yml"
 SECRET = "Backup-Secret-9"
 
 
 def backup(lab, target: str, tmp_path, *, check: bool = False, **args):
-    run = run_playbook(
-        PLAYBOOK,
-        lab.inventory,
-        check=check,
-        extra_vars={
-            "target": target,
-            "module": "onshi_cert_backup",
-            "module_args": {
-                "facility_codes": "{{ onshi_cert_facility_codes }}",
-                "backup_dir": str(tmp_path / "b"),
-                "backup_password": SECRET,
-                **args,
-            },
-        },
-    )
-    return run.last(target, "Run onshi_cert_backup")
+    args = {"backup_dir": str(tmp_path / "b"), "backup_password": SECRET, **args}
+    return run_module(lab.inventory, target, "onshi_cert_backup", args, check=check)[1]
 
 
 def test_backup_check_apply_reapply(reset_lab, tmp_path) -> None:

@@ -9,27 +9,14 @@ import pytest
 
 from onshi_cert.core.factory import corrupt
 from tests.integration.conftest import my_store
-from tests.integration.helpers import run_playbook
+from tests.integration.helpers import run_module
 
 pytestmark = pytest.mark.integration
-PLAYBOOK = "tests/integration/playbooks/module.yml"
 
 
 def cert(lab, target: str, *, check: bool = False, diff: bool = False, use_become: bool = True, **args):
     """Run onshi_cert on ``target``; return the run and the module's result."""
-    run = run_playbook(
-        PLAYBOOK,
-        lab.inventory,
-        check=check,
-        diff=diff,
-        extra_vars={
-            "target": target,
-            "module": "onshi_cert",
-            "use_become": use_become,
-            "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}", **args},
-        },
-    )
-    return run, run.last(target, "Run onshi_cert")
+    return run_module(lab.inventory, target, "onshi_cert", args, check=check, diff=diff, use_become=use_become)
 
 
 def present(lab, target: str, path: Path, tmp_path: Path, password: str = "1234", **kwargs):
@@ -261,20 +248,13 @@ def test_non_exportable_stale_certificate_is_removed_with_a_warning(reset_lab, p
 
 def test_stale_certificate_backed_up_earlier_is_not_exported_again(reset_lab, p12, tmp_path) -> None:
     """A stale certificate that already has a verified backup is removed without a new export or a warning."""
-    backup_run = run_playbook(
-        PLAYBOOK,
+    _, backed_up = run_module(
         reset_lab.inventory,
-        extra_vars={
-            "target": "sapporo-naika-pc02",
-            "module": "onshi_cert_backup",
-            "module_args": {
-                "facility_codes": "{{ onshi_cert_facility_codes }}",
-                "backup_dir": str(tmp_path / "backups"),
-                "backup_password": "Backup-Secret-9",
-            },
-        },
+        "sapporo-naika-pc02",
+        "onshi_cert_backup",
+        {"backup_dir": str(tmp_path / "backups"), "backup_password": "Backup-Secret-9"},
     )
-    assert backup_run.last("sapporo-naika-pc02", "Run onshi_cert_backup")["result"]["changed"] is True
+    assert backed_up["result"]["changed"] is True
     old = my_store(reset_lab, "sapporo-naika-pc02")[0]["thumbprint"]
     _, result = present(reset_lab, "sapporo-naika-pc02", p12("0110113719", terminal="02"), tmp_path)
     out = result["result"]

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.helpers import run_playbook
+from tests.integration.helpers import MODULE_PLAYBOOK, run_module, run_playbook
 
 pytestmark = pytest.mark.integration
-PLAYBOOK = "tests/integration/playbooks/module.yml"
 
 
 def info(lab, target: str, check: bool = False, use_become: bool = True, **args):
-    run = run_playbook(
-        PLAYBOOK,
-        lab.inventory,
-        check=check,
-        extra_vars={
-            "target": target,
-            "module": "onshi_cert_info",
-            "use_become": use_become,
-            "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}", **args},
-        },
-    )
-    return run, run.last(target, "onshi_cert_info")
+    return run_module(lab.inventory, target, "onshi_cert_info", args, check=check, use_become=use_become)
 
 
 def test_healthy_pc_reads_in_one_execution(reset_lab) -> None:
@@ -77,16 +65,7 @@ def test_check_mode_is_the_same_read(reset_lab) -> None:
 
 def test_bad_facility_code_in_inventory_fails_before_connecting(reset_lab) -> None:
     """A misspelt facility code fails with the host, the bad part and the fix, without touching the PC."""
-    run = run_playbook(
-        PLAYBOOK,
-        reset_lab.inventory,
-        extra_vars={
-            "target": "sapporo-naika-pc01",
-            "module": "onshi_cert_info",
-            "module_args": {"facility_codes": ["0110113718"]},
-        },
-    )
-    result = run.last("sapporo-naika-pc01", "onshi_cert_info")
+    _, result = info(reset_lab, "sapporo-naika-pc01", facility_codes=["0110113718"])
     assert result["status"] == "failed"
     assert result["result"]["msg"].startswith("sapporo-naika-pc01: facility_codes: facility code 0110113718: check")
     assert "onshi_cert_facility_codes" in result["result"]["msg"]
@@ -96,7 +75,7 @@ def test_bad_facility_code_in_inventory_fails_before_connecting(reset_lab) -> No
 def test_unreachable_pc_is_reported_and_others_complete(reset_lab) -> None:
     """A PC whose WinRM is off is unreachable; the others in the same run still answer."""
     run = run_playbook(
-        PLAYBOOK,
+        MODULE_PLAYBOOK,
         reset_lab.inventory,
         extra_vars={
             "target": "okinawa-houmon-pc01,sapporo-naika-pc01",
@@ -110,17 +89,9 @@ def test_unreachable_pc_is_reported_and_others_complete(reset_lab) -> None:
 
 def test_wrong_winrm_password_is_rejected(reset_lab) -> None:
     """Wrong WinRM credentials get 401 from the lab and nothing runs."""
-    run = run_playbook(
-        PLAYBOOK,
-        reset_lab.inventory,
-        extra_vars={
-            "target": "sapporo-naika-pc01",
-            "module": "onshi_cert_info",
-            "ansible_password": "wrong",
-            "module_args": {},
-        },
+    _, result = run_module(
+        reset_lab.inventory, "sapporo-naika-pc01", "onshi_cert_info", {}, extra_vars={"ansible_password": "wrong"}
     )
-    result = run.last("sapporo-naika-pc01")
     assert result["status"] == "unreachable"
     assert "credentials were rejected" in result["result"]["msg"]
     assert reset_lab.records("sapporo-naika-pc01")["executions"] == 0
@@ -145,12 +116,7 @@ def test_plain_network_logon_reads_the_connecting_users_store(reset_lab) -> None
 )
 def test_insecure_transport_is_refused_before_connecting(reset_lab, settings, reason) -> None:
     """Secrets never go over plain HTTP unencrypted: refused with the fix, nothing sent."""
-    run = run_playbook(
-        PLAYBOOK,
-        reset_lab.inventory,
-        extra_vars={"target": "sapporo-naika-pc01", "module": "onshi_cert_info", "module_args": {}, **settings},
-    )
-    result = run.last("sapporo-naika-pc01", "onshi_cert_info")
+    _, result = run_module(reset_lab.inventory, "sapporo-naika-pc01", "onshi_cert_info", {}, extra_vars=settings)
     assert result["status"] == "failed"
     assert reason in result["result"]["msg"] and "Fix: use HTTPS" in result["result"]["msg"]
     assert reset_lab.records("sapporo-naika-pc01")["operations"] == {}
@@ -158,16 +124,11 @@ def test_insecure_transport_is_refused_before_connecting(reset_lab, settings, re
 
 def test_insecure_transport_can_be_allowed_explicitly(reset_lab) -> None:
     """With onshi_cert_allow_insecure_transport the request goes out, and the PC itself refuses Basic over HTTP."""
-    run = run_playbook(
-        PLAYBOOK,
+    _, result = run_module(
         reset_lab.inventory,
-        extra_vars={
-            "target": "sapporo-naika-pc01",
-            "module": "onshi_cert_info",
-            "module_args": {},
-            "ansible_winrm_transport": "basic",
-            "onshi_cert_allow_insecure_transport": True,
-        },
+        "sapporo-naika-pc01",
+        "onshi_cert_info",
+        {},
+        extra_vars={"ansible_winrm_transport": "basic", "onshi_cert_allow_insecure_transport": True},
     )
-    result = run.last("sapporo-naika-pc01", "onshi_cert_info")
     assert result["status"] == "unreachable" and "credentials were rejected" in result["result"]["msg"]
