@@ -132,3 +132,34 @@ def test_insecure_transport_can_be_allowed_explicitly(reset_lab) -> None:
         extra_vars={"ansible_winrm_transport": "basic", "onshi_cert_allow_insecure_transport": True},
     )
     assert result["status"] == "unreachable" and "credentials were rejected" in result["result"]["msg"]
+
+
+def test_expiry_only_audit_without_become(reset_lab) -> None:
+    """Connecting as the operating user itself, without become, reads its store; keys are left out of the verdict."""
+    state = reset_lab.host("sapporo-naika-pc02")["state"]
+    state["users"]["OQSComApp"]["remote_management"] = True  # a member of Remote Management Users
+    reset_lab.put_host("sapporo-naika-pc02", state)
+    operator = {"ansible_user": "OQSComApp", "ansible_password": "Lab-Oqs-2026!"}
+    _, full = run_module(
+        reset_lab.inventory, "sapporo-naika-pc02", "onshi_cert_info", {}, use_become=False, extra_vars=operator
+    )
+    # Without DPAPI the key cannot be opened, so the valid certificate would look unusable: why keys are left out.
+    assert full["result"]["onshi_cert"]["status"] == "missing"
+    reset_lab.reset()
+    _, result = run_module(
+        reset_lab.inventory,
+        "sapporo-naika-pc02",
+        "onshi_cert_info",
+        {"expiry_only": True},
+        use_become=False,
+        extra_vars=operator,
+    )
+    report = result["result"]["onshi_cert"]
+    assert report["host"]["user"].endswith("\\OQSComApp") and report["host"]["logon_type"] == "network"
+    assert report["status"] == "expiring"
+    assert [(c["facility_code"], c["key_usable"], c["key_exportable"]) for c in report["certificates"]] == [
+        ("0110113719", None, None)
+    ]
+    assert "no_key" not in [p["code"] for p in report["problems"]]
+    records = reset_lab.records("sapporo-naika-pc02")
+    assert records["executions"] == 1 and records["bytes_in"] < 150_000  # no become wrapper

@@ -96,11 +96,12 @@ def host_info(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict
     }
 
 
-def _facts(stored: StoredCert) -> dict[str, Any]:
+def _facts(stored: StoredCert, session: Session) -> dict[str, Any]:
     has_key = stored.key_pem is not None
     return {
         "has_private_key": has_key,
-        "key_usable": has_key and stored.usable,
+        # Opening a user key needs DPAPI: a plain network logon sees the key but cannot sign with it.
+        "key_usable": has_key and stored.usable and session.dpapi,
         "key_exportable": has_key and stored.exportable,
         "provider": stored.provider if has_key else None,
     }
@@ -122,7 +123,7 @@ def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
     skip = {str(t).upper() for t in args.get("export_except") or []}
     rows = []
     for stored in host.stores.get(host.store_key(session, store), []):
-        row = {"der": stored.der, **_facts(stored), "friendly_name": stored.friendly_name}
+        row = {"der": stored.der, **_facts(stored, session), "friendly_name": stored.friendly_name}
         selected = issuer is not None and common_name(stored.certificate().issuer) == issuer
         if selected and stored.key_pem is not None and stored.thumbprint not in skip:
             try:
@@ -216,7 +217,7 @@ def export_pfx(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
 def assert_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
     """Check a certificate's key facts; fail (stopping later steps) when one differs."""
     thumbprint, stored = _find(host, session, args)
-    facts = _facts(stored)
+    facts = _facts(stored, session)
     for name, wanted in dict(_arg(args, "expect")).items():
         if bool(facts.get(name)) != bool(wanted):
             raise WindowsError_(f"{name} is {facts.get(name)}, expected {wanted}")
