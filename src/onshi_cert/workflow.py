@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from onshi_cert.agent.contract import Response, Step, b64
 from onshi_cert.core import backup as backups
-from onshi_cert.core.certinfo import utcnow
+from onshi_cert.core.certinfo import CertificateInfo, utcnow
 from onshi_cert.core.errors import OnshiCertError
 from onshi_cert.core.facility import FacilityRule
 from onshi_cert.core.hoststate import HostFacts, InstalledCert, parse_listing
@@ -284,9 +284,11 @@ def source(settings: Settings, path: str | None, password: str | None, restore_f
     return newest.path, settings.backup_password
 
 
-def _back_up_new(settings: Settings, state: State, bundle: Pkcs12Bundle, host: str) -> list[dict[str, Any]]:
+def _back_up_new(
+    settings: Settings, state: State, bundle: Pkcs12Bundle, info: CertificateInfo, host: str
+) -> list[dict[str, Any]]:
     """Back up the certificate being installed from the .p12 itself (same key, no export needed)."""
-    thumb = bundle.describe().thumbprint
+    thumb = info.thumbprint
     if settings.backup_dir is None or not settings.backup_password:
         raise WorkflowError(
             "backup_new needs backup_dir and backup_password",
@@ -295,7 +297,7 @@ def _back_up_new(settings: Settings, state: State, bundle: Pkcs12Bundle, host: s
     existing = backups.find(settings.backup_dir, thumb, settings.backup_password)
     if existing is not None:
         return []
-    code = bundle.describe(settings.rule).facility_code or "unknown"
+    code = info.facility_code or "unknown"
     if settings.check_mode:
         return [
             {
@@ -353,7 +355,7 @@ def install(
         "imported": plan.import_leaf,
         "not_after": info.not_after.isoformat(),
     }
-    new_backup = _back_up_new(settings, state, bundle, host) if backup_new else []
+    new_backup = _back_up_new(settings, state, bundle, info, host) if backup_new else []
     if settings.check_mode or not plan.changes:
         result = _result(
             state, plan, before, _predict(state, plan, bundle, settings.rule), runner, backups=new_backup, **extra

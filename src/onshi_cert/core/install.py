@@ -194,7 +194,6 @@ __all__ = [
     "ChangePlan",
     "PreflightError",
     "import_copy",
-    "load_pkcs12",
     "plan_install",
     "plan_removal",
     "preflight",

@@ -26,7 +26,7 @@ from onshi_cert.agent.contract import (
     failure,
 )
 from onshi_cert.core.certinfo import common_name
-from onshi_cert.core.pkcs12 import AES_MIN_WINDOWS_BUILD, Encryption, encrypt_pkcs12, read_protection
+from onshi_cert.core.pkcs12 import Encryption, encrypt_pkcs12, read_protection
 from onshi_cert.lab.windows import Session, StoredCert, WindowsHost
 
 VERBS = {
@@ -309,4 +309,4 @@ def run_agent(
     return output
 
 
-__all__ = ["AES_MIN_WINDOWS_BUILD", "Interrupted", "WindowsError_", "run_agent"]
+__all__ = ["Interrupted", "WindowsError_", "run_agent"]

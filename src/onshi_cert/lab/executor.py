@@ -65,8 +65,8 @@ def decode_command_line(command: str, arguments: list[str]) -> str:
     return base64.b64decode(parts[6]).decode("utf-16-le")
 
 
-def _fail(msg: str, rc: int = 1, **extra: Any) -> Outcome:
-    return Outcome(json.dumps({"failed": True, "msg": msg, **extra}).encode(), rc=rc)
+def _fail(msg: str) -> Outcome:
+    return Outcome(json.dumps({"failed": True, "msg": msg}).encode(), rc=1)
 
 
 def execute(
