@@ -7,10 +7,17 @@ from onshi_cert import options
 from onshi_cert.agent.contract import Step
 from onshi_cert.ansible_support import AgentSession, OnshiAction, fail
 from onshi_cert.core.audit import host_report
+from onshi_cert.core.backup import BackupIndex
 from onshi_cert.core.hoststate import HostFacts, parse_listing
+from onshi_cert.core.policy import ROOT_STORES
 
-SPEC = options.spec(backup_dir={"type": "path"}, expiry_only={"type": "bool", "default": False})
-READ_STORES = ("CurrentUser\\My", "LocalMachine\\Root", "CurrentUser\\Root")
+SPEC = options.spec(
+    **options.FACE_AUTH_SPEC,
+    backup_dir={"type": "path"},
+    backup_password={"type": "str", "no_log": True},
+    expiry_only={"type": "bool", "default": False},
+)
+READ_STORES = ("CurrentUser\\My", "CurrentUser\\CA", *ROOT_STORES)
 
 
 class ActionModule(OnshiAction):
@@ -18,28 +25,29 @@ class ActionModule(OnshiAction):
 
     def act(self, args, task_vars, host):
         expect = options.expectations(args)
+        options.require_anchors(expect)
         session = AgentSession(self, task_vars)
         steps = [Step("host_info", {"read_files": [args["face_auth_path"]]})]
         steps += [Step("list_certs", {"store": store}) for store in READ_STORES]
         response = session.run(steps)
         if response.failed:
             raise fail(host, response.error or response.msg)
-        rule = options.rule(args)
-        installed = parse_listing(response.result_of("list_certs", 0), rule)
+        installed = parse_listing(response.result_of("list_certs", 0), expect.rule)
         if args["expiry_only"]:  # a network logon cannot open keys: say nothing about them
             for item in installed:
                 item.info.key_usable = item.info.key_exportable = None
-        roots = parse_listing(response.result_of("list_certs", 1), rule) + parse_listing(
-            response.result_of("list_certs", 2), rule
-        )
+        cas = [
+            c for index in range(1, len(READ_STORES)) for c in parse_listing(response.result_of("list_certs", index))
+        ]
         report = host_report(
             HostFacts.from_result(response.result_of("host_info")),
             installed,
-            roots,
+            cas,
             expect,
             face_auth_path=args["face_auth_path"],
             face_auth_minimum=args["face_auth_minimum"],
-            backup_dir=Path(args["backup_dir"]) if args.get("backup_dir") else None,
+            backups=BackupIndex.scan(Path(args["backup_dir"])) if args.get("backup_dir") else None,
+            backup_password=args.get("backup_password"),
             host=task_vars.get("inventory_hostname"),
         )
         report["executions"] = session.executions

@@ -54,4 +54,7 @@ class ActionModule(OnshiAction):
             "files": [str(f) for f in files],
             "summary": data["summary"],
             "report": str(Path(args["dest"]) / "report.html"),
+            "attention_hosts": sorted(
+                h["host"] for rows in data["sites"].values() for h in rows if h["status"] != "ok"
+            ),
         }

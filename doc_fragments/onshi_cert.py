@@ -7,41 +7,46 @@ class ModuleDocFragment:
 options:
   facility_codes:
     description:
-      - The 10-digit facility codes (医療機関等コード) this PC must hold a certificate for.
+      - The 10-digit facility codes (医療機関等コード) this PC must hold a certificate for, as quoted strings.
       - Usually set once per host in the inventory as C(onshi_cert_facility_codes).
-      - Each code is validated (prefecture, fee table, check digit) before anything else happens.
+      - Each code is validated (prefecture, fee table, check digit) before anything else happens; a code
+        written without quotes (read by YAML as a number) is refused with the fix.
     type: list
     elements: str
     default: []
-  issuer_cn:
+  trust_anchors:
     description:
-      - Common name of the CA that issues the certificates this toolkit manages.
-      - Certificates of other issuers are reported but never removed.
+      - The pinned root CA - SHA-256 fingerprints (64 hex digits, colons allowed) of the genuine root
+        certificate or of its public key, or the root certificate itself as PEM text.
+      - A certificate is genuine only through a signature chain to one of these, checked on the
+        controller; the issuer's name proves nothing. Without a trust anchor every module refuses to run.
+      - Usually set once for the fleet as C(onshi_cert_trust_anchors); C(onshi-cert pin FILE) prints it
+        from the CA certificate of the official site or of a known-good PC.
+    type: list
+    elements: str
+    default: []
+  retire_codes:
+    description:
+      - Old facility codes (for example after a code change) whose still-valid certificates may be removed,
+        after a verified backup, once every code in I(facility_codes) has its own valid certificate.
+      - Valid certificates of any other code are never removed; the PC is reported as needing a person.
+    type: list
+    elements: str
+    default: []
+  code_field:
+    description:
+      - The subject field that carries the facility code - C(CN) (what the Personal tab shows as Issued
+        To, the field the manual checks), C(OU), C(serialNumber) or a dotted OID.
+      - A subject whose field holds a code with a wrong check digit, two different codes, or whose other
+        fields hold a different valid-looking code, has no usable code and is never taken as this PC's.
     type: str
-    default: Online Billing NW Common Root CA
-  code_attributes:
-    description:
-      - Subject attributes that may hold the facility code (for example C(CN) or C(serialNumber)).
-      - Empty means every attribute of the subject is searched.
-    type: list
-    elements: str
-    default: []
+    default: CN
   code_pattern:
     description:
-      - Regular expression matching the facility code in a subject attribute; its first group, or the
-        whole match, is the code.
+      - Regular expression matching the facility code in I(code_field); its first group, or the whole
+        match, is the code.
     type: str
     default: '(?<!\d)\d{10}(?!\d)'
-  face_auth_path:
-    description:
-      - Path on the PC of the face-authentication library's version file.
-    type: str
-    default: 'C:\Program Files\OQS-Auth\Version.info'
-  face_auth_minimum:
-    description:
-      - Lowest face-authentication library version that allows renewing with the MPKI client tool.
-    type: str
-    default: 2.1.0
 notes:
   - The module runs on the controller as an action plugin and drives the PC through one small
     PowerShell agent (C(onshi_cert_agent)) over the task's own connection, so inventory WinRM
@@ -49,4 +54,8 @@ notes:
   - C(CurrentUser) is whoever runs the agent. Set C(become=true), C(become_method=runas) and
     C(become_user) to the operating user (commonly C(OQSComApp)) with its password; a plain
     WinRM network logon cannot persist user keys (no DPAPI) and is refused with that fix.
+  - What is kept, installed and removed is decided in one place on the controller - the safety rules
+    are in C(docs/safety.md) - the newest valid certificate of each code wins, nothing valid and
+    newer is removed, and nothing is removed without a verified backup or the stated reason that
+    its key cannot be exported.
 """

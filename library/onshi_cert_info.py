@@ -17,8 +17,23 @@ options:
   backup_dir:
     description:
       - Folder on the controller holding the backups written by M(onshi_cert_backup).
-      - When set, a kept certificate without a verified backup is reported as a problem.
+      - When set, a kept certificate without a backup is reported as a problem.
     type: path
+  backup_password:
+    description:
+      - The backups' password. When set, a backup counts only if it opens with it (after a password
+        change, old backups no longer count).
+    type: str
+  face_auth_path:
+    description:
+      - Path on the PC of the face-authentication library's version file (unconfirmed location).
+    type: str
+    default: 'C:\Program Files\OQS-Auth\Version.info'
+  face_auth_minimum:
+    description:
+      - Lowest face-authentication library version that allows renewing with the MPKI client tool.
+    type: str
+    default: 2.1.0
   expiry_only:
     description:
       - Judge expiry, issuer and facility code only, not the private keys.

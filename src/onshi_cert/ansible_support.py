@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from onshi_cert import options
 from onshi_cert.agent.contract import AGENT_MODULE, ContractError, Response, Step, build_request, parse_response
 from onshi_cert.core.errors import OnshiCertError
 
@@ -145,14 +146,16 @@ class OnshiAction(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(**self.SPEC, **self.SPEC_RULES)
         host = task_vars.get("inventory_hostname", "?")
+        try:
+            options.check_text_inputs(self._task.args)
+        except OnshiCertError as exc:
+            raise fail(host, exc) from None
+        _, args = self.validate_argument_spec(**self.SPEC, **self.SPEC_RULES)
         try:
             outcome = self.act(args, task_vars, host)
         except OnshiCertError as exc:
-            raise fail(host, exc, file=args.get("path")) from None
-        for warning in outcome.get("warnings", []):
-            self._display.warning(f"{host}: {warning}")
+            raise fail(host, exc, file=getattr(exc, "file", None) or args.get("path")) from None
         result.update(outcome)
         return result
 
@@ -162,12 +165,15 @@ class OnshiAction(ActionBase):
 
     def settings(self, args: dict[str, Any], **changes: Any) -> Any:
         """Return the workflow settings for ``args`` (expectations, rule, check mode), with ``changes``."""
-        from onshi_cert import options, workflow
+        from onshi_cert import workflow
 
+        expect = options.expectations(args)
+        options.require_anchors(expect)
+        become_user = self._play_context.become_user if self._play_context.become else None
         return workflow.Settings(
-            expect=options.expectations(args),
-            rule=options.rule(args),
+            expect=expect,
             check_mode=bool(self._task.check_mode),
             new_password=one_time_password,
+            operator=str(become_user or ""),
             **changes,
         )

@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from onshi_cert.core import (
     BadPasswordError,
     CorruptPkcs12Error,
@@ -23,7 +25,10 @@ from onshi_cert.core import (
     parse_facility_code,
     renewal_plan,
 )
-from onshi_cert.core.certinfo import DEFAULT_ISSUER_CN, utcnow
+from onshi_cert.core.certinfo import utcnow
+from onshi_cert.core.facility import DEFAULT_FIELD, DEFAULT_PATTERN
+from onshi_cert.core.install import judge_bundle
+from onshi_cert.core.trust import TrustAnchors, fingerprint, is_ca, is_self_signed, load_certificates, spki_pin
 from onshi_cert.i18n import detect_lang, display_width, pad, t
 
 PASSWORD_ENV = "ONSHI_CERT_PASSWORD"
@@ -42,6 +47,7 @@ EXIT_CODES: dict[str, int] = {
     Verdict.WRONG_ISSUER.value: 14,
     Verdict.NOT_CLIENT_AUTH.value: 15,
     Verdict.NO_KEY.value: 5,
+    Verdict.BAD_CODE.value: 16,
 }
 
 INSPECT_EPILOG = """exit codes:
@@ -51,6 +57,10 @@ INSPECT_EPILOG = """exit codes:
   4  corrupt file          13 wrong facility code
   5  no private key        14 wrong issuer
                            15 not for client authentication
+                           16 no usable facility code (bad check digit, ambiguous)
+
+Trust is a signature chain to a root pinned with --trust-anchor (a SHA-256 fingerprint, or a PEM/DER
+file of the root: 'onshi-cert pin FILE' prints the fingerprint); without one, the verdict is 14.
 
 The password is read from --password-file, else from the environment variable named by
 --password-env (default ONSHI_CERT_PASSWORD), else from a prompt; never from an argument."""
@@ -104,29 +114,28 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return _inspect_failure("no_key", args.file, exc, lang, args.json)
     except OnshiCertError as exc:
         return _inspect_failure("usage", args.file, exc, lang, args.json)
-    rule = (
-        FacilityRule(tuple(args.code_attribute), args.code_pattern)
-        if args.code_pattern
-        else FacilityRule(tuple(args.code_attribute))
-    )
-    info = bundle.describe(rule)
+    try:
+        anchors = trust_anchors(args.trust_anchor)
+    except OnshiCertError as exc:
+        return _inspect_failure("usage", args.file, exc, lang, args.json)
+    expect = Expectations(codes, anchors, FacilityRule(args.code_field, args.code_pattern or DEFAULT_PATTERN))
+    judged = judge_bundle(bundle, expect, origin=args.file)
+    info = judged.info
     now = utcnow()
-    assessment = assess(info, Expectations(codes, args.issuer), now)
-    verified = bundle.issuer_verified()
-    if verified is False and Verdict.WRONG_ISSUER not in assessment.findings:
-        assessment.findings.insert(0, Verdict.WRONG_ISSUER)
-        assessment.verdict = Verdict.WRONG_ISSUER
+    assessment = assess(judged, expect, now)
     plan = renewal_plan(info.not_after, now)
-    roots, intermediates = bundle.roots(), bundle.intermediates()
     result = {
         "file": args.file,
         "certificate": info.to_dict(now),
         "verdict": assessment.verdict.value,
         "stage": assessment.stage.value,
         "findings": [v.value for v in assessment.findings],
-        "issuer_signature_verified": verified,
-        "chain": [{"subject": c.subject.rfc4514_string(), "role": "root"} for c in roots]
-        + [{"subject": c.subject.rfc4514_string(), "role": "intermediate"} for c in intermediates],
+        "trusted": judged.chain.trusted,
+        "trust_reason": judged.chain.reason,
+        "chain": [{"subject": c.subject.rfc4514_string(), "role": "root"} for c in judged.chain.chain[-1:]]
+        + [{"subject": c.subject.rfc4514_string(), "role": "intermediate"} for c in judged.chain.intermediates]
+        if judged.chain.trusted
+        else [],
         "encryption": bundle.protection.label,
         "min_windows_build": bundle.protection.min_windows_build,
         "renewal": plan.to_dict(),
@@ -148,7 +157,7 @@ def _print_human(result: dict, lang: str) -> None:
         ("file", result["file"]),
         ("subject", cert["subject"]),
         ("issuer", cert["issuer_cn"]),
-        ("facility_code", ", ".join(cert["facility_codes"]) or no),
+        ("facility_code", ", ".join(cert["facility_codes"]) or f"{no} ({cert['code_error']})"),
         ("valid_from", cert["not_before"][:10]),
         ("valid_to", cert["not_after"][:10]),
         ("days_remaining", str(cert["days_remaining"])),
@@ -156,7 +165,7 @@ def _print_human(result: dict, lang: str) -> None:
         ("serial", cert["serial"]),
         ("client_auth", yes if cert["client_auth"] else no),
         ("key", f"{cert['key_type']} {cert['key_size']}"),
-        ("chain", chain),
+        ("chain", chain if result["trusted"] else f"{no} ({result['trust_reason']})"),
         ("encryption", result["encryption"]),
         ("min_build", str(build)),
         (
@@ -199,12 +208,50 @@ def cmd_sample(args: argparse.Namespace) -> int:
     password_file = out / "password.txt"
     password_file.write_text("1234\n", encoding="utf-8")
     password_file.chmod(0o600)
+    ca_file = out / "sample-ca.pem"
+    ca_file.write_bytes(factory.root.public_bytes(Encoding.PEM))
+    print(f"{ca_file}  (a TEST root: pin it only for rehearsals, with --trust-anchor {ca_file})")
     for name, issued in samples.items():
         target = out / name
         target.write_bytes(issued.p12("1234"))
         target.chmod(0o600)
         print(target)
     print(password_file)
+    return 0
+
+
+def trust_anchors(values: list[str]) -> TrustAnchors:
+    """Return the pins given on the command line: fingerprints, or files holding the root certificate."""
+    pins: list[str] = []
+    for value in values:
+        path = Path(value)
+        if path.is_file():
+            pins += [c.public_bytes(Encoding.PEM).decode() for c in load_certificates(path.read_bytes())]
+        else:
+            pins.append(value)
+    return TrustAnchors.from_config(pins)
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    """Print each CA certificate's SHA-256 fingerprint as the inventory's onshi_cert_trust_anchors wants it."""
+    found = []
+    for name in args.file:
+        try:
+            certs = load_certificates(Path(name).read_bytes())
+        except (OSError, OnshiCertError) as exc:
+            print(f"pin: {name}: {exc}", file=sys.stderr)
+            return 2
+        for cert in certs:
+            kind = "root" if is_self_signed(cert) and is_ca(cert) else "NOT a self-signed root CA: do not pin"
+            print(f"# {cert.subject.rfc4514_string()} ({kind}), valid to {cert.not_valid_after_utc:%Y-%m-%d}")
+            print(f"#   public key SHA-256: {spki_pin(cert)}")
+            if kind == "root":
+                found.append(fingerprint(cert))
+    if not found:
+        return 1
+    print("onshi_cert_trust_anchors:")
+    for pin_value in found:
+        print(f'  - "{pin_value}"')
     return 0
 
 
@@ -227,22 +274,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CODE",
         help="a facility code the certificate must carry (repeatable)",
     )
-    inspect.add_argument("--issuer", default=DEFAULT_ISSUER_CN, help="expected issuer common name")
+    inspect.add_argument(
+        "--trust-anchor",
+        action="append",
+        default=[],
+        metavar="PIN",
+        help="SHA-256 fingerprint of the genuine root CA, or a PEM/DER file of it (repeatable)",
+    )
     inspect.add_argument("--password-file", help="file holding the password (first line)")
     inspect.add_argument(
         "--password-env", default=PASSWORD_ENV, help="environment variable holding the password (default %(default)s)"
     )
     inspect.add_argument(
-        "--code-attribute",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="look for the facility code only in this subject attribute (repeatable)",
+        "--code-field", default=DEFAULT_FIELD, metavar="NAME", help="subject field holding the code (default CN)"
     )
     inspect.add_argument("--code-pattern", help="regular expression matching the facility code")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.add_argument("--lang", choices=("ja", "en"), help="language of the output (default: locale)")
     inspect.set_defaults(func=cmd_inspect)
+
+    pin = sub.add_parser("pin", help="print the SHA-256 pin of a root CA certificate (PEM or DER file)")
+    pin.add_argument("file", nargs="+", help="the CA certificate: from the official site or a known-good PC")
+    pin.set_defaults(func=cmd_pin)
 
     sample = sub.add_parser("sample", help="write sample .p12 files signed by a test CA")
     sample.add_argument("directory")
@@ -349,7 +402,8 @@ def cmd_intake(args: argparse.Namespace) -> int:
     try:
         secret = intake.vault_secret(args.vault_password_file)
         passwords = intake.read_passwords(args.passwords, secret)
-        result = intake.plan(args.download_dir, intake.inventory_hosts(args.inventory), passwords, args.audit)
+        hosts, anchors = intake.inventory_hosts(args.inventory), intake.inventory_anchors(args.inventory)
+        result = intake.plan(args.download_dir, hosts, passwords, args.audit, anchors)
         changed = [] if args.check else intake.write(result, args.download_dir, passwords, args.out, secret)
     except (OnshiCertError, OSError) as exc:
         message = exc.describe() if isinstance(exc, OnshiCertError) else str(exc)

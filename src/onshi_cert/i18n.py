@@ -37,6 +37,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "verdict.wrong_facility": {"ja": "医療機関等コード不一致", "en": "wrong facility"},
     "verdict.wrong_issuer": {"ja": "発行者不一致", "en": "wrong issuer"},
     "verdict.no_key": {"ja": "秘密鍵なし", "en": "no private key"},
+    "verdict.bad_code": {"ja": "医療機関等コード不正（チェックディジット誤り・複数）", "en": "no usable facility code"},
     "verdict.not_client_auth": {"ja": "クライアント認証用でない", "en": "not for client authentication"},
     "stage.ok": {"ja": "正常", "en": "OK"},
     "stage.90": {"ja": "90日前", "en": "90 days"},

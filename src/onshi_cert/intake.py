@@ -20,10 +20,11 @@ from typing import Any
 
 import yaml
 
-from onshi_cert.core.certinfo import DEFAULT_ISSUER_CN, CertificateInfo, utcnow
+from onshi_cert.core.certinfo import CertificateInfo
 from onshi_cert.core.errors import OnshiCertError
-from onshi_cert.core.pkcs12 import load_pkcs12
-from onshi_cert.core.policy import Expectations, Verdict, assess
+from onshi_cert.core.install import preflight
+from onshi_cert.core.policy import Expectations
+from onshi_cert.core.trust import TrustAnchors
 
 NEEDS = {"missing", "expired", "expiring", "no_key"}  # problems that a new certificate for their code fixes
 
@@ -130,29 +131,46 @@ def audit_state(report: Path | None) -> tuple[dict[str, set[str]], dict[str, set
     return needs, holds
 
 
-def _judge(path: Path, password: str | None, issuer_cn: str) -> tuple[CertificateInfo | None, str]:
+def _judge(path: Path, password: str | None, anchors: TrustAnchors) -> tuple[CertificateInfo | None, str]:
+    """Judge a downloaded file exactly as provisioning would (the policy's preflight), before any PC."""
     if password is None:
         return None, "no password for this file in the passwords file"
     try:
-        bundle = load_pkcs12(path.read_bytes(), password)
+        judged = preflight(path.read_bytes(), password, Expectations((), anchors), origin=path.name)
     except OnshiCertError as exc:
         return None, str(exc)
-    info = bundle.describe()
-    if bundle.issuer_verified() is False:
-        return None, "the issuer's signature does not verify (forged or damaged)"
-    if not info.facility_codes:
-        return None, "no valid facility code in the subject (bad check digit?)"
-    found = assess(info, Expectations((), issuer_cn), utcnow())
-    for verdict, reason in (
-        (Verdict.WRONG_ISSUER, f"issued by {info.issuer_cn!r}, not {issuer_cn!r}"),
-        (Verdict.EXPIRED, f"expired on {info.not_after:%Y-%m-%d}"),
-        (Verdict.NOT_YET_VALID, "not valid yet"),
-        (Verdict.NO_KEY, "no private key"),
-        (Verdict.NOT_CLIENT_AUTH, "not for client authentication"),
-    ):
-        if verdict in found.findings:
-            return None, reason
-    return info, ""
+    return judged.info, ""
+
+
+def inventory_anchors(inventory: str) -> TrustAnchors:
+    """Return the pinned roots the inventory gives its PCs (onshi_cert_trust_anchors, templated)."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.loader import init_plugin_loader
+    from ansible.template import Templar
+    from ansible.vars.manager import VariableManager
+
+    init_plugin_loader()
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[inventory])
+    variables = VariableManager(loader=loader, inventory=manager)
+    pins: set[str] = set()
+    values: list[str] = []
+    for host in manager.get_hosts():
+        host_vars = variables.get_vars(host=host)
+        raw = host_vars.get("onshi_cert_trust_anchors")
+        if raw is None:
+            continue
+        for value in Templar(loader=loader, variables=host_vars).template(raw) or []:
+            if str(value) not in pins:
+                pins.add(str(value))
+                values.append(str(value)[:])
+    if not values:
+        raise IntakeError(
+            f"no host in {inventory} has onshi_cert_trust_anchors, so no file can be judged genuine",
+            fix="pin the genuine root CA in the inventory (onshi-cert pin FILE prints the value)",
+        )
+    return TrustAnchors.from_config(values)
 
 
 def plan(
@@ -160,7 +178,7 @@ def plan(
     hosts: dict[str, list[str]],
     passwords: dict[str, str],
     audit: Path | None = None,
-    issuer_cn: str = DEFAULT_ISSUER_CN,
+    anchors: TrustAnchors | None = None,
 ) -> Plan:
     """Decide, for every .p12/.pfx in ``download_dir``, which PC gets it or why it is rejected."""
     needs, holds = audit_state(audit)
@@ -169,7 +187,7 @@ def plan(
     seen: dict[str, str] = {}
     for path in sorted(p for p in download_dir.iterdir() if p.suffix.lower() in (".p12", ".pfx")):
         password = passwords.get(path.name, passwords.get(path.stem))
-        info, reason = _judge(path, password, issuer_cn)
+        info, reason = _judge(path, password, anchors or TrustAnchors())
         if info is None:
             result.decisions.append(Decision(path.name, "rejected", reason=reason))
             continue
@@ -224,7 +242,10 @@ def plan(
 
 
 def write(result: Plan, download_dir: Path, passwords: dict[str, str], out: Path, secret: Any) -> list[str]:
-    """Copy assigned files to ``out/certs/<host>.p12`` and write their passwords vaulted; return what changed."""
+    """Copy assigned files to ``out/certs/<host>/<code>.p12`` and write their passwords vaulted; return what changed.
+
+    One file per PC and code: a two-code PC gets two files, never one over the other.
+    """
     from ansible.parsing.vault import VaultLib, is_encrypted
 
     if secret is None:
@@ -245,12 +266,14 @@ def write(result: Plan, download_dir: Path, passwords: dict[str, str], out: Path
         if decision.status != "assigned" or decision.host is None:
             continue
         source = download_dir / decision.file
-        target = certs / f"{decision.host}.p12"
+        name = f"{decision.host}/{decision.facility_code}.p12"
+        target = certs / name
+        target.parent.mkdir(exist_ok=True, mode=0o700)
         if not (target.exists() and filecmp.cmp(source, target, shallow=False)):
             shutil.copyfile(source, target)
             target.chmod(0o600)
             changed.append(str(target))
-        mapping[str(decision.host)[:]] = str(passwords.get(decision.file, passwords.get(source.stem, "")))[:]
+        mapping[name] = str(passwords.get(decision.file, passwords.get(source.stem, "")))[:]
     if mapping != before or not vault_file.exists():
         text = yaml.safe_dump({"onshi_cert_p12_passwords": mapping}, sort_keys=True)
         vault_file.write_bytes(vault.encrypt(text.encode()))

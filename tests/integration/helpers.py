@@ -120,7 +120,11 @@ def run_module(
             "target": target,
             "module": module,
             "use_become": use_become,
-            "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}", **args},
+            "module_args": {
+                "facility_codes": "{{ onshi_cert_facility_codes }}",
+                "trust_anchors": "{{ onshi_cert_trust_anchors }}",
+                **args,
+            },
             **(extra_vars or {}),
         },
     )

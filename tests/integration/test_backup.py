@@ -30,9 +30,11 @@ def test_backup_check_apply_reapply(reset_lab, tmp_path) -> None:
     thumb = my_store(reset_lab, "sapporo-naika-pc01")[0]["thumbprint"]
     assert done["result"]["changed"] is True and done["result"]["executions"] == 1
     assert entry["thumbprint"] == thumb and entry["encryption"] == "aes256"
-    bundle = load_pkcs12((tmp_path / "b" / "0110113719" / f"sapporo-naika-pc01_{thumb}.pfx").read_bytes(), SECRET)
-    assert bundle.issuer_verified() is True and len(bundle.roots()) == 1
-    sidecar = json.loads((tmp_path / "b" / "0110113719" / f"sapporo-naika-pc01_{thumb}.json").read_text())
+    (pfx,) = (tmp_path / "b" / "0110113719").glob(f"sapporo-naika-pc01_{thumb}_*.pfx")
+    bundle = load_pkcs12(pfx.read_bytes(), SECRET)
+    assert [c.subject.rfc4514_string() for c in bundle.chain] == ["CN=Online Billing NW Common Root CA,C=JP"]
+    bundle.leaf.verify_directly_issued_by(bundle.chain[0])  # the chain is the real, pinned root
+    sidecar = json.loads(pfx.with_suffix(".json").read_text())
     assert sidecar["source_host"] == "sapporo-naika-pc01" and sidecar["algorithm"] == "aes256"
 
     reset_lab.reset()

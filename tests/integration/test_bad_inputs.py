@@ -28,10 +28,12 @@ def edited_inventory(lab, tmp_path: Path, edit) -> Path:
     return path
 
 
-def give_p12(lab, lab_ca, password: str = "1234", code: str = CODE, stored_password: str | None = None) -> None:
+def give_p12(
+    lab, lab_ca, password: str = "1234", code: str = CODE, stored_password=None, issuer: str = "factory"
+) -> None:
     certs = lab.state_dir / "certs"
     certs.mkdir(exist_ok=True)
-    (certs / f"{HOST}.p12").write_bytes(lab_ca.factory.leaf(code).p12(password))
+    (certs / f"{HOST}.p12").write_bytes(getattr(lab_ca, issuer).leaf(code).p12(password))
     (certs / "passwords.json").write_text(json.dumps({HOST: stored_password or password}))
 
 
@@ -63,7 +65,17 @@ CASES = {
     "wrong download password (not 4 digits)": dict(
         p12=True, stored_password="12345", parts=[HOST, "password does not open", "Fix:"]
     ),
-    ".p12 missing for a PC that needs one": dict(parts=[HOST, "needs a certificate", "no .p12", "Fix:"]),
+    ".p12 missing for a PC that needs one": dict(parts=[HOST, "needs a certificate", "no usable .p12", "Fix:"]),
+    "download password written as a number (0644 read as octal)": dict(
+        p12=True, stored_password=420, parts=[HOST, "is the number 420", "quote it", "'0644'"]
+    ),
+    "facility code written as a number": dict(
+        edit=lambda v: v.update(onshi_cert_facility_codes=[441234564]), parts=[HOST, "is the number", "quote it"]
+    ),
+    "trust anchor missing": dict(
+        edit=lambda v: v.update(onshi_cert_trust_anchors=[]), parts=[HOST, "no trust anchor", "onshi-cert pin"]
+    ),
+    "forged CA with the genuine name": dict(p12=True, issuer="forged", parts=[HOST, "no signature chain", "Fix:"]),
     "another facility's .p12 under this PC's name": dict(
         p12=True, code="0110113719", parts=[HOST, "is for 0110113719", "Fix:"]
     ),
@@ -97,7 +109,13 @@ def test_bad_input_fails_clearly_and_changes_nothing(reset_lab, lab_ca, tmp_path
     spec = CASES[case]
     lab = reset_lab
     if spec.get("p12"):
-        give_p12(lab, lab_ca, code=spec.get("code", CODE), stored_password=spec.get("stored_password"))
+        give_p12(
+            lab,
+            lab_ca,
+            code=spec.get("code", CODE),
+            stored_password=spec.get("stored_password"),
+            issuer=spec.get("issuer", "factory"),
+        )
         if spec.get("stored") is False:
             (lab.state_dir / "certs" / "passwords.json").write_text("{}")
     inventory = edited_inventory(lab, tmp_path, spec.get("edit", lambda v: None))

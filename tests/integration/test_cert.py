@@ -39,7 +39,8 @@ def test_provision_new_pc_check_apply_reapply(reset_lab, p12, tmp_path) -> None:
     _, checked = present(reset_lab, "sendai-yakkyoku-pc01", path, tmp_path, check=True, diff=True)
     assert checked["status"] == "ok" and checked["result"]["changed"] is True
     assert checked["result"]["imported"] is True
-    assert "0441234564" in checked["result"]["diff"]["after"]
+    assert "0441234564" in checked["result"]["diff"][0]["after"]
+    assert checked["result"]["planned"] is True
     assert reset_lab.host("sendai-yakkyoku-pc01")["state"] == before
     assert reset_lab.records("sendai-yakkyoku-pc01")["executions"] == 1
 
@@ -69,7 +70,7 @@ def test_renewal_replaces_superseded_and_expired_after_backup(reset_lab, p12, tm
     rows = my_store(reset_lab, "tokyo-clinic-pc02")
     assert [r["thumbprint"] for r in rows] == [out["thumbprint"]]
     backups = sorted((tmp_path / "backups" / "1310512346").glob("*.pfx"))
-    assert {p.stem.split("_")[-1] for p in backups} == old
+    assert {p.stem.split("_")[-2] for p in backups} == old
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in backups)
     assert all(p.with_suffix(".json").exists() for p in backups)
 
@@ -136,7 +137,7 @@ def _refused(lab, host: str, result: dict, *parts: str) -> None:
         (lambda p12, ca, t: (p12("0110113719"), "1234"), ["is for 0110113719, but this PC expects 0441234564"]),
         (
             lambda p12, ca, t: (_write(t, "fake.p12", ca.lookalike.leaf("0441234564").p12("1234")), "1234"),
-            ["issued by 'Online Billing NW Common Root CA2'"],
+            ["names 'Online Billing NW Common Root CA2' as issuer", "no signature chain"],
         ),
         (lambda p12, ca, t: (p12("0441234564", days_left=-1), "1234"), ["expired on", "apply for a new"]),
         (
@@ -169,13 +170,18 @@ def _refused(lab, host: str, result: dict, *parts: str) -> None:
     ],
 )
 def test_bad_p12_is_refused_before_touching_the_pc(reset_lab, p12, lab_ca, tmp_path, make, parts) -> None:
-    """Each bad .p12 fails with the host, the file and the fix; the PC is not even contacted."""
+    """Each bad .p12 fails with the host, the file and the fix; the PC is not even contacted.
+
+    An expired or not-yet-valid file needs one read first: it is only 'outdated' when the PC holds a
+    valid certificate of its code (this PC holds none, so it is refused, unchanged).
+    """
     path, password = make(p12, lab_ca, tmp_path)
     before = reset_lab.host("sendai-yakkyoku-pc01")["state"]
     _, result = present(reset_lab, "sendai-yakkyoku-pc01", path, tmp_path, password=password)
     _refused(reset_lab, "sendai-yakkyoku-pc01", result, str(path), *parts)
     assert reset_lab.host("sendai-yakkyoku-pc01")["state"] == before
-    assert reset_lab.records("sendai-yakkyoku-pc01")["executions"] == 0
+    validity = any(part in ("expired on", "valid only from") for part in parts)
+    assert reset_lab.records("sendai-yakkyoku-pc01")["executions"] == (1 if validity else 0)
 
 
 def _write(folder: Path, name: str, data: bytes) -> Path:
@@ -211,19 +217,18 @@ def test_absent_refuses_the_last_valid_certificate_unless_forced(reset_lab, tmp_
     }
     _, result = cert(reset_lab, "sapporo-naika-pc01", **args)
     assert result["result"]["changed"] is False
-    assert "last usable certificate for 0110113719" in result["result"]["kept"][0]["reason"]
+    assert "newest valid certificate for 0110113719" in result["result"]["kept"][0]["reason"]
     assert len(my_store(reset_lab, "sapporo-naika-pc01")) == 1
     _, forced = cert(reset_lab, "sapporo-naika-pc01", force=True, **args)
     assert forced["result"]["changed"] is True
     assert my_store(reset_lab, "sapporo-naika-pc01") == []
-    assert (tmp_path / "b" / "0110113719" / f"sapporo-naika-pc01_{thumb}.pfx").exists()
+    assert list((tmp_path / "b" / "0110113719").glob(f"sapporo-naika-pc01_{thumb}_*.pfx"))
 
 
 def test_absent_stale_only_check_then_apply_then_converged(reset_lab, tmp_path) -> None:
     """Cleanup removes only the expired and superseded certificates; check mode first, then apply, then nothing."""
     args = {
         "state": "absent",
-        "stale_only": True,
         "backup_dir": str(tmp_path / "b"),
         "backup_password": "Backup-Secret-9",
     }
@@ -239,10 +244,11 @@ def test_absent_stale_only_check_then_apply_then_converged(reset_lab, tmp_path) 
 
 
 def test_non_exportable_stale_certificate_is_removed_with_a_warning(reset_lab, p12, tmp_path) -> None:
-    """A stale certificate whose key cannot be exported cannot be backed up: it goes, with a warning."""
+    """A superseded certificate whose key cannot be exported goes, with the stated reason no backup was possible."""
     _, result = present(reset_lab, "nagoya-clinic-pc01", p12("2310322223"), tmp_path)
     assert result["result"]["changed"] is True
-    assert any("cannot be backed up" in w for w in result["result"]["warnings"])
+    assert any("removed without a backup: the private key is not exportable" in w for w in result["result"]["warnings"])
+    assert [r["backup"] for r in result["result"]["removed"]] == ["impossible"]
     assert len(my_store(reset_lab, "nagoya-clinic-pc01")) == 1
 
 
@@ -258,6 +264,6 @@ def test_stale_certificate_backed_up_earlier_is_not_exported_again(reset_lab, p1
     old = my_store(reset_lab, "sapporo-naika-pc02")[0]["thumbprint"]
     _, result = present(reset_lab, "sapporo-naika-pc02", p12("0110113719", terminal="02"), tmp_path)
     out = result["result"]
-    assert out["removed"] == [{"thumbprint": old, "reason": f"superseded by {out['thumbprint']}"}]
-    assert not [w for w in out["warnings"] if "cannot be backed up" in w]
+    assert [(r["thumbprint"], r["reason"], r["backup"]) for r in out["removed"]] == [(old, "superseded", "verified")]
+    assert not [w for w in out["warnings"] if "without a backup" in w]
     assert [b["new"] for b in out["backups"] if b["thumbprint"] == old] == [False]

@@ -64,7 +64,8 @@ def test_fleet_of_200_with_faults(tmp_path: Path) -> None:
         passwords_file = client.state_dir / "certs" / "passwords.json"
         passwords = json.loads(passwords_file.read_text())
         for name in wrong_password:
-            passwords[name] = "9999" if passwords[name] != "9999" else "8888"
+            key = next(k for k in passwords if k.startswith(f"{name}/"))
+            passwords[key] = "9999" if passwords[key] != "9999" else "8888"
         passwords_file.write_text(json.dumps(passwords))
 
         first = run_playbook("playbooks/provision.yml", client.inventory, env={"ANSIBLE_FORKS": "50"})

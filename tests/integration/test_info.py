@@ -38,13 +38,13 @@ def test_healthy_pc_reads_in_one_execution(reset_lab) -> None:
         ("sapporo-naika-pc02", "expiring", ["expiring"]),
         ("sapporo-shika-pc01", "expired", ["expired", "stale"]),
         ("sendai-yakkyoku-pc01", "missing", ["missing", "face_auth_old"]),
-        ("tokyo-clinic-pc01", "missing", ["missing", "wrong_facility", "stale"]),
+        ("tokyo-clinic-pc01", "disagreement", ["disagreement", "missing", "wrong_facility"]),
         ("tokyo-clinic-pc02", "ok", ["stale"]),
         ("chiba-hospital-pc01", "ok", []),
         ("nagoya-clinic-pc01", "not_exportable", ["not_exportable"]),
         ("hiroshima-clinic-pc01", "expiring", ["expiring", "face_auth_old"]),
         ("fukuoka-shika-pc01", "wrong_issuer", ["wrong_issuer"]),
-        ("kyoto-clinic-pc01", "missing", ["missing", "no_key"]),
+        ("kyoto-clinic-pc01", "no_key", ["no_key"]),
     ],
 )
 def test_mixed_fleet_verdicts(reset_lab, host: str, status: str, codes: list[str]) -> None:
@@ -80,7 +80,10 @@ def test_unreachable_pc_is_reported_and_others_complete(reset_lab) -> None:
         extra_vars={
             "target": "okinawa-houmon-pc01,sapporo-naika-pc01",
             "module": "onshi_cert_info",
-            "module_args": {"facility_codes": "{{ onshi_cert_facility_codes }}"},
+            "module_args": {
+                "facility_codes": "{{ onshi_cert_facility_codes }}",
+                "trust_anchors": "{{ onshi_cert_trust_anchors }}",
+            },
         },
     )
     assert run.last("okinawa-houmon-pc01")["status"] == "unreachable"
@@ -144,7 +147,7 @@ def test_expiry_only_audit_without_become(reset_lab) -> None:
         reset_lab.inventory, "sapporo-naika-pc02", "onshi_cert_info", {}, use_become=False, extra_vars=operator
     )
     # Without DPAPI the key cannot be opened, so the valid certificate would look unusable: why keys are left out.
-    assert full["result"]["onshi_cert"]["status"] == "missing"
+    assert full["result"]["onshi_cert"]["status"] == "no_key"
     reset_lab.reset()
     _, result = run_module(
         reset_lab.inventory,

@@ -87,7 +87,8 @@ def prepare(client: LabClient, hosts: dict[str, Job]) -> dict[str, str]:
     passwords = json.loads((client.state_dir / "certs" / "passwords.json").read_text())
     for host, job in hosts.items():
         if job.p12:
-            bundle = load_pkcs12((client.state_dir / "certs" / f"{host}.p12").read_bytes(), passwords[host])
+            name = f"{host}/{job.code}.p12"
+            bundle = load_pkcs12((client.state_dir / "certs" / name).read_bytes(), passwords[name])
             expected[host] = bundle.describe().thumbprint
         if job.restore:
             data = ca.factory.leaf(job.code).p12(LAB_BACKUP_PASSWORD)
@@ -105,10 +106,11 @@ def usable(client: LabClient, host: str) -> list[dict]:
 
 
 def check_backups(folder: Path) -> None:
-    """Every backup is complete: a sidecar whose hash matches, a file that opens; nothing half-written."""
+    """Every backup is complete: its manifest names a PFX whose hash matches and that opens; nothing half-written."""
     assert not list(folder.rglob("*.partial")), "a half-written backup was left"
-    for pfx in folder.rglob("*.pfx"):
-        meta = json.loads(pfx.with_suffix(".json").read_text())
+    for manifest in folder.rglob("*.json"):
+        meta = json.loads(manifest.read_text())
+        pfx = manifest.with_name(meta["pfx"])
         assert hashlib.sha256(pfx.read_bytes()).hexdigest() == meta["sha256"], pfx
         load_pkcs12(pfx.read_bytes(), LAB_BACKUP_PASSWORD)
 

@@ -46,7 +46,8 @@ def test_provision_check_apply_converge(reset_lab) -> None:
     checked = run_playbook("playbooks/provision.yml", lab.inventory, check=True, diff=True)
     assert states(lab) == before
     assert changed_hosts(checked) >= set(NEEDING)
-    assert "+" in checked.stdout and "CurrentUser\\My" in checked.stdout
+    assert "+" in checked.stdout and "CurrentUser(OQSComApp)\\My" in checked.stdout
+    assert "予定/planned" in checked.stdout.split("ONSHI-CERT RECAP")[1]
 
     applied = run_playbook("playbooks/provision.yml", lab.inventory)
     assert applied.recap["okinawa-houmon-pc01"]["unreachable"] == 1
@@ -54,7 +55,8 @@ def test_provision_check_apply_converge(reset_lab) -> None:
     for host in NEEDING:
         assert applied.recap[host]["failures"] == 0, host
         rows = my_store(lab, host)
-        ours = [r for r in rows if r["ours"]]
+        codes = lab.host(host)["state"]["facility_codes"]
+        ours = [r for r in rows if r["ours"] and r["subject_cn"][:10] in codes]
         assert len(ours) == 1, (host, rows)
         assert ours[0]["has_key"] and ours[0]["exportable"]
         assert dt.datetime.fromisoformat(ours[0]["not_after"]) > dt.datetime.now(dt.UTC) + dt.timedelta(days=1000)
@@ -72,9 +74,14 @@ def test_cleanup_check_apply_converge(reset_lab) -> None:
     run_playbook("playbooks/cleanup.yml", lab.inventory, check=True)
     assert states(lab) == before
     applied = run_playbook("playbooks/cleanup.yml", lab.inventory)
-    assert changed_hosts(applied) == {"sapporo-shika-pc01", "tokyo-clinic-pc01", "tokyo-clinic-pc02"}
+    assert changed_hosts(applied) == {"sapporo-shika-pc01", "tokyo-clinic-pc02"}
     assert len(my_store(lab, "tokyo-clinic-pc02")) == 1
     assert my_store(lab, "sapporo-shika-pc01") == []
+    # another clinic's valid certificate is the PC's only one: it stays, and the recap says the PC needs a person
+    assert [r["subject_cn"][:10] for r in my_store(lab, "tokyo-clinic-pc01")] == ["2310322223"]
+    recap = applied.stdout.split("ONSHI-CERT RECAP")[1]
+    line = next(line for line in recap.splitlines() if line.startswith("tokyo-clinic-pc01"))
+    assert "要対応/ATTENTION" in line and "disagree" in line
     assert len(my_store(lab, "fukuoka-shika-pc01")) == 2  # the look-alike is never ours to remove
     assert changed_hosts(run_playbook("playbooks/cleanup.yml", lab.inventory)) == set()
 
@@ -120,7 +127,7 @@ def test_replace_refuses_an_expired_backup(reset_lab, lab_ca) -> None:
         extra_vars={"onshi_cert_restore_from": "sapporo-shika-pc01"},
     )
     assert run.rc != 0
-    result = run.last("sapporo-shika-pc01", "newest verified backup")
+    result = run.last("sapporo-shika-pc01", "verified backup of the old PC")
     assert "expired on" in result["result"]["msg"] and "apply for a new certificate" in result["result"]["msg"]
     assert lab.host("sapporo-shika-pc01")["state"] == before
 

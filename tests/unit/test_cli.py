@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from onshi_cert.cli import EXIT_CODES, main
 from onshi_cert.core.factory import corrupt
@@ -25,8 +27,21 @@ def p12(tmp_path, factory):
     return write
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+@pytest.fixture(autouse=True)
+def anchor(tmp_path, factory, monkeypatch) -> Path:
+    """Pin the test factory's root for every inspect run of this module (as an engineer pins the real one)."""
+    path = tmp_path / "root.pem"
+    path.write_bytes(factory.root.public_bytes(Encoding.PEM))
+    monkeypatch.setattr(sys.modules[__name__], "ANCHOR", str(path))
+    return path
+
+
+ANCHOR = ""
+
+
+def run(capsys, *argv: str, pinned: bool = True) -> tuple[int, str, str]:
+    extra = ["--trust-anchor", ANCHOR] if pinned and argv and argv[0] == "inspect" and "--help" not in argv else []
+    code = main([*argv, *extra])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -82,6 +97,44 @@ def test_failures_name_the_file_and_the_fix(p12, tmp_path, capsys, monkeypatch) 
     assert run(capsys, "inspect", str(path), "--expect-code", "3410712363")[0] == 2
 
 
+def test_a_wrong_check_digit_in_the_certificate_never_passes(p12, capsys, monkeypatch) -> None:
+    """A certificate for 3410712363 (bad check digit) is refused even when 3410712362 is expected (exit 16)."""
+    monkeypatch.setenv("ONSHI_CERT_PASSWORD", "1234")
+    path = p12(facility_code="3410712363")
+    code, out, _ = run(capsys, "inspect", str(path), "--json", "--expect-code", "3410712362")
+    assert (code, json.loads(out)["verdict"]) == (16, "bad_code")
+
+
+def test_another_clinics_code_in_the_cn_is_wrong_facility(p12, capsys, monkeypatch) -> None:
+    """CN carries another clinic's code, OU this PC's: ambiguous, never this PC's certificate."""
+    monkeypatch.setenv("ONSHI_CERT_PASSWORD", "1234")
+    path = p12(facility_code="0110113719", ou="3410712362")
+    code, out, _ = run(capsys, "inspect", str(path), "--json", "--expect-code", "3410712362")
+    assert code != 0 and json.loads(out)["verdict"] in ("bad_code", "wrong_facility")
+
+
+def test_forged_ca_with_the_genuine_name_and_an_unpinned_run_fail(p12, capsys, monkeypatch, now) -> None:
+    """A CA copying the genuine name is wrong_issuer (14); without any pin nothing is genuine either."""
+    from onshi_cert.core.factory import CertificateFactory
+
+    monkeypatch.setenv("ONSHI_CERT_PASSWORD", "1234")
+    forged = p12(name="forged.p12", fac=CertificateFactory(now=now))
+    code, out, _ = run(capsys, "inspect", str(forged), "--json")
+    assert (code, json.loads(out)["verdict"]) == (14, "wrong_issuer")
+    code, out, _ = run(capsys, "inspect", str(p12()), "--json", pinned=False)
+    assert code == 14 and "no trust anchor" in json.loads(out)["trust_reason"]
+
+
+def test_pin_prints_the_fingerprint_of_a_root(tmp_path, capsys, factory) -> None:
+    """``onshi-cert pin`` prints the root's SHA-256 fingerprint as YAML for the inventory."""
+    from onshi_cert.core.trust import fingerprint
+
+    path = tmp_path / "root.der"
+    path.write_bytes(factory.root.public_bytes(Encoding.DER))
+    code, out, _ = run(capsys, "pin", str(path))
+    assert code == 0 and f'"{fingerprint(factory.root)}"' in out and "onshi_cert_trust_anchors:" in out
+
+
 def test_password_file_and_japanese_output(p12, tmp_path, capsys, monkeypatch) -> None:
     """The password is read from a file; --lang ja prints Japanese labels."""
     monkeypatch.delenv("ONSHI_CERT_PASSWORD", raising=False)
@@ -116,6 +169,14 @@ def test_sample_writes_usable_files(tmp_path, capsys, monkeypatch) -> None:
     capsys.readouterr()
     assert (tmp_path / "password.txt").stat().st_mode & 0o777 == 0o600
     code, out, _ = run(
-        capsys, "inspect", str(tmp_path / "3410712362.p12"), "--password-file", str(tmp_path / "password.txt"), "--json"
+        capsys,
+        "inspect",
+        str(tmp_path / "3410712362.p12"),
+        "--password-file",
+        str(tmp_path / "password.txt"),
+        "--json",
+        "--trust-anchor",
+        str(tmp_path / "sample-ca.pem"),
+        pinned=False,
     )
     assert code == 0 and json.loads(out)["certificate"]["facility_code"] == "3410712362"

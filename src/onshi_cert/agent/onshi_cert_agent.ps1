@@ -133,7 +133,7 @@ Function Invoke-ListCerts($Step) {
     $exportExcept = @()
     if (Test-Arg $Step 'export_password') {
         $exportPassword = [string]$Step.args.export_password
-        $exportIssuer = [string](Get-Arg $Step 'export_issuer')
+        if (Test-Arg $Step 'export_issuer') { $exportIssuer = [string]$Step.args.export_issuer }
         if (Test-Arg $Step 'export_except') { $exportExcept = @($Step.args.export_except) }
     }
     $items = New-Object System.Collections.ArrayList
@@ -149,7 +149,8 @@ Function Invoke-ListCerts($Step) {
             $facts.der = [System.Convert]::ToBase64String($cert.RawData)
             $facts.friendly_name = $cert.FriendlyName
             $issuerName = $cert.GetNameInfo([System.Security.Cryptography.X509Certificates.X509NameType]::SimpleName, $true)
-            if ($null -ne $exportPassword -and $cert.HasPrivateKey -and $issuerName -eq $exportIssuer -and
+            $issuerMatches = ($null -eq $exportIssuer) -or ($issuerName -eq $exportIssuer)
+            if ($null -ne $exportPassword -and $cert.HasPrivateKey -and $issuerMatches -and
                 $exportExcept -notcontains $cert.Thumbprint) {
                 try {
                     $facts.pfx = Export-Pfx $cert $exportPassword

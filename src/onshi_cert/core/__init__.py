@@ -11,8 +11,19 @@ from onshi_cert.core.errors import (
 )
 from onshi_cert.core.facility import FacilityCode, FacilityRule, is_valid_facility_code, parse_facility_code
 from onshi_cert.core.pkcs12 import Encryption, Pkcs12Bundle, Protection, encryption_for_build, load_pkcs12
-from onshi_cert.core.policy import Assessment, Expectations, Stage, StorePlan, Verdict, assess, plan_store
+from onshi_cert.core.policy import (
+    Assessment,
+    Expectations,
+    HostPlan,
+    Judged,
+    Scope,
+    Stage,
+    Verdict,
+    assess,
+    plan_host,
+)
 from onshi_cert.core.renewal import RenewalPlan, renewal_plan
+from onshi_cert.core.trust import TrustAnchors, TrustError
 
 __all__ = [
     "DEFAULT_ISSUER_CN",
@@ -25,14 +36,18 @@ __all__ = [
     "FacilityCode",
     "FacilityCodeError",
     "FacilityRule",
+    "HostPlan",
+    "Judged",
     "NoPrivateKeyError",
     "OnshiCertError",
     "Pkcs12Bundle",
     "Pkcs12Error",
     "Protection",
     "RenewalPlan",
+    "Scope",
     "Stage",
-    "StorePlan",
+    "TrustAnchors",
+    "TrustError",
     "Verdict",
     "assess",
     "describe_certificate",
@@ -40,7 +55,7 @@ __all__ = [
     "is_valid_facility_code",
     "load_pkcs12",
     "parse_facility_code",
-    "plan_store",
+    "plan_host",
     "renewal_plan",
     "thumbprint",
 ]

@@ -34,14 +34,16 @@ def common_name(name: x509.Name) -> str:
     return str(values[0].value) if values else name.rfc4514_string()
 
 
-def subject_pairs(name: x509.Name) -> list[tuple[str, str]]:
-    """Return (attribute name, value) pairs; unknown attributes are named by dotted OID."""
+def subject_attributes(name: x509.Name) -> list[tuple[tuple[str, ...], str]]:
+    """Return each attribute once as (its names: short name, long name, dotted OID; its value)."""
     pairs = []
     for attribute in name:
-        label = getattr(attribute.oid, "_name", None) or attribute.oid.dotted_string
-        pairs.append((label, str(attribute.value)))
-        if label != attribute.oid.dotted_string:
-            pairs.append((attribute.oid.dotted_string, str(attribute.value)))
+        oid = attribute.oid
+        names = {oid.dotted_string, getattr(oid, "_name", "") or oid.dotted_string}
+        short = x509.name._NAMEOID_TO_NAME.get(oid)
+        if short:
+            names.add(short)
+        pairs.append((tuple(sorted(names)), str(attribute.value)))
     return pairs
 
 
@@ -87,7 +89,7 @@ class CertificateInfo:
     serial: str
     not_before: dt.datetime
     not_after: dt.datetime
-    facility_codes: list[str]
+    facility_codes: list[str]  # the one code of the rule's field, or empty (see code_error)
     client_auth: bool
     key_type: str
     key_size: int
@@ -97,6 +99,10 @@ class CertificateInfo:
     key_exportable: bool | None = None
     provider: str | None = None
     warnings: list[str] = field(default_factory=list)
+    code_error: str | None = None  # why the subject has no usable facility code (ambiguous, bad check digit)
+    is_ca: bool = False
+    trusted: bool | None = None  # chains to a pinned root (None: not judged yet)
+    trust_reason: str = ""
 
     @property
     def facility_code(self) -> str | None:
@@ -123,9 +129,9 @@ def describe_certificate(
     rule: FacilityRule | None = None,
     has_key: bool | None = None,
 ) -> CertificateInfo:
-    """Describe ``cert``; the facility codes are found with ``rule`` (default: any attribute)."""
+    """Describe ``cert``; the facility code is read with ``rule`` (default: the subject's CN)."""
     rule = rule or FacilityRule()
-    codes = rule.find_codes(subject_pairs(cert.subject))
+    reading = rule.read(subject_attributes(cert.subject))
     key_type, key_size = key_description(cert.public_key())
     return CertificateInfo(
         thumbprint=thumbprint(cert),
@@ -136,14 +142,24 @@ def describe_certificate(
         serial=format(cert.serial_number, "X"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        facility_codes=[c.code for c in codes],
+        facility_codes=[reading.code.code] if reading.code else [],
         client_auth=has_client_auth(cert),
         key_type=key_type,
         key_size=key_size,
         self_signed=cert.subject == cert.issuer,
         has_key=has_key,
-        warnings=[w for c in codes for w in c.warnings],
+        warnings=list(reading.code.warnings) if reading.code else [],
+        code_error=reading.error if cert_is_leaf(cert) else None,
+        is_ca=not cert_is_leaf(cert),
     )
+
+
+def cert_is_leaf(cert: x509.Certificate) -> bool:
+    """Return True unless the certificate's basic constraints make it a CA."""
+    try:
+        return not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return True
 
 
 def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -101,28 +101,67 @@ def is_valid_facility_code(value: str | int, *, allow_legacy: bool = True) -> bo
     return True
 
 
+DEFAULT_FIELD = "CN"
+# Any 10-digit run in a subject that passes the layout and check digit "looks like" a facility code.
+ANY_CODE = re.compile(r"(?<!\d)\d{10}(?!\d)")
+
+
+@dataclass(frozen=True)
+class CodeReading:
+    """The facility code a subject carries in the rule's field, or why it carries none usable."""
+
+    code: FacilityCode | None = None
+    error: str | None = None
+
+    @property
+    def value(self) -> str | None:
+        """Return the code as text, or None."""
+        return self.code.code if self.code else None
+
+
 @dataclass(frozen=True)
 class FacilityRule:
-    """Where a certificate subject carries its facility code (configurable; the field is unconfirmed).
+    """Where a certificate subject carries its facility code: one named field (configurable; default CN).
 
-    ``attributes`` limits the search to these subject attribute names (``CN``, ``OU``,
-    ``serialNumber``, or a dotted OID); empty means every attribute. ``pattern`` is a regular
-    expression whose whole match (or first group) is a candidate code.
+    ``field`` is a subject attribute name (``CN``, ``OU``, ``serialNumber``, ...) or a dotted OID.
+    ``pattern`` is a regular expression whose whole match (or first group) is a candidate code.
+    A subject is refused when the field holds a code with a wrong check digit, or two different
+    codes, or when any other attribute holds a different valid-looking code: another clinic's
+    certificate must never pass for this one's.
     """
 
-    attributes: tuple[str, ...] = ()
+    field: str = DEFAULT_FIELD
     pattern: str = DEFAULT_PATTERN
 
-    def find_codes(self, subject: Iterable[tuple[str, str]]) -> list[FacilityCode]:
-        """Return the valid codes found in ``subject`` pairs of (attribute name, value), in order."""
-        wanted = {name.lower() for name in self.attributes}
+    def read(self, subject: Iterable[tuple[Iterable[str], str]]) -> CodeReading:
+        """Read the code from ``subject``: pairs of (the attribute's names, its value), in order."""
         regex = re.compile(self.pattern)
-        found: list[FacilityCode] = []
-        for name, value in subject:
-            if wanted and name.lower() not in wanted:
-                continue
-            for match in regex.finditer(value):
-                candidate = match.group(1) if regex.groups else match.group(0)
-                if is_valid_facility_code(candidate) and candidate not in {c.code for c in found}:
-                    found.append(parse_facility_code(candidate))
-        return found
+        wanted = self.field.lower()
+        in_field: list[str] = []
+        elsewhere: list[str] = []
+        for names, value in subject:
+            if wanted in {n.lower() for n in names}:
+                for match in regex.finditer(value):
+                    candidate = match.group(1) if regex.groups else match.group(0)
+                    if candidate not in in_field:
+                        in_field.append(candidate)
+            else:
+                elsewhere += [m.group(0) for m in ANY_CODE.finditer(value) if is_valid_facility_code(m.group(0))]
+        if not in_field:
+            return CodeReading(error=f"no facility code in the subject's {self.field}")
+        codes: list[FacilityCode] = []
+        for candidate in in_field:
+            try:
+                codes.append(parse_facility_code(candidate))
+            except FacilityCodeError as exc:
+                return CodeReading(error=f"{self.field} holds an invalid facility code: {exc}")
+        if len(codes) > 1:
+            listed = ", ".join(c.code for c in codes)
+            return CodeReading(error=f"{self.field} holds {len(codes)} different facility codes ({listed})")
+        others = sorted({c for c in elsewhere if c != codes[0].code})
+        if others:
+            return CodeReading(
+                error=f"the subject carries another facility code ({', '.join(others)}) beside "
+                f"{self.field}={codes[0].code}: ambiguous"
+            )
+        return CodeReading(codes[0])

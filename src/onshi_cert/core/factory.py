@@ -161,11 +161,14 @@ class CertificateFactory:
         days_left: float | None = None,
         client_auth: bool = True,
         key: Any = None,
+        cn: str | None = None,
+        ou: str | None = None,
     ) -> Issued:
         """Issue a client certificate for ``facility_code``.
 
         By default it was issued today and runs 3 years 3 months; ``days_left`` sets the expiry
-        relative to the factory's ``now`` (negative: already expired).
+        relative to the factory's ``now`` (negative: already expired). ``cn`` replaces the common name
+        (``<code>-<terminal>``) and ``ou`` adds an organisational unit, to build hostile subjects.
         """
         if days_left is not None:
             not_after = self.now + dt.timedelta(days=days_left)
@@ -177,13 +180,15 @@ class CertificateFactory:
             )
         not_after = not_after or renewed_not_after(not_before)
         key = key or self._leaf_key()
-        subject = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Online Eligibility Confirmation"),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"{facility_code}-{terminal}"),
-            ]
-        )
+        attributes = [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Online Eligibility Confirmation"),
+        ]
+        if ou is not None:
+            attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
+        common = cn if cn is not None else f"{facility_code}-{terminal}"
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common))
+        subject = x509.Name(attributes)
         cert = self._sign(
             subject,
             self.issuer_cert.subject,

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
 
-from onshi_cert.core.certinfo import CertificateInfo, describe_certificate, utcnow
+from onshi_cert.core.certinfo import CertificateInfo, describe_certificate
 from onshi_cert.core.facility import FacilityRule
-from onshi_cert.core.policy import Expectations, assess
-from onshi_cert.core.renewal import renewal_plan
 
 FACE_AUTH_PATH = "C:\\Program Files\\OQS-Auth\\Version.info"  # unconfirmed: configurable
 FACE_AUTH_MINIMUM = "2.1.0"
@@ -125,23 +122,3 @@ class HostFacts:
             "logon_type": self.logon_type,
             "dpapi": self.dpapi,
         }
-
-
-def describe_installed(
-    installed: list[InstalledCert], expect: Expectations, now: dt.datetime | None = None
-) -> list[dict[str, Any]]:
-    """Return each certificate's facts with verdict, stage, findings, renewal plan and whether it is ours."""
-    now = now or utcnow()
-    rows = []
-    for item in installed:
-        assessment = assess(item.info, expect, now)
-        row = item.info.to_dict(now)
-        row.update(
-            ours=item.info.issuer_cn == expect.issuer_cn,
-            verdict=assessment.verdict.value,
-            stage=assessment.stage.value,
-            findings=[f.value for f in assessment.findings],
-            renewal=renewal_plan(item.info.not_after, now).to_dict(),
-        )
-        rows.append(row)
-    return rows

@@ -1,185 +1,197 @@
-"""Planning changes to a PC's stores: pre-flight checks of a .p12, what to import, add and remove."""
+"""Judging what the policy decides over: ``.p12`` files on the controller and certificates on a PC.
+
+Everything here turns bytes into :class:`~onshi_cert.core.policy.Judged` objects; the decision itself
+is :func:`onshi_cert.core.policy.plan_host`, the only place that says what is kept, installed or removed.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 
-from onshi_cert.core.certinfo import CertificateInfo, thumbprint, utcnow
+from onshi_cert.core.certinfo import utcnow
 from onshi_cert.core.errors import OnshiCertError
-from onshi_cert.core.facility import FacilityRule
 from onshi_cert.core.hoststate import InstalledCert
 from onshi_cert.core.pkcs12 import Pkcs12Bundle, load_pkcs12
-from onshi_cert.core.policy import Expectations, Verdict, assess, plan_store
+from onshi_cert.core.policy import (
+    INTERMEDIATE_STORE,
+    MY,
+    Expectations,
+    Judged,
+    judge,
+    refusal,
+)
 from onshi_cert.core.renewal import FEE_YEN, POSTAGE_YEN
 
-MY = "CurrentUser\\My"
-INTERMEDIATE_STORE = "CurrentUser\\CA"
+__all__ = [
+    "INTERMEDIATE_STORE",
+    "MY",
+    "P12File",
+    "PreflightError",
+    "find_p12_files",
+    "import_copy",
+    "judge_bundle",
+    "judge_installed",
+    "open_p12",
+    "preflight",
+    "read_p12",
+]
+
+FIXES = {
+    "wrong_issuer": "the file is forged or not an Online Eligibility Confirmation certificate: download it again "
+    "from the official download site (and check onshi_cert_trust_anchors)",
+    "bad_code": "this is not a certificate for one facility: download the file issued for this PC's facility",
+    "wrong_facility": "use the .p12 downloaded for this PC's facility, or correct onshi_cert_facility_codes",
+    "not_client_auth": "use the client certificate (.p12) from the certificate download site",
+    "expired": f"apply for a new certificate on the portal ({FEE_YEN:,} yen + {POSTAGE_YEN} yen postage)",
+    "not_usable": "check the controller's clock, or install it once it is valid",
+}
 
 
 class PreflightError(OnshiCertError):
-    """The .p12 must not be installed on this PC; nothing was changed."""
+    """A file must not be installed on this PC; nothing was changed."""
+
+    def __init__(self, message: str, *, fix: str = "", code: str = "", file: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.code = code
+        self.file = file
 
 
-def _refusal(verdict: Verdict, info: CertificateInfo, expect: Expectations) -> PreflightError:
-    codes = ", ".join(info.facility_codes) or "no facility code"
-    expected = ", ".join(expect.facility_codes)
-    if verdict is Verdict.WRONG_ISSUER:
-        return PreflightError(
-            f"the certificate is issued by {info.issuer_cn!r}, not {expect.issuer_cn!r}",
-            fix="this is not an Online Eligibility Confirmation certificate: download it again from the "
-            "official download site",
-        )
-    if verdict is Verdict.WRONG_FACILITY:
-        return PreflightError(
-            f"the certificate is for {codes}, but this PC expects {expected}",
-            fix="use the .p12 downloaded for this PC's facility, or correct onshi_cert_facility_codes",
-        )
-    if verdict is Verdict.EXPIRED:
-        return PreflightError(
-            f"the certificate expired on {info.not_after:%Y-%m-%d}",
-            fix=f"apply for a new certificate on the portal ({FEE_YEN:,} yen + {POSTAGE_YEN} yen postage)",
-        )
-    if verdict is Verdict.NOT_YET_VALID:
-        return PreflightError(
-            f"the certificate is valid only from {info.not_before:%Y-%m-%d %H:%M} UTC",
-            fix="check the controller's clock, or install it once it is valid",
-        )
-    return PreflightError(
-        "the certificate is not for client authentication",
-        fix="use the client certificate (.p12) from the certificate download site",
+def judge_bundle(
+    bundle: Pkcs12Bundle,
+    expect: Expectations,
+    *,
+    origin: str,
+    source: str = "p12",
+    pool: Iterable[x509.Certificate] = (),
+) -> Judged:
+    """Judge the leaf of an opened file: its chain goes through the file's own CAs and ``pool``."""
+    info = bundle.describe(expect.rule)
+    return judge(
+        info,
+        bundle.leaf,
+        expect,
+        source=source,
+        origin=origin,
+        pool=[*bundle.chain, *pool],
+        key_ok=True,
+        exportable=True,
+        payload=bundle,
     )
 
 
-def preflight(
-    data: bytes, password: str, expect: Expectations, rule: FacilityRule, now: dt.datetime | None = None
-) -> tuple[Pkcs12Bundle, CertificateInfo]:
-    """Open and judge a .p12 before the PC is touched; raise an OnshiCertError that says the fix."""
-    bundle = load_pkcs12(data, password)
-    info = bundle.describe(rule)
-    assessment = assess(info, expect, now or utcnow())
-    if bundle.issuer_verified() is False:
-        raise PreflightError(
-            f"the certificate names {info.issuer_cn!r} as issuer, but that CA's signature does not verify",
-            fix="the file is forged or damaged: download it again from the official download site",
+def judge_installed(
+    installed: Iterable[InstalledCert],
+    expect: Expectations,
+    pool: Iterable[x509.Certificate],
+    *,
+    backed_up: Mapping[str, bool] | None = None,
+    origin: str = MY,
+) -> list[Judged]:
+    """Judge the certificates of a PC's store; ``backed_up`` says which have a verified backup."""
+    pool = list(pool)
+    judged = []
+    for item in installed:
+        info = item.info
+        judged.append(
+            judge(
+                info,
+                item.cert,
+                expect,
+                source="pc",
+                origin=origin,
+                pool=pool,
+                key_ok=bool(info.has_key and info.key_usable is not False),
+                exportable=info.key_exportable,
+                backed_up=None if backed_up is None else backed_up.get(info.thumbprint, False),
+                payload=item,
+            )
         )
-    for verdict in (
-        Verdict.WRONG_ISSUER,
-        Verdict.WRONG_FACILITY,
-        Verdict.EXPIRED,
-        Verdict.NOT_YET_VALID,
-        Verdict.NOT_CLIENT_AUTH,
-    ):
-        if verdict in assessment.findings:
-            raise _refusal(verdict, info, expect)
-    return bundle, info
+    return judged
 
 
-def read_p12(
-    path: Path, password: str, expect: Expectations, rule: FacilityRule, now: dt.datetime | None = None
-) -> tuple[Pkcs12Bundle, CertificateInfo]:
-    """Read ``path`` and run :func:`preflight`; a missing file is an error that says so."""
+def preflight(
+    data: bytes,
+    password: str,
+    expect: Expectations,
+    *,
+    origin: str = "the file",
+    now: dt.datetime | None = None,
+    pool: Iterable[x509.Certificate] = (),
+) -> Judged:
+    """Open and judge a ``.p12`` on its own (inspect, intake): refuse anything that is not usable now."""
+    now = now or utcnow()
+    judged = judge_bundle(load_pkcs12(data, password), expect, origin=origin, pool=pool)
+    refused = refusal(judged, expect, now)
+    if refused:
+        raise PreflightError(refused[1], fix=FIXES[refused[0]], code=refused[0], file=origin)
+    if now >= judged.info.not_after:
+        raise PreflightError(
+            f"the certificate expired on {judged.info.not_after:%Y-%m-%d}", fix=FIXES["expired"], code="expired"
+        )
+    if now < judged.info.not_before:
+        raise PreflightError(
+            f"the certificate is valid only from {judged.info.not_before:%Y-%m-%d %H:%M} UTC",
+            fix=FIXES["not_usable"],
+            code="not_yet_valid",
+        )
+    return judged
+
+
+def open_p12(path: Path, password: str) -> Pkcs12Bundle:
+    """Read and open ``path``; a missing file, a wrong password or damage is an error naming the fix."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise PreflightError(
             f"cannot read the file ({exc.strerror})", fix="check the path, or put the downloaded .p12 there"
         ) from exc
-    return preflight(data, password, expect, rule, now)
+    return load_pkcs12(data, password)
 
 
-@dataclass
-class ChangePlan:
-    """What one task will change on a PC, in the order it must happen."""
-
-    import_leaf: bool = False
-    new_thumbprint: str | None = None
-    ca_adds: list[tuple[str, x509.Certificate]] = field(default_factory=list)
-    remove: dict[str, str] = field(default_factory=dict)  # thumbprint -> reason
-    refused: dict[str, str] = field(default_factory=dict)  # thumbprint -> why it is kept
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def changes(self) -> bool:
-        """Return True when anything would change."""
-        return bool(self.import_leaf or self.ca_adds or self.remove)
+def read_p12(path: Path, password: str, expect: Expectations, now: dt.datetime | None = None) -> Judged:
+    """Read ``path`` and run :func:`preflight`."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PreflightError(
+            f"cannot read the file ({exc.strerror})", fix="check the path, or put the downloaded .p12 there"
+        ) from exc
+    return preflight(data, password, expect, origin=str(path), now=now)
 
 
-def _missing(
-    store: str, certs: list[x509.Certificate], present: list[InstalledCert]
-) -> list[tuple[str, x509.Certificate]]:
-    have = {p.thumbprint for p in present}
-    return [(store, c) for c in certs if thumbprint(c) not in have]
+@dataclass(frozen=True)
+class P12File:
+    """A ``.p12`` the PC may get, and the password key that opens it."""
+
+    path: Path
+    password_keys: tuple[str, ...]
 
 
-def plan_install(
-    bundle: Pkcs12Bundle,
-    info: CertificateInfo,
-    my: list[InstalledCert],
-    trusted: list[InstalledCert],
-    intermediates: list[InstalledCert],
-    expect: Expectations,
-    *,
-    ca_store: str | None,
-    remove_stale: bool,
-    now: dt.datetime | None = None,
-) -> ChangePlan:
-    """Plan installing ``bundle``: import unless a usable copy is there, add its CAs, remove what is stale."""
-    now = now or utcnow()
-    plan = ChangePlan(new_thumbprint=info.thumbprint)
-    current = next((c for c in my if c.thumbprint == info.thumbprint), None)
-    plan.import_leaf = current is None or not (current.info.has_key and current.info.key_usable)
-    if current is not None and plan.import_leaf:
-        plan.warnings.append(f"{info.thumbprint} is installed without a usable key: importing it again")
-    if ca_store:
-        plan.ca_adds += _missing(ca_store, bundle.roots(), trusted)
-    plan.ca_adds += _missing(INTERMEDIATE_STORE, bundle.intermediates(), intermediates)
-    if remove_stale:
-        others = [c.info for c in my if c.thumbprint != info.thumbprint]
-        store_plan = plan_store([*others, info], expect, now, always_keep=[info.thumbprint])
-        plan.remove = dict(store_plan.stale)
-    plan.warnings += info.warnings
-    return plan
+def find_p12_files(p12_dir: Path, host: str, codes: Iterable[str]) -> list[P12File]:
+    """Return the ``.p12`` files offered to ``host``: ``<host>/*.p12``, ``<host>.p12``, ``<code>.p12`` in ``p12_dir``.
 
-
-def plan_removal(
-    my: list[InstalledCert],
-    expect: Expectations,
-    *,
-    thumbprints: list[str],
-    facility_code: str | None,
-    expired_only: bool,
-    stale_only: bool,
-    force: bool,
-    now: dt.datetime | None = None,
-) -> ChangePlan:
-    """Plan removing the selected certificates of ours; never the last usable one of a code unless forced."""
-    now = now or utcnow()
-    wanted = {t.upper() for t in thumbprints}
-    store_plan = plan_store([c.info for c in my], expect, now)
-    plan = ChangePlan()
-    for cert in my:
-        ours = cert.info.issuer_cn == expect.issuer_cn
-        selected = (not wanted or cert.thumbprint in wanted) and (
-            facility_code is None or facility_code in cert.info.facility_codes
-        )
-        if not selected or (not ours and cert.thumbprint not in wanted):
-            continue
-        if expired_only and now < cert.info.not_after:
-            continue
-        if stale_only and cert.thumbprint not in store_plan.stale:
-            continue
-        kept_for = [code for code, thumb in store_plan.keep.items() if thumb == cert.thumbprint]
-        if kept_for and not force:
-            plan.refused[cert.thumbprint] = (
-                f"it is the last usable certificate for {', '.join(kept_for)} (force: true removes it anyway)"
-            )
-            continue
-        plan.remove[cert.thumbprint] = store_plan.stale.get(cert.thumbprint, "selected")
-    return plan
+    Which code a file serves is read from the certificate inside it, never from its name, so a
+    two-code PC may have both in its folder, and a misnamed file is refused by the policy.
+    """
+    found: list[P12File] = []
+    folder = p12_dir / host
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in (".p12", ".pfx") and path.is_file():
+                found.append(P12File(path, (f"{host}/{path.name}", path.name, path.stem, host)))
+    single = p12_dir / f"{host}.p12"
+    if single.is_file():
+        found.append(P12File(single, (single.name, host)))
+    for code in codes:
+        path = p12_dir / f"{code}.p12"
+        if path.is_file():
+            found.append(P12File(path, (path.name, code)))
+    return found
 
 
 def import_copy(bundle: Pkcs12Bundle) -> Pkcs12Bundle:
@@ -187,15 +199,3 @@ def import_copy(bundle: Pkcs12Bundle) -> Pkcs12Bundle:
     return Pkcs12Bundle(
         key=bundle.key, leaf=bundle.leaf, chain=[], protection=bundle.protection, friendly_name=bundle.friendly_name
     )
-
-
-__all__ = [
-    "MY",
-    "ChangePlan",
-    "PreflightError",
-    "import_copy",
-    "plan_install",
-    "plan_removal",
-    "preflight",
-    "read_p12",
-]

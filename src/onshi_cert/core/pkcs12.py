@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from onshi_cert.core import _der
-from onshi_cert.core.certinfo import CertificateInfo, describe_certificate, is_issued_by, public_key_id
+from onshi_cert.core.certinfo import CertificateInfo, describe_certificate, public_key_id
 from onshi_cert.core.errors import BadPasswordError, CorruptPkcs12Error, NoPrivateKeyError
 from onshi_cert.core.facility import FacilityRule
 
@@ -218,21 +218,8 @@ class Pkcs12Bundle:
     protection: Protection
     friendly_name: str | None = None
 
-    def roots(self) -> list[x509.Certificate]:
-        """Return the self-signed certificates of the chain."""
-        return [c for c in self.chain if c.subject == c.issuer and is_issued_by(c, c)]
-
-    def intermediates(self) -> list[x509.Certificate]:
-        """Return the chain certificates that are not self-signed roots."""
-        roots = self.roots()
-        return [c for c in self.chain if c not in roots]
-
-    def issuer_verified(self) -> bool | None:
-        """Return True when a chain certificate signed the leaf (None: no issuer in the file)."""
-        issuers = [c for c in self.chain if c.subject == self.leaf.issuer]
-        if not issuers:
-            return None
-        return any(is_issued_by(self.leaf, c) for c in issuers)
+    # Deliberately no "is the issuer genuine" here: certificates inside the same file prove nothing.
+    # Trust is a chain to a pinned root (onshi_cert.core.trust), judged by onshi_cert.core.policy.
 
     def describe(self, rule: FacilityRule | None = None) -> CertificateInfo:
         """Describe the leaf certificate (it has its key, by construction)."""

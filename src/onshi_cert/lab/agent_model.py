@@ -119,12 +119,12 @@ def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
     """List a store's certificates with their key facts, exporting the selected ones when asked."""
     store = _store_name(args)
     password = args.get("export_password")
-    issuer = args.get("export_issuer") if password is not None else None
+    issuer = args.get("export_issuer")
     skip = {str(t).upper() for t in args.get("export_except") or []}
     rows = []
     for stored in host.stores.get(host.store_key(session, store), []):
         row = {"der": stored.der, **_facts(stored, session), "friendly_name": stored.friendly_name}
-        selected = issuer is not None and common_name(stored.certificate().issuer) == issuer
+        selected = password is not None and (issuer is None or common_name(stored.certificate().issuer) == issuer)
         if selected and stored.key_pem is not None and stored.thumbprint not in skip:
             try:
                 row["pfx"] = _export(stored, str(password))

@@ -13,6 +13,8 @@ already installed, in the operator's ``CurrentUser\\My`` unless ``store``/``user
           - {code: "0110113719", key: false}                    # no private key
           - {code: "0110113719", exportable: false}             # non-exportable key
           - {code: "0110113719", issuer: lookalike}             # look-alike CA name
+          - {code: "0110113719", issuer: forged}                # the genuine CA's name, another key
+          - {code: "0110113719", cn: "3410712362-01", ou: "0110113719"}   # hostile subject
           - {code: "0110113719", not_before_days: 3}            # not yet valid
 """
 
@@ -52,6 +54,7 @@ class LabCA:
 
     factory: CertificateFactory
     lookalike: CertificateFactory
+    forged: CertificateFactory  # the genuine CA's very name, another key: trusted by name it would pass
 
     @classmethod
     def load_or_create(cls, folder: Path, now: dt.datetime | None = None) -> LabCA:
@@ -68,7 +71,8 @@ class LabCA:
             key_file.chmod(0o600)
             cert_file.write_bytes(factory.root.public_bytes(serialization.Encoding.PEM))
         lookalike = CertificateFactory(LOOKALIKE_ISSUER_CN, key_pool=1, now=now, root_key=factory._pool[0])
-        return cls(factory, lookalike)
+        forged = CertificateFactory(key_pool=1, now=now, root_key=factory._pool[1])
+        return cls(factory, lookalike, forged)
 
 
 def _load_key(path: Path) -> Any:
@@ -104,8 +108,8 @@ def _issue(ca: LabCA, spec: dict[str, Any], host: str, now: dt.datetime) -> Stor
     code = str(spec.get("code", ""))
     if not code:
         raise FleetError(f"host {host}: every certificate needs a 'code'")
-    factory = ca.lookalike if spec.get("issuer") == "lookalike" else ca.factory
-    kwargs: dict[str, Any] = {"terminal": str(spec.get("terminal", "01"))}
+    factory = {"lookalike": ca.lookalike, "forged": ca.forged}.get(str(spec.get("issuer")), ca.factory)
+    kwargs: dict[str, Any] = {"terminal": str(spec.get("terminal", "01")), "cn": spec.get("cn"), "ou": spec.get("ou")}
     if "not_before_days" in spec:
         kwargs["not_before"] = now + dt.timedelta(days=float(spec["not_before_days"]))
         kwargs["not_after"] = kwargs["not_before"] + dt.timedelta(days=1186)
@@ -228,6 +232,9 @@ def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state_expr: str) 
                     " | default('{}', true) | from_json }}"
                 ),
                 "onshi_cert_backup_dir": f"{{{{ {state_expr} ~ '/backups' }}}}",
+                # The lab's own root CA, pinned by its certificate (a real fleet pins the genuine root's
+                # SHA-256 fingerprint: onshi-cert pin FILE).
+                "onshi_cert_trust_anchors": [f"{{{{ lookup('ansible.builtin.file', {state_expr} ~ '/ca/ca.pem') }}}}"],
                 "onshi_cert_backup_password": LAB_BACKUP_PASSWORD,
                 "onshi_cert_audit_report_dir": f"{{{{ {state_expr} ~ '/reports/latest' }}}}",
             },

@@ -64,6 +64,8 @@ TEXT: dict[str, dict[str, str]] = {
     "status.face_auth_old": {"ja": "顔認証ライブラリが古い", "en": "face-auth library too old"},
     "status.ca_not_trusted": {"ja": "ルートCA未登録", "en": "CA not trusted"},
     "status.stale": {"ja": "不要な証明書あり", "en": "stale certificates"},
+    "status.disagreement": {"ja": "インベントリと端末が不一致", "en": "inventory and PC disagree"},
+    "status.bad_code": {"ja": "医療機関等コードが不正な証明書", "en": "certificate with an unusable facility code"},
     "reason.renew": {"ja": "更新", "en": "renew"},
     "reason.expired": {"ja": "再発行（期限切れ）", "en": "reissue (expired)"},
     "reason.missing": {"ja": "新規発行", "en": "new certificate"},
@@ -85,6 +87,8 @@ PROBLEM_JA = {
     "face_auth_old": "顔認証ライブラリ {version} は {minimum} 未満です（更新の前にアップデートが必要です）",
     "ca_not_trusted": "ルート CA が信頼されたルート証明機関に登録されていません",
     "stale": "不要な証明書が {count} 件あります",
+    "disagreement": "インベントリの医療機関等コードと端末の電子証明書が一致しません（何も削除しません）",
+    "bad_code": "医療機関等コードが読み取れない証明書があります（{thumbprint}）",
 }
 
 

@@ -115,16 +115,28 @@ def test_legacy_rule_is_limited_to_prefectures_11_to_14() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rule", "subject", "expected"),
+    ("rule", "subject", "code", "error"),
     [
-        (FacilityRule(), [("CN", "3410712362-01")], ["3410712362"]),
-        (FacilityRule(), [("O", "clinic 0110113719"), ("CN", "3410712362")], ["0110113719", "3410712362"]),
-        (FacilityRule(), [("CN", "3410712363")], []),
-        (FacilityRule(), [("CN", "13410712362")], []),
-        (FacilityRule(("serialNumber",)), [("CN", "3410712362"), ("serialNumber", "0110113719")], ["0110113719"]),
-        (FacilityRule(pattern=r"HC(\d{10})"), [("CN", "HC3410712362 0110113719")], ["3410712362"]),
+        (FacilityRule(), [(("CN",), "3410712362-01")], "3410712362", None),
+        (FacilityRule(), [(("O",), "clinic 0110113719"), (("CN",), "3410712362")], None, "another facility code"),
+        (FacilityRule(), [(("O",), "clinic 3410712362"), (("CN",), "3410712362")], "3410712362", None),
+        (FacilityRule(), [(("CN",), "3410712363")], None, "check digit"),
+        (FacilityRule(), [(("CN",), "13410712362")], None, "no facility code"),
+        (FacilityRule(), [(("CN",), "3410712362 0110113719")], None, "2 different"),
+        (FacilityRule("serialNumber"), [(("CN",), "x"), (("serialNumber",), "0110113719")], "0110113719", None),
+        (FacilityRule(pattern=r"HC(\d{10})"), [(("CN",), "HC3410712362")], "3410712362", None),
+        (
+            FacilityRule(),
+            [(("OU",), "3410712362"), (("CN",), "terminal")],
+            None,
+            "no facility code in the subject's CN",
+        ),
     ],
 )
-def test_rule_finds_codes_tolerantly(rule: FacilityRule, subject: list, expected: list[str]) -> None:
-    """The extraction rule finds valid 10-digit runs where it is told to look."""
-    assert [c.code for c in rule.find_codes(subject)] == expected
+def test_rule_reads_one_field_unambiguously(rule: FacilityRule, subject: list, code: str | None, error) -> None:
+    """The code comes from the named field; a bad check digit or a second different code anywhere refuses it."""
+    reading = rule.read(subject)
+    assert reading.value == code
+    assert (reading.error is None) == (error is None)
+    if error:
+        assert error in reading.error

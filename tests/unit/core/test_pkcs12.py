@@ -13,6 +13,7 @@ from onshi_cert.core.pkcs12 import (
     load_pkcs12,
     read_protection,
 )
+from onshi_cert.core.trust import TrustAnchors, fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +24,10 @@ def issued(factory_with_intermediate: CertificateFactory):
 
 @pytest.mark.parametrize("encryption", list(Encryption))
 def test_opens_with_the_right_password(issued, encryption: Encryption) -> None:
-    """The leaf is the certificate matching the key; the chain is split into root and intermediate."""
+    """The leaf is the certificate matching the key; the other certificates are its chain."""
     bundle = load_pkcs12(issued.p12("4821", encryption), "4821")
     assert bundle.leaf == issued.cert
-    assert [c.subject for c in bundle.roots()] == [issued.chain[-1].subject]
-    assert [c.subject for c in bundle.intermediates()] == [issued.chain[0].subject]
-    assert bundle.issuer_verified() is True
+    assert {c.subject for c in bundle.chain} == {c.subject for c in issued.chain}
 
 
 @pytest.mark.parametrize("encryption", list(Encryption))
@@ -116,12 +115,10 @@ def test_describe_reports_every_field(issued) -> None:
 
 
 def test_same_name_other_key_fails_signature_check(factory, now) -> None:
-    """A CA that copies the real CA's name but not its key does not verify against the real root."""
+    """A CA that copies the real CA's name but not its key chains only to itself, never to the pinned real root."""
     impostor = CertificateFactory(now=now, key_pool=1)
     bundle = load_pkcs12(impostor.leaf("3410712362").p12("4821"), "4821")
     assert bundle.describe().issuer_cn == "Online Billing NW Common Root CA"
-    assert bundle.issuer_verified() is True
-    bundle.chain = [factory.root]
-    assert bundle.issuer_verified() is False
-    bundle.chain = []
-    assert bundle.issuer_verified() is None
+    pinned = TrustAnchors(frozenset({fingerprint(factory.root)}))
+    assert not pinned.verify(bundle.leaf, [*bundle.chain, factory.root]).trusted
+    assert TrustAnchors(frozenset({fingerprint(impostor.root)})).verify(bundle.leaf, bundle.chain).trusted

@@ -11,6 +11,7 @@ from onshi_cert.core.audit import host_report
 from onshi_cert.core.certinfo import describe_certificate
 from onshi_cert.core.hoststate import HostFacts, InstalledCert
 from onshi_cert.core.policy import Expectations
+from onshi_cert.core.trust import TrustAnchors, fingerprint
 from onshi_cert.report import HostEntry, build, write_all
 from onshi_cert.report.render import fmt_date, fmt_yen, prometheus, renewals_csv
 
@@ -46,7 +47,8 @@ def fleet(factory, now):
     shared = factory.leaf("0110113719", days_left=500)
 
     def entry(host, site, codes, certs, version="2.1.3"):
-        report = host_report(facts(version), certs, [root], Expectations(tuple(codes)), face_auth_path=FACE, now=now)
+        expect = Expectations(tuple(codes), TrustAnchors(frozenset({fingerprint(factory.root)})))
+        report = host_report(facts(version), certs, [root], expect, face_auth_path=FACE, now=now)
         return HostEntry(host, site, list(codes), report)
 
     return [
@@ -87,7 +89,8 @@ def test_each_pc_gets_its_status(data) -> None:
     half = next(h for h in data["problem_hosts"] if h["host"] == "half-pc")
     assert half["problems"][0] == {
         "code": "missing",
-        "message": "no usable certificate for 1230444448",
+        "message": "no valid certificate for 1230444448",
+        "fix": "put the downloaded .p12 for this code in the certs folder and provision",
         "facility_code": "1230444448",
     }
 

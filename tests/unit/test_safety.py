@@ -1,0 +1,370 @@
+"""The safety rules (docs/safety.md) from bad PC states, run in-process over the lab's model of the PC.
+
+Each test starts from a state the field produces, runs the same workflow the modules run, then reads
+the PC's stores and the backup folder back: what must stay stays, nothing is lost, nothing forged is
+trusted. The same cases over real WinRM and ansible-playbook are in tests/integration/test_safety_wire.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from onshi_cert import options, workflow
+from onshi_cert.core import backup as backups
+from onshi_cert.core.certinfo import thumbprint
+from onshi_cert.core.errors import OnshiCertError
+from onshi_cert.core.factory import CertificateFactory
+from onshi_cert.core.policy import Expectations, Scope
+from onshi_cert.core.trust import TrustAnchors, fingerprint
+from onshi_cert.lab.fleet import LabCA, build_hosts
+from onshi_cert.lab.inprocess import LabRunner
+from onshi_cert.lab.windows import WindowsHost
+
+CODE = "3410712362"
+OTHER = "0110113719"
+DENTAL = "3430712368"
+PASSWORD = "Backup-Secret-9"
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory) -> LabCA:
+    """Return a lab CA for this module (keys generated now)."""
+    return LabCA.load_or_create(tmp_path_factory.mktemp("ca"))
+
+
+def make_host(ca: LabCA, certs: list[dict], codes: tuple[str, ...] = (CODE,), **spec) -> WindowsHost:
+    """Return a lab PC holding ``certs`` in the operator's My, its root trusted by the machine."""
+    return build_hosts({"hosts": [{"name": "pc01", "facility_codes": list(codes), "certs": certs, **spec}]}, ca)[0]
+
+
+def settings(
+    ca: LabCA, tmp_path: Path, codes: tuple[str, ...] = (CODE,), *, check: bool = False, **kw
+) -> workflow.Settings:
+    """Return task settings pinning the lab root, with backups in ``tmp_path/backups``."""
+    anchors = TrustAnchors(frozenset({fingerprint(ca.factory.root)}))
+    expect = Expectations(codes, anchors, retire_codes=kw.pop("retire_codes", ()))
+    counter = iter(range(10**6))
+    return workflow.Settings(
+        expect=expect,
+        check_mode=check,
+        backup_dir=tmp_path / "backups",
+        backup_password=kw.pop("password", PASSWORD),
+        new_password=lambda: f"one-time-{next(counter)}",
+        **kw,
+    )
+
+
+def my(host: WindowsHost) -> dict[str, dict]:
+    """Return the operator's My as thumbprint -> facts."""
+    return {
+        s.thumbprint: {"key": s.key_pem is not None, "exportable": s.exportable} for s in host.user_store("OQSComApp")
+    }
+
+
+def roots(host: WindowsHost) -> set[str]:
+    """Return the thumbprints in LocalMachine\\Root."""
+    return {s.thumbprint for s in host.stores.get("LocalMachine\\Root", [])}
+
+
+def backed_up(tmp_path: Path) -> dict[str, list[str]]:
+    """Return the complete backups on disk: thumbprint -> PFX file names."""
+    index = backups.BackupIndex.scan(tmp_path / "backups")
+    found: dict[str, list[str]] = {}
+    for item in index.backups:
+        found.setdefault(item.thumbprint, []).append(item.path.name)
+    return found
+
+
+def p12_file(tmp_path: Path, issued, name: str = "cert.p12", password: str = "1234", **kwargs) -> Path:
+    """Write ``issued`` as a .p12 and return its path."""
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(issued.p12(password, **kwargs))
+    return path
+
+
+def offers(s: workflow.Settings, *paths: Path, password: str = "1234"):
+    """Return the files judged as the action plugin judges them."""
+    return workflow.p12_offers([(p, password) for p in paths], s.expect)
+
+
+def thumbs_of(host: WindowsHost) -> list[tuple[str, int]]:
+    """Return (thumbprint, days left) of My, longest first."""
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for stored in host.user_store("OQSComApp"):
+        cert = stored.certificate()
+        rows.append((stored.thumbprint, (cert.not_valid_after_utc - now).days))
+    return sorted(rows, key=lambda r: -r[1])
+
+
+def test_an_older_p12_never_replaces_a_newer_certificate(ca, tmp_path) -> None:
+    """Rule 1: the PC holds a newer valid certificate; the older .p12 is reported outdated; nothing changes."""
+    host = make_host(ca, [{"code": CODE, "days_left": 1000}])
+    before = my(host)
+    s = settings(ca, tmp_path)
+    older = p12_file(tmp_path, ca.factory.leaf(CODE, days_left=700))
+    result = workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, older), backup_new=True)
+    assert result["changed"] is False and result["installed"] == [] and result["removed"] == []
+    assert my(host) == before
+    assert any("older than" in w for w in result["warnings"])
+    assert result["codes"][CODE]["outdated"][0]["file"] == str(older)
+
+
+def test_in_place_renewal_with_an_unexportable_key_finishes(ca, tmp_path) -> None:
+    """Rules 1 and 11: renewed in place (key not exportable), the original .p12 still in certs/: the renewed one stays.
+
+    The old certificate is backed up and removed; the PC is finished, flagged for the missing backup.
+    """
+    host = make_host(
+        ca, [{"code": CODE, "days_left": 1180, "exportable": False}, {"code": CODE, "days_left": 20, "terminal": "02"}]
+    )
+    (renewed, _), (old, _) = thumbs_of(host)
+    s = settings(ca, tmp_path)
+    original = p12_file(tmp_path, ca.factory.leaf(CODE, days_left=19))
+    for _ in range(2):  # converges, then stays converged
+        result = workflow.converge(
+            LabRunner(host), s, "pc01", offers=offers(s, original), backup_new=True, min_days_left=90
+        )
+    assert set(my(host)) == {renewed}
+    assert old in backed_up(tmp_path)
+    assert result["changed"] is False and result["attention_needed"] is True
+    assert [a["code"] for a in result["attention"]] == ["not_exportable"]
+
+
+def test_a_forged_ca_copying_the_name_is_refused_before_any_change(ca, tmp_path) -> None:
+    """Rule 3: a .p12 from a CA with the genuine name but another key: refused, no root added, PC untouched."""
+    host = make_host(ca, [])
+    before, before_roots = my(host), roots(host)
+    s = settings(ca, tmp_path)
+    for issued, kwargs in ((ca.forged.leaf(CODE), {}), (ca.forged.leaf(CODE), {"include_chain": False})):
+        path = p12_file(tmp_path, issued, name=f"forged-{len(kwargs)}.p12", **kwargs)
+        runner = LabRunner(host)
+        with pytest.raises(OnshiCertError) as raised:
+            workflow.converge(runner, s, "pc01", offers=offers(s, path))
+        assert raised.value.code == "wrong_issuer" and raised.value.file == str(path)
+        assert all(step.op in ("host_info", "list_certs") for request in runner.requests for step in request)
+    assert my(host) == before and roots(host) == before_roots
+
+
+def test_an_extra_root_in_a_genuine_file_is_never_trusted(ca, tmp_path) -> None:
+    """Rule 3: only the pinned root goes to a store; a self-signed extra root shipped in the file does not."""
+    host = make_host(ca, [], root_trusted=False)
+    s = settings(ca, tmp_path)
+    issued = ca.factory.leaf(CODE)
+    extra = CertificateFactory(issuer_cn="Evil Root").root
+    issued.chain.append(extra)
+    result = workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, p12_file(tmp_path, issued)))
+    assert result["changed"] is True
+    assert roots(host) == {thumbprint(ca.factory.root)}
+    assert thumbprint(extra) not in {c.thumbprint for store in host.stores.values() for c in store}
+
+
+def test_a_leaf_without_chain_installs_when_the_pc_trusts_the_pinned_root(ca, tmp_path) -> None:
+    """Rule 3: a genuine leaf shipped alone verifies through the pinned root already on the PC."""
+    host = make_host(ca, [])
+    s = settings(ca, tmp_path)
+    issued = ca.factory.leaf(CODE)
+    result = workflow.converge(
+        LabRunner(host), s, "pc01", offers=offers(s, p12_file(tmp_path, issued, include_chain=False))
+    )
+    assert set(my(host)) == {thumbprint(issued.cert)} and result["ca_added"] == []
+
+
+@pytest.mark.parametrize(
+    ("subject", "code"),
+    [({"cn": f"{OTHER}-01", "ou": CODE}, "wrong_facility"), ({"cn": "3410712363-01"}, "bad_code")],
+    ids=["other-clinic-in-cn", "bad-check-digit"],
+)
+def test_another_clinics_certificate_is_refused(ca, tmp_path, subject, code) -> None:
+    """Rule 4: the code comes from the CN alone; another clinic's code or a wrong check digit is refused."""
+    host = make_host(ca, [])
+    s = settings(ca, tmp_path)
+    path = p12_file(tmp_path, ca.factory.leaf(CODE, **subject))
+    with pytest.raises(OnshiCertError) as raised:
+        workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, path))
+    assert raised.value.code in (code, "bad_code")
+    assert my(host) == {}
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["check", "apply"])
+def test_swapped_codes_never_delete_the_pcs_only_certificate(ca, tmp_path, check) -> None:
+    """Rule 2: inventory says CODE, the PC's only (unexportable) certificate is for OTHER: it stays, loudly."""
+    host = make_host(ca, [{"code": OTHER, "days_left": 500, "exportable": False}])
+    before = my(host)
+    s = settings(ca, tmp_path, check=check)
+    result = workflow.converge(LabRunner(host), s, "pc01", scope=Scope())
+    assert my(host) == before and result["removed"] == []
+    assert result["disagreement"] is True and "disagree" in result["warnings"][0]
+
+
+def test_a_retired_code_goes_only_after_the_new_one_is_held_and_backed_up(ca, tmp_path) -> None:
+    """The manual's 'old facility code' certificate: removed after backup once the new code has its certificate."""
+    host = make_host(ca, [{"code": OTHER, "days_left": 500}])
+    ((old, _),) = thumbs_of(host)
+    s = settings(ca, tmp_path, retire_codes=(OTHER,))
+    workflow.converge(LabRunner(host), s, "pc01", scope=Scope())
+    assert set(my(host)) == {old}
+    new = ca.factory.leaf(CODE)
+    workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, p12_file(tmp_path, new)))
+    assert set(my(host)) == {thumbprint(new.cert)} and old in backed_up(tmp_path)
+
+
+def test_every_code_of_a_two_code_pc_is_provisioned_backed_up_and_restored(ca, tmp_path) -> None:
+    """Rule 5: medical + dental: one certificate per code from certs/<host>/, both backed up, both restored."""
+    host = make_host(ca, [], codes=(CODE, DENTAL))
+    s = settings(ca, tmp_path, codes=(CODE, DENTAL))
+    files = [p12_file(tmp_path, ca.factory.leaf(c), name=f"certs/pc01/{c}.p12") for c in (CODE, DENTAL)]
+    result = workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, *files), backup_new=True)
+    assert {i["facility_code"] for i in result["installed"]} == {CODE, DENTAL}
+    assert len(my(host)) == 2 and len(backed_up(tmp_path)) == 2
+    replacement = make_host(ca, [], codes=(CODE, DENTAL))
+    restored, notes = workflow.restore_offers(s, s.index(), "pc01")
+    result = workflow.converge(LabRunner(replacement), s, "pc02", offers=restored, notes=notes, backup_new=True)
+    assert set(my(replacement)) == set(my(host))
+    assert sum("restoring" in w for w in result["warnings"]) == 2
+
+
+def test_restore_by_code_is_refused_when_two_pcs_have_backups(ca, tmp_path) -> None:
+    """Rule 6: restoring by facility code where two PCs' certificates are backed up lists them and stops."""
+    s = settings(ca, tmp_path)
+    for name in ("pc-a", "pc-b"):
+        host = make_host(ca, [])
+        workflow.converge(
+            LabRunner(host),
+            s,
+            name,
+            offers=offers(s, p12_file(tmp_path, ca.factory.leaf(CODE), name=f"{name}.p12")),
+            backup_new=True,
+        )
+    with pytest.raises(OnshiCertError) as raised:
+        workflow.restore_offers(s, s.index(), CODE)
+    assert "pc-a" in str(raised.value) and "pc-b" in str(raised.value)
+
+
+def test_restore_skips_a_damaged_newest_backup_and_says_so(ca, tmp_path) -> None:
+    """Rule 6: a damaged newest backup is passed over with its reason; the next good one is used."""
+    s = settings(ca, tmp_path)
+    old = ca.factory.leaf(CODE, days_left=400)
+    new = ca.factory.leaf(CODE, days_left=1100)
+    for issued in (old, new):
+        workflow.converge(
+            LabRunner(make_host(ca, [])), s, "old-pc", offers=offers(s, p12_file(tmp_path, issued)), backup_new=True
+        )
+    newest = next(b for b in s.index().backups if b.thumbprint == thumbprint(new.cert))
+    damaged = bytearray(newest.path.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    newest.path.write_bytes(bytes(damaged))
+    json_path = newest.path.with_suffix(".json")
+    meta = json.loads(json_path.read_text())
+    meta["sha256"] = __import__("hashlib").sha256(bytes(damaged)).hexdigest()
+    json_path.write_text(json.dumps(meta))
+    restored, notes = workflow.restore_offers(s, s.index(), "old-pc")
+    assert [o.thumbprint for o in restored] == [thumbprint(old.cert)]
+    assert newest.path.name in notes[0] and "does not open" in notes[0]
+
+
+def test_a_new_backup_password_backs_up_again_before_removal(ca, tmp_path) -> None:
+    """Rule 7: after a password change, a stale certificate is exported again with the new password, then removed."""
+    host = make_host(ca, [{"code": CODE, "days_left": 60}])
+    ((old, _),) = thumbs_of(host)
+    first = settings(ca, tmp_path, password="First-Password-1")
+    workflow.backup(LabRunner(host), first, "pc01", pc_copy_dir=None)
+    second = settings(ca, tmp_path, password="Second-Password-2")
+    new = ca.factory.leaf(CODE)
+    result = workflow.converge(LabRunner(host), second, "pc01", offers=offers(second, p12_file(tmp_path, new)))
+    assert [r["backup"] for r in result["removed"]] == ["export"]
+    assert second.index().verified(old, "Second-Password-2") is not None
+    assert first.index().verified(old, "First-Password-1") is not None  # the old backup is kept too
+
+
+def test_a_backup_appears_whole_or_not_at_all(ca, tmp_path, monkeypatch) -> None:
+    """Rule 7: a cut after the PFX is written and before its manifest leaves no backup that counts."""
+    issued = ca.factory.leaf(CODE)
+    bundle = __import__("onshi_cert.core.pkcs12", fromlist=["load_pkcs12"]).load_pkcs12(issued.p12("1"), "1")
+    real = backups._atomic_write
+
+    def cut(path, data):
+        if path.suffix == ".json":
+            raise KeyboardInterrupt("cut")
+        real(path, data)
+
+    monkeypatch.setattr(backups, "_atomic_write", cut)
+    with pytest.raises(KeyboardInterrupt):
+        backups.write(tmp_path / "backups", "pc01", CODE, issued.p12(PASSWORD), bundle, backups.Encryption.AES256)
+    assert list((tmp_path / "backups").rglob("*.pfx")) and backed_up(tmp_path) == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "fix"),
+    [
+        ({"password": 420}, "'0644'"),
+        ({"facility_codes": [130120041]}, "quote it"),
+        ({"passwords": {"pc01": 1234}}, "quote it"),
+        ({"backup_password": 2026}, "quote it"),
+    ],
+)
+def test_numbers_where_text_is_required_are_refused(raw, fix) -> None:
+    """Rule 8: an unquoted YAML number (0644 read as octal 420) is refused with 'quote it'."""
+    with pytest.raises(OnshiCertError) as raised:
+        options.check_text_inputs(raw)
+    assert fix in raised.value.describe()
+
+
+def test_check_mode_tells_the_truth_and_changes_nothing(ca, tmp_path) -> None:
+    """Rule 9: check mode plans 'would' with reasons and every store it would touch; the PC stays as it was."""
+    host = make_host(ca, [{"code": CODE, "days_left": -3}], root_trusted=False)
+    before, before_roots = my(host), roots(host)
+    s = settings(ca, tmp_path, check=True, operator="OQSComApp")
+    path = p12_file(tmp_path, ca.factory.leaf(CODE))
+    result = workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, path), backup_new=True)
+    assert result["planned"] is True and result["changed"] is True
+    assert result["removed"][0]["reason"] == "expired" and result["installed"]
+    headers = [block["before_header"] for block in result["diff"]]
+    assert headers == ["CurrentUser(OQSComApp)\\My", "LocalMachine\\Root"]
+    assert "[remove: expired" in result["diff"][0]["before"]
+    assert my(host) == before and roots(host) == before_roots and backed_up(tmp_path) == {}
+
+
+def test_a_renewal_that_did_not_happen_fails_and_changes_nothing(ca, tmp_path) -> None:
+    """Rule 12: no renewed .p12, no in-place renewal, 19 days left: the renewal job fails, naming the fix."""
+    host = make_host(ca, [{"code": CODE, "days_left": 19}])
+    before = my(host)
+    s = settings(ca, tmp_path)
+    with pytest.raises(OnshiCertError) as raised:
+        workflow.converge(LabRunner(host), s, "pc01", offers=[], backup_new=True, min_days_left=90)
+    assert "not renewed" in str(raised.value) and my(host) == before
+
+
+def test_a_p12_expiring_soon_is_installed_with_a_warning(ca, tmp_path) -> None:
+    """Rule 12: a .p12 valid for one more day is installed (better than nothing) and says renew soon."""
+    host = make_host(ca, [])
+    s = settings(ca, tmp_path)
+    path = p12_file(tmp_path, ca.factory.leaf(CODE, days_left=1))
+    result = workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, path))
+    assert result["installed"] and any("renew soon" in w for w in result["warnings"])
+    assert [a["code"] for a in result["attention"]] == ["expiring"]
+
+
+def test_a_certificate_whose_key_is_gone_is_removed_only_when_superseded(ca, tmp_path) -> None:
+    """A key-less certificate stays while it is the only one; once a new one is verified it goes (no backup)."""
+    host = make_host(ca, [{"code": CODE, "days_left": 500, "key": False}])
+    ((broken, _),) = thumbs_of(host)
+    s = settings(ca, tmp_path)
+    result = workflow.converge(LabRunner(host), s, "pc01", scope=Scope())
+    assert broken in my(host) and [a["code"] for a in result["attention"]] == ["no_key"]
+    new = ca.factory.leaf(CODE)
+    result = workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, p12_file(tmp_path, new)))
+    assert set(my(host)) == {thumbprint(new.cert)}
+    assert result["removed"][0]["backup"] == "impossible" and "missing" in result["removed"][0]["backup_note"]
+
+
+def test_the_lab_ca_file_pins_like_a_fingerprint(ca, tmp_path) -> None:
+    """A PEM pin and a fingerprint pin trust the same root."""
+    pem = ca.factory.root.public_bytes(Encoding.PEM).decode()
+    assert TrustAnchors.from_config([pem]).pins == TrustAnchors.from_config([fingerprint(ca.factory.root)]).pins
