@@ -114,7 +114,7 @@ def read_state(runner: Runner, settings: Settings, *, export_except: list[str] |
     rule = settings.expect.rule
     return State(
         facts=HostFacts.from_result(response.result_of("host_info")),
-        my=parse_listing(response.result_of("list_certs", 0), rule),
+        my=parse_listing(response.result_of("list_certs", 0), rule, listing.get("export_password")),
         intermediates=parse_listing(response.result_of("list_certs", 1), rule),
         roots=parse_listing(response.result_of("list_certs", 2), rule)
         + parse_listing(response.result_of("list_certs", 3), rule),
@@ -314,7 +314,8 @@ def apply(runner: Runner, state: State, plan: HostPlan, settings: Settings) -> l
     for item in plan.imports:
         secret = settings.new_password()
         pfx = import_copy(item.payload).to_bytes(secret, encryption)
-        steps.append(Step("import_pfx", {"store": MY, "pfx": b64(pfx), "password": secret}))
+        args = {"store": MY, "pfx": b64(pfx), "password": secret, "thumbprint": item.thumbprint}
+        steps.append(Step("import_pfx", args))
     steps += machine + [s for s in ca_steps(plan) if not s.args["store"].startswith("LocalMachine")]
     for thumb in sorted(set(plan.keep.values())):
         steps.append(Step("assert_cert", {"store": MY, "thumbprint": thumb, "expect": KEY_READY}))

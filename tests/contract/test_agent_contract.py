@@ -7,7 +7,7 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from onshi_cert.agent.contract import WIN_BAD_PASSWORD, b64
+from onshi_cert.agent.contract import WIN_BAD_PASSWORD, b64, unseal
 from onshi_cert.core.certinfo import thumbprint
 from onshi_cert.core.factory import CertificateFactory
 from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
@@ -74,7 +74,7 @@ def test_import_verify_export_remove_cycle(target, issued) -> None:
         )
         assert answer["failed"] is False, answer.get("msg")
         assert answer["steps"][0]["result"]["thumbprint"] == thumb and answer["changed"] is True
-        exported = load_pkcs12(base64.b64decode(answer["steps"][2]["result"]["pfx"]), "Back-2")
+        exported = load_pkcs12(unseal(answer["steps"][2]["result"]["pfx"], "Back-2"), "Back-2")
         assert thumbprint(exported.leaf) == thumb
         rows = answer["steps"][3]["result"]["certificates"]
         mine = [r for r in rows if r["der"] == base64.b64encode(issued.cert.public_bytes(Encoding.DER)).decode()]

@@ -1,4 +1,4 @@
-"""Prying eyes: run the jobs at -vvvvvv and find no password, no .p12/.pfx bytes and no key anywhere."""
+"""Prying eyes: run the jobs at -vvvvvv with ANSIBLE_DEBUG=1 and find no password, no .p12/.pfx bytes and no key."""
 
 from __future__ import annotations
 
@@ -33,8 +33,9 @@ def pkcs12_or_key(blob: str) -> bool:
 
 
 def test_no_secret_leaks_at_any_verbosity(reset_lab, lab_ca) -> None:
-    """Provision, back up, clean up and audit at -vvvvvv (the most Ansible prints), then scan Ansible's output,
-    the callback log, every command line and script text the PCs received, and every file left on them."""
+    """Provision, back up, clean up and audit at -vvvvvv with ANSIBLE_DEBUG=1 (the most Ansible prints: every
+    module's arguments and every answer), then scan Ansible's output, the callback log, every command line and
+    script text the PCs received, and every file left on them."""
     lab = reset_lab
     certs = lab.state_dir / "certs"
     certs.mkdir()
@@ -54,7 +55,9 @@ def test_no_secret_leaks_at_any_verbosity(reset_lab, lab_ca) -> None:
     extra = {"onshi_cert_backup_password": BACKUP_PASSWORD}
     limit = ",".join(hosts)
     runs = [
-        run_playbook(p, lab.inventory, extra_vars=extra, limit=limit, verbosity=6, diff=True)
+        run_playbook(
+            p, lab.inventory, extra_vars=extra, limit=limit, verbosity=6, diff=True, env={"ANSIBLE_DEBUG": "1"}
+        )
         for p in ("playbooks/provision.yml", "playbooks/backup.yml", "playbooks/cleanup.yml", "playbooks/audit.yml")
     ]
     assert runs[0].rc == 0, runs[0].stdout[-3000:]
@@ -86,6 +89,8 @@ def test_no_secret_leaks_at_any_verbosity(reset_lab, lab_ca) -> None:
             haystacks[f"{host} file {path}"] = base64.b64decode(content).decode("latin-1")
     assert sum(len(h) for h in haystacks.values()) > 100_000, "the scan must have something to read"
     assert "-vvvv" in runs[0].stdout or "ESTABLISH WINRM CONNECTION" in runs[0].stdout
+    debug = runs[0].stdout + runs[0].stderr
+    assert "done with _execute_module (onshi_cert_agent" in debug and "'password': '********'" in debug
 
     hits = [
         f"{name} in {where}" for where, text in haystacks.items() for name, secret in secrets.items() if secret in text

@@ -8,9 +8,14 @@ in order; the first failure stops the rest, and every step is reported.
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 CONTRACT_VERSION = 1
 AGENT_MODULE = "onshi_cert_agent"
@@ -43,6 +48,19 @@ WIN_BAD_PASSWORD = "The specified network password is not correct."
 WIN_CANCELED = "The operation was canceled by the user."
 WIN_ACCESS_DENIED = "Access is denied."
 WIN_KEY_NOT_EXPORTABLE = "Key not valid for use in specified state."
+
+
+class Secret(str):
+    """A secret argument value: the same text on the wire, but its ``repr`` is masked.
+
+    ansible-core's ``ANSIBLE_DEBUG`` log prints every module's arguments with ``%s`` (so ``repr``
+    of each value) whatever ``no_log`` says; a secret wrapped in this class shows as ``********``.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'********'"
 
 
 class ContractError(ValueError):
@@ -88,7 +106,42 @@ def build_request(steps: list[Step], *, check_mode: bool = False) -> dict[str, A
         step.validate()
         if check_mode and step.changes:
             raise ContractError(f"agent operation {step.op!r} changes the PC and cannot run in check mode")
-    return {"contract": CONTRACT_VERSION, "steps": [s.to_dict() for s in steps]}
+    return {"contract": CONTRACT_VERSION, "steps": [_masked(s.to_dict()) for s in steps]}
+
+
+def _masked(step: dict[str, Any]) -> dict[str, Any]:
+    """Return the step with every secret argument wrapped in :class:`Secret` (masked in debug logs)."""
+    args = {k: Secret(v) if k in SECRET_ARGS and isinstance(v, str) else v for k, v in step["args"].items()}
+    return {"op": step["op"], "args": args}
+
+
+def _seal_key(password: str) -> bytes:
+    return hashlib.sha256(password.encode("utf-8")).digest()
+
+
+def seal(data: bytes, password: str) -> str:
+    """Return ``data`` sealed as the agent seals an exported PFX: base64(IV || AES-256-CBC, PKCS#7).
+
+    The key is SHA-256 of the request's one-time ``export_password`` (UTF-8), which never appears in
+    a log; so the answer, which ansible-core's debug log prints whole, holds no readable PKCS#12.
+    """
+    iv = os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(data) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(_seal_key(password)), modes.CBC(iv)).encryptor()
+    return b64(iv + encryptor.update(padded) + encryptor.finalize())
+
+
+def unseal(text: str, password: str) -> bytes:
+    """Open what :func:`seal` (or the agent) sealed; raise ContractError when it does not open."""
+    try:
+        raw = unb64(text)
+        decryptor = Cipher(algorithms.AES(_seal_key(password)), modes.CBC(raw[:16])).decryptor()
+        padded = decryptor.update(raw[16:]) + decryptor.finalize()
+        unpadder = padding.PKCS7(128).unpadder()
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError as exc:
+        raise ContractError(f"a sealed export does not open: {exc}") from exc
 
 
 @dataclass

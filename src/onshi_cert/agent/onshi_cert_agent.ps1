@@ -10,9 +10,23 @@ Set-StrictMode -Version 2.0
 $ContractVersion = 1
 $MutatingOps = @('import_pfx', 'add_cert', 'remove_cert', 'write_file')
 
+Function Test-Key($Table, [string]$Name) {
+    # ansible-core's exec wrapper turns every JSON object into a Hashtable (Convert-JsonObject): on a
+    # hashtable .PSObject.Properties lists Count/Keys/Values, never the entries, so look keys up with
+    # Contains(). A PSCustomObject (the agent run by hand with ConvertFrom-Json) is still understood.
+    if ($null -eq $Table) { return $false }
+    if ($Table -is [System.Collections.IDictionary]) { return $Table.Contains($Name) }
+    return (Get-Keys $Table) -contains $Name
+}
+
+Function Get-Keys($Table) {
+    if ($Table -is [System.Collections.IDictionary]) { return @($Table.Keys) }
+    return @($Table.PSObject.Properties | ForEach-Object { $_.Name })
+}
+
 Function Get-Arg($Step, [string]$Name) {
     $args_ = $Step.args
-    if ($null -eq $args_ -or -not ($args_.PSObject.Properties.Name -contains $Name)) {
+    if (-not (Test-Key $args_ $Name)) {
         throw "missing argument '$Name'"
     }
     return $args_.$Name
@@ -48,7 +62,9 @@ Function Get-KeyFacts($Cert) {
         try {
             if ($rsa -is [System.Security.Cryptography.RSACng]) {
                 $policy = $rsa.Key.ExportPolicy
-                $facts.key_exportable = [bool]($policy -band [System.Security.Cryptography.CngExportPolicies]::AllowPlaintextExport)
+                # A key imported from a PFX into a KSP carries AllowExport, all Export(Pkcs12) needs.
+                $exportable = [System.Security.Cryptography.CngExportPolicies]'AllowExport, AllowPlaintextExport'
+                $facts.key_exportable = [bool]($policy -band $exportable)
                 $facts.provider = $rsa.Key.Provider.Provider
             }
             elseif ($rsa -is [System.Security.Cryptography.RSACryptoServiceProvider]) {
@@ -93,7 +109,7 @@ Function Invoke-HostInfo($Step) {
     elseif ($sids -contains 'S-1-5-3') { $logon = 'batch' }
     elseif ($sids -contains 'S-1-5-6') { $logon = 'service' }
     $files = @{}
-    if ($Step.args -and ($Step.args.PSObject.Properties.Name -contains 'read_files')) {
+    if (Test-Key $Step.args 'read_files') {
         foreach ($path in @($Step.args.read_files)) {
             if (Test-Path -LiteralPath $path -PathType Leaf) {
                 $files[$path] = [System.IO.File]::ReadAllText($path)
@@ -118,12 +134,40 @@ Function Invoke-HostInfo($Step) {
 }
 
 Function Test-Arg($Step, [string]$Name) {
-    return ($null -ne $Step.args) -and ($Step.args.PSObject.Properties.Name -contains $Name)
+    return (Test-Key $Step.args $Name)
+}
+
+Function Protect-Export([byte[]]$Bytes, [string]$Password) {
+    # Seal the exported PFX: base64(IV || AES-256-CBC/PKCS7, key = SHA-256(UTF-8 password)). The answer is
+    # printed whole by ansible-core's debug log; sealed, it holds no readable PKCS#12 (CONTRACT.md).
+    $sha = [System.Security.Cryptography.SHA256]::Create()
+    $aes = [System.Security.Cryptography.Aes]::Create()
+    try {
+        $aes.Key = $sha.ComputeHash([System.Text.Encoding]::UTF8.GetBytes($Password))
+        $aes.Mode = [System.Security.Cryptography.CipherMode]::CBC
+        $aes.Padding = [System.Security.Cryptography.PaddingMode]::PKCS7
+        $aes.GenerateIV()
+        $encryptor = $aes.CreateEncryptor()
+        try {
+            $cipher = $encryptor.TransformFinalBlock($Bytes, 0, $Bytes.Length)
+        }
+        finally {
+            $encryptor.Dispose()
+        }
+        $sealed = New-Object byte[] ($aes.IV.Length + $cipher.Length)
+        [System.Array]::Copy($aes.IV, 0, $sealed, 0, $aes.IV.Length)
+        [System.Array]::Copy($cipher, 0, $sealed, $aes.IV.Length, $cipher.Length)
+        return [System.Convert]::ToBase64String($sealed)
+    }
+    finally {
+        $aes.Dispose()
+        $sha.Dispose()
+    }
 }
 
 Function Export-Pfx($Cert, [string]$Password) {
     $bytes = $Cert.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pkcs12, $Password)
-    return [System.Convert]::ToBase64String($bytes)
+    return Protect-Export $bytes $Password
 }
 
 Function Invoke-ListCerts($Step) {
@@ -180,6 +224,45 @@ Function Add-IfAbsent([string]$Store, $Cert) {
     return @{ thumbprint = $Cert.Thumbprint; already_present = $present }
 }
 
+Function Find-CertOrNull([string]$Store, [string]$Thumbprint) {
+    try {
+        $st = Open-Store $Store $false
+    }
+    catch [System.Security.Cryptography.CryptographicException] {
+        return $null
+    }
+    try {
+        $found = @($st.Certificates.Find('FindByThumbprint', $Thumbprint, $false))
+    }
+    finally {
+        $st.Close()
+    }
+    if ($found.Count -eq 0) { return $null }
+    return $found[0]
+}
+
+Function Remove-KeyOf($Cert) {
+    # Delete a certificate's persisted key; $true only when it was opened and deleted. A key that is
+    # gone or cannot be opened (a stale certificate's) is not an error: the certificate still goes.
+    try {
+        if (-not $Cert.HasPrivateKey) { return $false }
+        $rsa = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($Cert)
+        if ($rsa -is [System.Security.Cryptography.RSACng]) {
+            $rsa.Key.Delete()
+            return $true
+        }
+        if ($rsa -is [System.Security.Cryptography.RSACryptoServiceProvider]) {
+            $rsa.PersistKeyInCsp = $false
+            $rsa.Clear()
+            return $true
+        }
+    }
+    catch {
+        return $false
+    }
+    return $false
+}
+
 Function Find-Cert([string]$Store, [string]$Thumbprint) {
     $st = Open-Store $Store $false
     try {
@@ -203,9 +286,24 @@ Function Invoke-ImportPfx($Step) {
     else {
         $flags = $flags -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::MachineKeySet
     }
+    # Importing a certificate that is already present with a usable key would persist a second,
+    # orphan key container on every re-run: the controller names the thumbprint, checked without
+    # loading the PFX (loading and disposing a PFX on the PC can delete an installed key).
+    if (Test-Arg $Step 'thumbprint') {
+        $present = Find-CertOrNull $store ([string]$Step.args.thumbprint)
+        if ($null -ne $present -and (Get-KeyFacts $present).key_usable) {
+            return @{ thumbprint = $present.Thumbprint; already_present = $true }
+        }
+    }
     $cert = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2
     $cert.Import($bytes, [string](Get-Arg $Step 'password'), $flags)
-    return Add-IfAbsent $store $cert
+    try {
+        return Add-IfAbsent $store $cert
+    }
+    catch {
+        Remove-KeyOf $cert
+        throw
+    }
 }
 
 Function Invoke-AddCert($Step) {
@@ -223,20 +321,10 @@ Function Invoke-RemoveCert($Step) {
     $keyDeleted = $false
     try {
         foreach ($cert in @($st.Certificates.Find('FindByThumbprint', $thumbprint, $false))) {
-            if ($cert.HasPrivateKey) {
-                $rsa = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($cert)
-                if ($rsa -is [System.Security.Cryptography.RSACng]) {
-                    $rsa.Key.Delete()
-                    $keyDeleted = $true
-                }
-                elseif ($rsa -is [System.Security.Cryptography.RSACryptoServiceProvider]) {
-                    $rsa.PersistKeyInCsp = $false
-                    $rsa.Clear()
-                    $keyDeleted = $true
-                }
-            }
+            # Remove the certificate first: if the store refuses, its key is still there and usable.
             $st.Remove($cert)
             $removed = $true
+            $keyDeleted = (Remove-KeyOf $cert)
         }
     }
     finally {
@@ -257,9 +345,10 @@ Function Invoke-AssertCert($Step) {
     $thumbprint = [string](Get-Arg $Step 'thumbprint')
     $expect = Get-Arg $Step 'expect'
     $facts = Get-KeyFacts (Find-Cert $store $thumbprint)
-    foreach ($property in $expect.PSObject.Properties) {
-        if ([bool]$facts[$property.Name] -ne [bool]$property.Value) {
-            throw "$($property.Name) is $($facts[$property.Name]), expected $($property.Value)"
+    foreach ($name in (Get-Keys $expect)) {
+        $wanted = $expect.$name
+        if ([bool]$facts[$name] -ne [bool]$wanted) {
+            throw "$name is $($facts[$name]), expected $wanted"
         }
     }
     $facts.thumbprint = $thumbprint
@@ -284,7 +373,7 @@ $Verbs = @{
 }
 
 $checkMode = $false
-if ($complex_args.PSObject.Properties.Name -contains '_ansible_check_mode') { $checkMode = [bool]$complex_args._ansible_check_mode }
+if (Test-Key $complex_args '_ansible_check_mode') { $checkMode = [bool]$complex_args._ansible_check_mode }
 $results = New-Object System.Collections.ArrayList
 $changed = $false
 $failedMsg = $null

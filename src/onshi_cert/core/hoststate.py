@@ -9,6 +9,7 @@ from typing import Any
 
 from cryptography import x509
 
+from onshi_cert.agent.contract import unseal
 from onshi_cert.core.certinfo import CertificateInfo, describe_certificate
 from onshi_cert.core.facility import FacilityRule
 
@@ -32,8 +33,10 @@ class InstalledCert:
         return self.info.thumbprint
 
 
-def parse_listing(result: dict[str, Any], rule: FacilityRule | None = None) -> list[InstalledCert]:
-    """Turn a ``list_certs`` result into InstalledCert objects."""
+def parse_listing(
+    result: dict[str, Any], rule: FacilityRule | None = None, export_password: str | None = None
+) -> list[InstalledCert]:
+    """Turn a ``list_certs`` result into InstalledCert objects; sealed exports are opened with ``export_password``."""
     installed = []
     for row in result.get("certificates", []):
         cert = x509.load_der_x509_certificate(base64.b64decode(row["der"]))
@@ -41,7 +44,7 @@ def parse_listing(result: dict[str, Any], rule: FacilityRule | None = None) -> l
         info.key_usable = bool(row.get("key_usable"))
         info.key_exportable = bool(row.get("key_exportable"))
         info.provider = row.get("provider")
-        pfx = base64.b64decode(row["pfx"]) if row.get("pfx") else None
+        pfx = unseal(row["pfx"], export_password) if row.get("pfx") and export_password else None
         installed.append(InstalledCert(info, cert, pfx, row.get("export_error")))
     return installed
 

@@ -24,6 +24,7 @@ from onshi_cert.agent.contract import (
     WIN_CANCELED,
     WIN_KEY_NOT_EXPORTABLE,
     failure,
+    seal,
 )
 from onshi_cert.core.certinfo import common_name
 from onshi_cert.core.pkcs12 import Encryption, encrypt_pkcs12, read_protection
@@ -108,11 +109,12 @@ def _facts(stored: StoredCert, session: Session) -> dict[str, Any]:
 
 
 def _export(stored: StoredCert, password: str) -> str:
+    """Export as .NET does (3DES), then seal the bytes as the agent does (contract: sealed exports)."""
     if stored.key_pem is None or not stored.exportable:
         raise WindowsError_(WIN_KEY_NOT_EXPORTABLE)
     key = serialization.load_pem_private_key(stored.key_pem.encode(), None)
     data = encrypt_pkcs12(key, stored.certificate(), [], password, Encryption.TRIPLE_DES, stored.friendly_name or None)
-    return base64.b64encode(data).decode()
+    return seal(data, password)
 
 
 def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
@@ -135,8 +137,18 @@ def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
 
 
 def import_pfx(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-    """Import a PFX's leaf and key with Exportable, PersistKeySet and UserKeySet."""
+    """Import a PFX's leaf and key with Exportable, PersistKeySet and UserKeySet.
+
+    With ``thumbprint`` naming a certificate already present with a usable key, nothing is imported
+    (no orphan key container). X509Store.Add of a certificate already present replaces it, so a
+    certificate whose key was lost gets the imported key.
+    """
     store = _store_name(args)
+    wanted = str(args.get("thumbprint") or "").upper()
+    if wanted:
+        existing = next((c for c in host.store(session, store) if c.thumbprint == wanted), None)
+        if existing is not None and _facts(existing, session)["key_usable"]:
+            return {"thumbprint": wanted, "already_present": True}
     data = base64.b64decode(_arg(args, "pfx"))
     password = str(_arg(args, "password"))
     try:
@@ -159,10 +171,14 @@ def import_pfx(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
         ).decode()
     if loaded.cert.friendly_name:
         stored.friendly_name = loaded.cert.friendly_name.decode(errors="replace")
-    present = any(c.thumbprint == stored.thumbprint for c in target)
-    if not present:
+    present = next((c for c in target if c.thumbprint == stored.thumbprint), None)
+    if present is None:
         target.append(stored)
-    return {"thumbprint": stored.thumbprint, "already_present": present}
+    elif stored.key_pem is not None and not _facts(present, session)["key_usable"]:
+        target[target.index(present)] = stored
+    else:
+        return {"thumbprint": stored.thumbprint, "already_present": True}
+    return {"thumbprint": stored.thumbprint, "already_present": False}
 
 
 def add_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:

@@ -73,3 +73,82 @@ def test_agent_implements_every_operation_of_the_contract() -> None:
 def test_agent_never_requests_strong_key_protection() -> None:
     """UserProtected would prompt on every use; the agent never sets it."""
     assert b"UserProtected" not in agent_script()
+
+
+def test_secret_arguments_are_masked_in_debug_logs_but_sent_whole() -> None:
+    """ANSIBLE_DEBUG prints module arguments with %s: every secret shows as ******** there, yet JSON sends it."""
+    import json
+
+    from onshi_cert.agent.contract import Step, build_request
+
+    request = build_request(
+        [
+            Step("import_pfx", {"store": "CurrentUser\\My", "pfx": "UEZYLWJ5dGVz", "password": "One-Time-Secret"}),
+            Step("list_certs", {"store": "CurrentUser\\My", "export_password": "Export-Secret"}),
+        ]
+    )
+    logged = "done with _execute_module (%s, %s)" % ("onshi_cert_agent", request)  # noqa: UP031 - ansible-core's form
+    assert "One-Time-Secret" not in logged and "Export-Secret" not in logged and "UEZYLWJ5dGVz" not in logged
+    sent = json.loads(json.dumps(request))
+    assert sent["steps"][0]["args"]["password"] == "One-Time-Secret"
+    assert sent["steps"][1]["args"]["export_password"] == "Export-Secret"
+
+
+def test_the_agent_seals_exports_as_the_contract_says() -> None:
+    """The PowerShell agent seals each export with AES-256-CBC under SHA-256 of the export password (CONTRACT.md)."""
+    text = agent_script().decode()
+    assert "Function Protect-Export" in text and "return Protect-Export $bytes $Password" in text
+    assert "SHA256]::Create()" in text and "CipherMode]::CBC" in text and "PaddingMode]::PKCS7" in text
+
+
+def functions(source: bytes) -> dict[str, str]:
+    """Return each PowerShell function's name and text, from the parse tree."""
+    found: dict[str, str] = {}
+
+    def walk(node) -> None:
+        if node.type == "function_statement":
+            name = next((c for c in node.children if c.type == "function_name"), None)
+            if name is not None:
+                found[name.text.decode()] = node.text.decode()
+        for child in node.children:
+            walk(child)
+
+    walk(PARSER.parse(source).root_node)
+    return found
+
+
+def test_arguments_are_looked_up_as_hashtables() -> None:
+    """ansible-core hands the agent hashtables: .PSObject.Properties (which lists Count/Keys/Values there) is used
+    only in the two helpers that also accept a PSCustomObject, never directly on arguments."""
+    text = agent_script()
+    bodies = functions(text)
+    assert {"Test-Key", "Get-Keys", "Get-Arg"} <= set(bodies)
+    assert "Contains($Name)" in bodies["Test-Key"] and "IDictionary" in bodies["Get-Keys"]
+    outside = text.decode()
+    for name in ("Test-Key", "Get-Keys"):
+        outside = outside.replace(bodies[name], "")
+    code = "\n".join(line for line in outside.splitlines() if not line.lstrip().startswith("#"))
+    assert ".PSObject.Properties" not in code
+
+
+def test_removal_never_depends_on_opening_the_key() -> None:
+    """A stale certificate's key may be gone: the certificate is removed first, the key deleted inside try/catch."""
+    bodies = functions(agent_script())
+    remove = bodies["Invoke-RemoveCert"]
+    assert remove.index("$st.Remove($cert)") < remove.index("Remove-KeyOf")
+    assert "GetRSAPrivateKey" not in remove
+    key = bodies["Remove-KeyOf"]
+    assert key.index("try {") < key.index("GetRSAPrivateKey") < key.index("catch {")
+
+
+def test_cng_keys_imported_from_a_pfx_count_as_exportable() -> None:
+    """AllowExport (what a PFX import into a KSP gives) is enough for Export(Pkcs12), not only AllowPlaintextExport."""
+    facts = functions(agent_script())["Get-KeyFacts"]
+    assert "AllowExport" in facts and "AllowPlaintextExport" in facts
+
+
+def test_import_skips_a_certificate_already_present_with_a_usable_key() -> None:
+    """No orphan key containers: the named thumbprint is checked before Import, and a failed add deletes the key."""
+    body = functions(agent_script())["Invoke-ImportPfx"]
+    assert body.index("Find-CertOrNull") < body.index("$cert.Import(")
+    assert "Remove-KeyOf $cert" in body

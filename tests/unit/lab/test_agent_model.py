@@ -13,8 +13,11 @@ from onshi_cert.agent.contract import (
     WIN_BAD_PASSWORD,
     WIN_CANCELED,
     WIN_KEY_NOT_EXPORTABLE,
+    ContractError,
     b64,
+    unseal,
 )
+from onshi_cert.core.errors import CorruptPkcs12Error
 from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
 from onshi_cert.lab.agent_model import Interrupted, run_agent
 from onshi_cert.lab.fleet import LabCA, build_hosts
@@ -165,8 +168,12 @@ def test_export_is_3des_and_opens_with_its_password(host) -> None:
         )
     )
     pfx = next(r["pfx"] for r in rows["result"]["certificates"] if "pfx" in r)
-    bundle = load_pkcs12(base64.b64decode(pfx), "otp")
+    with pytest.raises(CorruptPkcs12Error):  # sealed: the answer holds no readable PKCS#12
+        load_pkcs12(base64.b64decode(pfx), "otp")
+    bundle = load_pkcs12(unseal(pfx, "otp"), "otp")
     assert bundle.protection.label == "3des"
+    with pytest.raises(ContractError):
+        unseal(pfx, "another password")
 
 
 def test_removed_certificate_takes_its_key_with_it(host) -> None:
