@@ -38,7 +38,6 @@ __all__ = [
     "judge_installed",
     "open_p12",
     "preflight",
-    "read_p12",
 ]
 
 FIXES = {
@@ -151,17 +150,6 @@ def open_p12(path: Path, password: str) -> Pkcs12Bundle:
             f"cannot read the file ({exc.strerror})", fix="check the path, or put the downloaded .p12 there"
         ) from exc
     return load_pkcs12(data, password)
-
-
-def read_p12(path: Path, password: str, expect: Expectations, now: dt.datetime | None = None) -> Judged:
-    """Read ``path`` and run :func:`preflight`."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PreflightError(
-            f"cannot read the file ({exc.strerror})", fix="check the path, or put the downloaded .p12 there"
-        ) from exc
-    return preflight(data, password, expect, origin=str(path), now=now)
 
 
 @dataclass(frozen=True)
