@@ -99,6 +99,24 @@ Function Test-Dpapi {
     }
 }
 
+Function Read-Text([byte[]]$Bytes) {
+    # A BOM decides; else strict UTF-8; else CP932, which Japanese tools (and Notepad before 1903) write.
+    if ($Bytes.Length -ge 3 -and $Bytes[0] -eq 0xEF -and $Bytes[1] -eq 0xBB -and $Bytes[2] -eq 0xBF) {
+        return [System.Text.Encoding]::UTF8.GetString($Bytes, 3, $Bytes.Length - 3)
+    }
+    if ($Bytes.Length -ge 2 -and (($Bytes[0] -eq 0xFF -and $Bytes[1] -eq 0xFE) -or ($Bytes[0] -eq 0xFE -and $Bytes[1] -eq 0xFF))) {
+        $encoding = [System.Text.Encoding]::Unicode
+        if ($Bytes[0] -eq 0xFE) { $encoding = [System.Text.Encoding]::BigEndianUnicode }
+        return $encoding.GetString($Bytes, 2, $Bytes.Length - 2)
+    }
+    try {
+        return (New-Object System.Text.UTF8Encoding($false, $true)).GetString($Bytes)
+    }
+    catch {
+        return [System.Text.Encoding]::GetEncoding(932).GetString($Bytes)
+    }
+}
+
 Function Invoke-HostInfo($Step) {
     $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
     $principal = New-Object System.Security.Principal.WindowsPrincipal($identity)
@@ -112,7 +130,7 @@ Function Invoke-HostInfo($Step) {
     if (Test-Key $Step.args 'read_files') {
         foreach ($path in @($Step.args.read_files)) {
             if (Test-Path -LiteralPath $path -PathType Leaf) {
-                $files[$path] = [System.IO.File]::ReadAllText($path)
+                $files[$path] = Read-Text ([System.IO.File]::ReadAllBytes($path))
             }
             else {
                 $files[$path] = $null

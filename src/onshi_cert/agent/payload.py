@@ -5,6 +5,7 @@ task machinery: the lab's wire tests and direct pywinrm checks.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import pkgutil
 from typing import Any
@@ -29,6 +30,25 @@ def command_line() -> tuple[str, list[str]]:
     return COMMON_ARGS[0], [*COMMON_ARGS[1:], "-EncodedCommand", encoded]
 
 
+@functools.cache
+def _plugin_loader() -> Any:
+    """Initialise ansible-core's plugin loader once per process, and return the become loader."""
+    from ansible.plugins.loader import become_loader, init_plugin_loader
+
+    init_plugin_loader()
+    return become_loader
+
+
+def _runas(become_user: str, become_password: str | None) -> Any:
+    """Return ansible-core's runas become plugin set up as a task with ``become`` would have it."""
+    plugin = _plugin_loader().get("runas")
+    options: dict[str, Any] = {"become_user": become_user}
+    if become_password is not None:
+        options["become_pass"] = become_password
+    plugin.set_options(direct=options)
+    return plugin
+
+
 def stdin_for(
     complex_args: dict[str, Any],
     *,
@@ -37,41 +57,25 @@ def stdin_for(
     become_user: str | None = None,
     become_password: str | None = None,
 ) -> bytes:
-    """Return the bootstrap input that runs ``script`` (the agent by default) with ``complex_args``."""
-    scripts = {
-        "module_wrapper.ps1": _ansible_script("module_wrapper.ps1"),
-        module_name: script if script is not None else agent_script(),
-    }
-    actions: list[dict[str, Any]] = []
-    if become_user is not None:
-        scripts["become_wrapper.ps1"] = _ansible_script("become_wrapper.ps1")
-        secure = {"BecomePassword": become_password} if become_password is not None else {}
-        actions.append({"name": "become_wrapper.ps1", "params": {"BecomeUser": become_user}, "secure_params": secure})
-    actions.append(
-        {
-            "name": "module_wrapper.ps1",
-            "params": {
-                "Script": module_name,
-                "Environment": {},
-                "ForModule": True,
-                "CSharpModules": [],
-                "PowerShellModules": [],
-                "Variables": [{"Name": "complex_args", "Value": complex_args, "Scope": "Global"}],
-            },
-            "secure_params": {},
-        }
+    """Return the bootstrap input that runs ``script`` (the agent by default) with ``complex_args``.
+
+    Built by ansible-core's own ``module_manifest`` (the code ``_execute_module`` uses), so a become
+    payload carries every script ``become_wrapper.ps1`` loads; nothing here is assembled by hand.
+    """
+    from ansible.executor.powershell import module_manifest
+
+    return module_manifest._create_powershell_wrapper(
+        name=module_name.removesuffix(".ps1"),
+        module_data=script if script is not None else agent_script(),
+        module_path=module_name,
+        module_args=dict(complex_args),
+        environment={},
+        async_timeout=0,
+        become_plugin=_runas(become_user, become_password) if become_user is not None else None,
+        substyle="powershell",
+        task_vars={},
+        profile="legacy",
     )
-    manifest = {
-        "scripts": {n: {"path": n, "script": base64.b64encode(s).decode()} for n, s in scripts.items()},
-        "actions": actions,
-        "signed_hashlist": [],
-    }
-    bootstrap = {
-        "name": "exec_wrapper",
-        "script": _ansible_script("exec_wrapper.ps1").decode(),
-        "params": {"MinOSVersion": None, "MinPSVersion": "5.1", "TempPath": None},
-    }
-    return f"{json.dumps(bootstrap)}\n\0\0\0\0\n{json.dumps(manifest)}".encode()
 
 
 def run(protocol: Any, complex_args: dict[str, Any], **options: Any) -> dict[str, Any]:

@@ -78,12 +78,24 @@ def _writable(host: WindowsHost, session: Session, store: str) -> list[StoredCer
     return host.store(session, store)
 
 
+def read_text(data: bytes) -> str:
+    """Decode a file as the agent does: a BOM decides; else strict UTF-8; else CP932 (what Japanese tools write)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp932", errors="replace")
+
+
 def host_info(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
     """Return the host facts as the agent reads them."""
     files: dict[str, str | None] = {}
     for path in args.get("read_files") or []:
         content = host.files.get(path)
-        files[path] = base64.b64decode(content).decode("utf-8-sig", errors="replace") if content else None
+        files[path] = read_text(base64.b64decode(content)) if content is not None else None
     return {
         "computer_name": host.name.upper()[:15],
         "os_build": host.os_build,

@@ -32,7 +32,19 @@ def _as_encoded_command(script: str) -> str:
     return "\n".join(line.strip() for line in script.splitlines() if line.strip())
 
 
+def _needed_by(*wrappers: str) -> frozenset[str]:
+    """Return every script ansible-core's own dependency scan says these wrappers load (C# utils included)."""
+    from ansible.executor.powershell.module_manifest import PSModuleDepFinder
+
+    finder = PSModuleDepFinder()
+    for wrapper in wrappers:
+        finder.scan_exec_script(wrapper)
+    return frozenset(finder.scripts)
+
+
 BOOTSTRAP = _as_encoded_command(_ansible_script("bootstrap_wrapper.ps1"))
+NEEDED_FOR_MODULE = _needed_by("module_wrapper.ps1")
+NEEDED_FOR_BECOME = _needed_by("exec_wrapper.ps1", "become_wrapper.ps1")
 EXEC_WRAPPER = _ansible_script("exec_wrapper.ps1")
 AGENT_SHA256 = hashlib.sha256(agent_script()).hexdigest()
 
@@ -104,6 +116,11 @@ def execute(
         raise Refused(f"exec wrapper action {unknown[0]!r} is not modelled by the lab (async and coverage are not)")
     if not names or names[-1] != "module_wrapper.ps1":
         raise Refused("the exec manifest does not end with module_wrapper.ps1")
+    needed = NEEDED_FOR_MODULE | (NEEDED_FOR_BECOME if "become_wrapper.ps1" in names else frozenset())
+    absent = sorted(needed - set(scripts))
+    if absent:
+        # On Windows the wrapper would fail to load them: say so instead of running the agent anyway.
+        raise Refused(f"the exec manifest lacks {', '.join(absent)}, which the wrappers it runs would load")
     module = actions[-1].get("params", {})
     module_name = module.get("Script", "?")
     module_text = scripts.get(module_name, "")

@@ -235,3 +235,30 @@ def test_write_file_needs_an_existing_folder_and_rights(host) -> None:
     assert denied["msg"].endswith(WIN_ACCESS_DENIED)
     ok = run(host, ADMIN_NETWORK, ("write_file", {"path": "E:\\backup\\x.pfx", "content": b64(b"x")}))
     assert ok["changed"] is True and base64.b64decode(host.files["E:\\backup\\x.pfx"]) == b"x"
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        ("Version=2.1.3\r\n顔認証ライブラリ".encode("cp932"), "Version=2.1.3\r\n顔認証ライブラリ"),
+        ("\ufeffVersion=2.1.3".encode(), "Version=2.1.3"),
+        ("Version=2.1.3 顔認証".encode("utf-16"), "Version=2.1.3 顔認証"),
+        ("Version=2.1.3 顔認証".encode(), "Version=2.1.3 顔認証"),
+        (b"", ""),
+    ],
+    ids=["cp932", "utf8-bom", "utf16", "utf8", "empty"],
+)
+def test_read_files_decodes_as_the_agent_does(host, data: bytes, text: str) -> None:
+    """A version file from a Japanese tool (CP932), with a BOM, or empty reads as its text (empty is not missing)."""
+    host.files["C:\\v.txt"] = base64.b64encode(data).decode()
+    answer = run(host, OPERATOR, ("host_info", {"read_files": ["C:\\v.txt"]}))
+    assert step(answer)["result"]["files"]["C:\\v.txt"] == text
+
+
+def test_the_agent_reads_files_the_same_way() -> None:
+    """The PowerShell agent decodes read_files with a BOM, then strict UTF-8, then CP932 (code page 932)."""
+    from onshi_cert.agent.contract import agent_script
+
+    text = agent_script().decode()
+    assert "Read-Text ([System.IO.File]::ReadAllBytes($path))" in text
+    assert "UTF8Encoding($false, $true)" in text and "GetEncoding(932)" in text
