@@ -72,6 +72,18 @@ def _store_name(args: dict[str, Any]) -> str:
     return store
 
 
+# Windows shows the LocalMachine physical store inside these CurrentUser logical stores (not inside My).
+MERGED_VIEWS = {"CurrentUser\\Root": "LocalMachine\\Root", "CurrentUser\\CA": "LocalMachine\\CA"}
+
+
+def visible(host: WindowsHost, session: Session, store: str) -> list[StoredCert]:
+    """Return what opening ``store`` shows: for CurrentUser\\Root and \\CA, the user's and the machine's certificates."""
+    own = host.stores.get(host.store_key(session, store), [])
+    machine = host.stores.get(MERGED_VIEWS[store], []) if store in MERGED_VIEWS else []
+    seen = {c.thumbprint for c in own}
+    return [*own, *(c for c in machine if c.thumbprint not in seen)]
+
+
 def _writable(host: WindowsHost, session: Session, store: str) -> list[StoredCert]:
     if store.startswith("LocalMachine") and not session.admin:
         raise WindowsError_(WIN_ACCESS_DENIED)
@@ -136,7 +148,7 @@ def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
     issuer = args.get("export_issuer")
     skip = {str(t).upper() for t in args.get("export_except") or []}
     rows = []
-    for stored in host.stores.get(host.store_key(session, store), []):
+    for stored in visible(host, session, store):
         row = {"der": stored.der, **_facts(stored, session), "friendly_name": stored.friendly_name}
         selected = password is not None and (issuer is None or common_name(stored.certificate().issuer) == issuer)
         if selected and stored.key_pem is not None and stored.thumbprint not in skip:
@@ -203,7 +215,8 @@ def add_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[
         raise WindowsError_("Cannot find the requested object.") from exc
     stored = StoredCert(der=base64.b64encode(der).decode())
     target = _writable(host, session, store)
-    present = any(c.thumbprint == stored.thumbprint for c in target)
+    # The agent looks in the store it opened first, and that view includes the machine's certificates.
+    present = any(c.thumbprint == stored.thumbprint for c in visible(host, session, store))
     if not present:
         if store == "CurrentUser\\Root":
             raise WindowsError_(WIN_CANCELED)
@@ -230,7 +243,7 @@ def _find(host: WindowsHost, session: Session, args: dict[str, Any]) -> tuple[st
     """Return the thumbprint and the certificate the step names, or fail as the agent does."""
     store = _store_name(args)
     thumbprint = str(_arg(args, "thumbprint")).upper()
-    for stored in host.stores.get(host.store_key(session, store), []):
+    for stored in visible(host, session, store):
         if stored.thumbprint == thumbprint:
             return thumbprint, stored
     raise WindowsError_(f"no certificate with thumbprint {thumbprint} in {store}")

@@ -116,8 +116,8 @@ def test_aes_pfx_is_refused_below_build_16299(host, ca) -> None:
 
 
 def test_current_user_root_needs_a_prompt_a_remote_session_cannot_show(host, ca) -> None:
-    """Adding to CurrentUser\\Root fails as if the security warning were cancelled."""
-    der = b64(ca.factory.root.public_bytes(Encoding.DER))
+    """Adding a root the machine does not trust to CurrentUser\\Root fails as if the security warning were cancelled."""
+    der = b64(ca.lookalike.root.public_bytes(Encoding.DER))
     answer = run(host, OPERATOR, ("add_cert", {"store": "CurrentUser\\Root", "der": der}))
     assert step(answer)["error"] == f"Failed to add 'CurrentUser\\Root': {WIN_CANCELED}"
 
@@ -262,3 +262,15 @@ def test_the_agent_reads_files_the_same_way() -> None:
     text = agent_script().decode()
     assert "Read-Text ([System.IO.File]::ReadAllBytes($path))" in text
     assert "UTF8Encoding($false, $true)" in text and "GetEncoding(932)" in text
+
+
+def test_current_user_root_shows_the_machine_roots(host, ca) -> None:
+    """CurrentUser\\Root (and \\CA) also show LocalMachine's physical store, as on Windows; My does not."""
+    root = b64(ca.factory.root.public_bytes(Encoding.DER))  # the fleet's machines trust the lab root
+    listed = step(run(host, OPERATOR, ("list_certs", {"store": "CurrentUser\\Root"})))["result"]["certificates"]
+    assert [r["der"] for r in listed] == [root]
+    added = run(host, OPERATOR, ("add_cert", {"store": "CurrentUser\\Root", "der": root}))
+    assert step(added)["ok"] and step(added)["result"]["already_present"] is True  # no security prompt
+    assert host.user_store("OQSComApp", "Root") == []
+    machine_my = step(run(host, ADMIN_NETWORK, ("list_certs", {"store": "CurrentUser\\My"})))["result"]
+    assert machine_my["certificates"] == []
