@@ -17,7 +17,15 @@ from typing import Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from onshi_cert.agent.contract import Response, Step, b64
+from onshi_cert.agent.contract import (
+    HR_ACCESS_DENIED,
+    HR_BAD_KEY_STATE,
+    HR_CANCELLED,
+    HR_INVALID_PASSWORD,
+    Response,
+    Step,
+    b64,
+)
 from onshi_cert.core import backup as backups
 from onshi_cert.core.certinfo import thumbprint, utcnow
 from onshi_cert.core.errors import OnshiCertError
@@ -45,6 +53,15 @@ from onshi_cert.core.policy import (
 )
 
 KEY_READY = {"has_private_key": True, "key_usable": True}
+# What each Windows failure means here, keyed by HRESULT (Windows' text is localized; codes are not).
+WINDOWS_FIXES = {
+    HR_INVALID_PASSWORD: "Windows could not store the key: the logon has no DPAPI (become with the operating user's "
+    "password), or the PC cannot read the PFX's encryption; ",
+    HR_ACCESS_DENIED: "the account lacks the right (LocalMachine stores need an administrator); ",
+    HR_CANCELLED: "Windows wanted a security confirmation no remote session can give (CurrentUser\\Root): use "
+    "ca_store LocalMachine\\Root; ",
+    HR_BAD_KEY_STATE: "the key is not exportable; ",
+}
 
 
 class Runner(Protocol):
@@ -324,10 +341,12 @@ def apply(runner: Runner, state: State, plan: HostPlan, settings: Settings) -> l
     response = runner.run(steps)
     if response.failed:
         done = [s.op for s in response.steps if s.ok]
+        code = f" [HRESULT {response.hresult}]" if response.hresult else ""
         raise WorkflowError(
-            f"{response.error} (steps done before it: {', '.join(done) or 'none'}; no certificate was removed "
+            f"{response.error}{code} (steps done before it: {', '.join(done) or 'none'}; no certificate was removed "
             "after a failed check)",
-            fix="re-run the playbook once the cause is fixed: it picks up where it stopped",
+            fix=WINDOWS_FIXES.get(response.hresult or "", "")
+            + "re-run the playbook once the cause is fixed: it picks up where it stopped",
         )
     return parse_listing(response.result_of("list_certs"), settings.expect.rule)
 

@@ -56,7 +56,7 @@ def test_non_exportable_key_is_a_clear_error(reset_lab, tmp_path) -> None:
     result = backup(reset_lab, "nagoya-clinic-pc01", tmp_path)
     assert result["status"] == "failed"
     assert result["result"]["msg"].startswith("nagoya-clinic-pc01: cannot back up")
-    assert "Key not valid for use in specified state." in result["result"]["msg"]
+    assert "指定された状態で使用するには無効なキーです。" in result["result"]["msg"]  # a Japanese Windows PC
     assert "Fix:" in result["result"]["msg"]
     assert not (tmp_path / "b").exists()
 

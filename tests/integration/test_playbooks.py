@@ -93,7 +93,7 @@ def test_backup_then_replace_a_failed_pc(reset_lab) -> None:
     assert "sapporo-naika-pc02" in changed_hosts(first)
     assert first.recap["nagoya-clinic-pc01"]["failures"] == 1  # its key cannot be backed up: the recap says why
     recap = first.stdout.split("ONSHI-CERT RECAP")[1]
-    assert "Key not valid for use in specified state." in next(
+    assert "指定された状態で使用するには無効なキーです。" in next(  # Japanese Windows: its own words
         line for line in recap.splitlines() if line.startswith("nagoya-clinic-pc01")
     )
     assert changed_hosts(run_playbook("playbooks/backup.yml", lab.inventory)) == set()

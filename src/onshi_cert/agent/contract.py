@@ -49,6 +49,19 @@ WIN_CANCELED = "The operation was canceled by the user."
 WIN_ACCESS_DENIED = "Access is denied."
 WIN_KEY_NOT_EXPORTABLE = "Key not valid for use in specified state."
 
+# The HRESULT behind each: Windows' text is localized (Japanese Windows says
+# 「指定されたネットワーク パスワードが間違っています。」), so callers compare codes, never text.
+HR_INVALID_PASSWORD = "0x80070056"  # ERROR_INVALID_PASSWORD
+HR_CANCELLED = "0x800704C7"  # ERROR_CANCELLED
+HR_ACCESS_DENIED = "0x80070005"  # E_ACCESSDENIED
+HR_BAD_KEY_STATE = "0x8009000B"  # NTE_BAD_KEY_STATE
+WINDOWS_MESSAGES: dict[str, dict[str, str]] = {
+    HR_INVALID_PASSWORD: {"en-US": WIN_BAD_PASSWORD, "ja-JP": "指定されたネットワーク パスワードが間違っています。"},
+    HR_CANCELLED: {"en-US": WIN_CANCELED, "ja-JP": "操作はユーザーによって取り消されました。"},
+    HR_ACCESS_DENIED: {"en-US": WIN_ACCESS_DENIED, "ja-JP": "アクセスが拒否されました。"},
+    HR_BAD_KEY_STATE: {"en-US": WIN_KEY_NOT_EXPORTABLE, "ja-JP": "指定された状態で使用するには無効なキーです。"},
+}
+
 
 class Secret(str):
     """A secret argument value: the same text on the wire, but its ``repr`` is masked.
@@ -152,6 +165,7 @@ class StepResult:
     ok: bool
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    hresult: str | None = None  # "0x80070056": Windows' code behind the (localized) error text
 
 
 @dataclass
@@ -175,13 +189,19 @@ class Response:
         """Return the first failing step's error, if any."""
         return next((s.error for s in self.steps if not s.ok), None)
 
+    @property
+    def hresult(self) -> str | None:
+        """Return the HRESULT of the first failing step, when Windows gave one."""
+        return next((s.hresult for s in self.steps if not s.ok), None)
+
 
 def parse_response(data: dict[str, Any]) -> Response:
     """Return the Response in an agent's module result; raise ContractError when it is not one."""
     if not isinstance(data.get("steps"), list):
         raise ContractError(data.get("msg") or "the agent did not answer in the contract's shape")
     steps = [
-        StepResult(s.get("op", "?"), bool(s.get("ok")), s.get("result") or {}, s.get("error")) for s in data["steps"]
+        StepResult(s.get("op", "?"), bool(s.get("ok")), s.get("result") or {}, s.get("error"), s.get("hresult"))
+        for s in data["steps"]
     ]
     return Response(steps, bool(data.get("changed")), bool(data.get("failed")), str(data.get("msg") or ""))
 

@@ -421,6 +421,10 @@ foreach ($step in @($complex_args.steps)) {
         $reason = $_.Exception.Message
         if ($_.Exception.InnerException) { $reason = $_.Exception.InnerException.Message }
         $report.error = "Failed to $verb '$target': $($reason.Trim())"
+        # Windows' text is localized: the HRESULT is what the controller compares.
+        $code = $_.Exception.HResult
+        if ($_.Exception.InnerException -and $_.Exception.InnerException.HResult) { $code = $_.Exception.InnerException.HResult }
+        if ($code -and $code -ne -2146233087) { $report.hresult = '0x{0:X8}' -f $code }  # not the generic COR_E_EXCEPTION
         $failedMsg = $report.error
     }
     $null = $results.Add($report)

@@ -23,6 +23,7 @@ from onshi_cert.agent.contract import (
     WIN_BAD_PASSWORD,
     WIN_CANCELED,
     WIN_KEY_NOT_EXPORTABLE,
+    WINDOWS_MESSAGES,
     failure,
     seal,
 )
@@ -52,7 +53,20 @@ TARGETS = {
 
 
 class WindowsError_(Exception):
-    """An exception whose message is Windows' own text."""
+    """An exception whose message is Windows' own (English) text; ``localized`` gives the PC's language."""
+
+    @property
+    def hresult(self) -> str | None:
+        """Return the HRESULT behind a known Windows message."""
+        return HRESULT_OF.get(str(self))
+
+    def localized(self, language: str) -> str:
+        """Return the message as a Windows of ``language`` (en-US, ja-JP) words it."""
+        code = self.hresult
+        return WINDOWS_MESSAGES[code].get(language, str(self)) if code else str(self)
+
+
+HRESULT_OF = {texts["en-US"]: code for code, texts in WINDOWS_MESSAGES.items()}
 
 
 class Interrupted(Exception):
@@ -77,7 +91,7 @@ MERGED_VIEWS = {"CurrentUser\\Root": "LocalMachine\\Root", "CurrentUser\\CA": "L
 
 
 def visible(host: WindowsHost, session: Session, store: str) -> list[StoredCert]:
-    """Return what opening ``store`` shows: for CurrentUser\\Root and \\CA, the user's and the machine's certificates."""
+    """Return what opening ``store`` shows: in CurrentUser\\Root and \\CA also the machine's certificates."""
     own = host.stores.get(host.store_key(session, store), [])
     machine = host.stores.get(MERGED_VIEWS[store], []) if store in MERGED_VIEWS else []
     seen = {c.thumbprint for c in own}
@@ -155,7 +169,7 @@ def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
             try:
                 row["pfx"] = _export(stored, str(password))
             except WindowsError_ as exc:
-                row["export_error"] = str(exc)
+                row["export_error"] = exc.localized(host.language)
         rows.append(row)
     return {"store": store, "certificates": rows}
 
@@ -332,7 +346,9 @@ def run_agent(
             ):
                 changed = True
         except WindowsError_ as exc:
-            report["error"] = failure(verb, target, str(exc))
+            report["error"] = failure(verb, target, exc.localized(host.language))
+            if exc.hresult:
+                report["hresult"] = exc.hresult
             failed_msg = report["error"]
         results.append(report)
         if failed_msg:

@@ -151,6 +151,7 @@ def build_hosts(fleet: dict[str, Any], ca: LabCA, now: dt.datetime | None = None
             allow_unencrypted=bool(spec.get("allow_unencrypted", False)),
             winrm_enabled=bool(spec.get("winrm", True)),
             os_build=int(spec.get("os_build", 19045)),
+            language=str(spec.get("language", "en-US")),
             site=str(spec.get("site", "default")),
             operator=operator,
             facility_codes=[str(c) for c in spec.get("facility_codes") or []],

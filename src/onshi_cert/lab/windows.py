@@ -83,6 +83,7 @@ class WindowsHost:
     allow_unencrypted: bool = False
     winrm_enabled: bool = True
     os_build: int = 19045
+    language: str = "en-US"  # Windows' display language: its messages are localized (ja-JP on Japanese Windows)
     site: str = "default"
     operator: str = "OQSComApp"
     facility_codes: list[str] = field(default_factory=list)

@@ -274,3 +274,25 @@ def test_current_user_root_shows_the_machine_roots(host, ca) -> None:
     assert host.user_store("OQSComApp", "Root") == []
     machine_my = step(run(host, ADMIN_NETWORK, ("list_certs", {"store": "CurrentUser\\My"})))["result"]
     assert machine_my["certificates"] == []
+
+
+def test_japanese_windows_answers_in_japanese_with_the_same_hresult(host) -> None:
+    """On Japanese Windows the message is Japanese; the HRESULT beside it is what callers compare."""
+    from onshi_cert.agent.contract import HR_INVALID_PASSWORD
+
+    broken = ("import_pfx", {"store": "CurrentUser\\My", "pfx": b64(b"not a pfx"), "password": "x"})
+    host.language = "ja-JP"
+    answer = run(host, OPERATOR, broken)
+    assert step(answer)["error"].endswith("指定されたネットワーク パスワードが間違っています。")
+    assert step(answer)["hresult"] == HR_INVALID_PASSWORD
+    host.language = "en-US"
+    answer = run(host, OPERATOR, broken)
+    assert step(answer)["error"].endswith(WIN_BAD_PASSWORD) and step(answer)["hresult"] == HR_INVALID_PASSWORD
+
+
+def test_the_agent_reports_the_hresult_beside_the_message() -> None:
+    """The PowerShell agent adds the exception's HResult to a failed step (contract: compare codes, not text)."""
+    from onshi_cert.agent.contract import agent_script
+
+    text = agent_script().decode()
+    assert "$report.hresult = '0x{0:X8}' -f $code" in text
