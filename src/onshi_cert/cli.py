@@ -232,6 +232,26 @@ def trust_anchors(values: list[str]) -> TrustAnchors:
     return TrustAnchors.from_config(pins)
 
 
+def cmd_windows_contract(args: argparse.Namespace) -> int:
+    """Write the real-PC contract cases and run-contract.ps1 into ``--out``."""
+    from importlib import resources
+
+    from onshi_cert.agent import realpc
+
+    password = os.environ.get(args.password_env)
+    if password is None:
+        if not sys.stdin.isatty():
+            print(f"windows-contract: set {args.password_env} to {args.operator}'s password", file=sys.stderr)
+            return 2
+        password = getpass.getpass(f"{args.operator} password / パスワード: ")
+    made = realpc.generate(args.out, args.operator, password)
+    runner = args.out / "run-contract.ps1"
+    runner.write_bytes(resources.files("onshi_cert.agent").joinpath("run-contract.ps1").read_bytes())
+    print(f"{len(made)} cases in {args.out} (they hold {args.operator}'s password: delete the folder after the run)")
+    print(f"on the Windows PC: powershell -NoProfile -ExecutionPolicy Bypass -File {runner.name} -Folder <this folder>")
+    return 0
+
+
 def cmd_pin(args: argparse.Namespace) -> int:
     """Print each CA certificate's SHA-256 fingerprint as the inventory's onshi_cert_trust_anchors wants it."""
     found = []
@@ -292,6 +312,20 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.add_argument("--lang", choices=("ja", "en"), help="language of the output (default: locale)")
     inspect.set_defaults(func=cmd_inspect)
+
+    contract = sub.add_parser(
+        "windows-contract",
+        help="write the agent's contract cases (and their runner) for a real Windows PC",
+        description="Write, for every contract case, the exact WinRM command line and stdin ansible-core would "
+        "send, and what the answer must show; run them on the PC with run-contract.ps1 (written beside them). "
+        "The operating user's password comes from the environment variable named by --password-env, or a prompt.",
+    )
+    contract.add_argument("--out", type=Path, required=True, help="folder for the cases (copy it to the PC)")
+    contract.add_argument("--operator", default="OQSComApp", help="the operating user (become user) on the PC")
+    contract.add_argument(
+        "--password-env", default="ONSHI_OPERATOR_PASSWORD", help="variable holding its password (default %(default)s)"
+    )
+    contract.set_defaults(func=cmd_windows_contract)
 
     pin = sub.add_parser("pin", help="print the SHA-256 pin of a root CA certificate (PEM or DER file)")
     pin.add_argument("file", nargs="+", help="the CA certificate: from the official site or a known-good PC")

@@ -180,3 +180,16 @@ def test_sample_writes_usable_files(tmp_path, capsys, monkeypatch) -> None:
         pinned=False,
     )
     assert code == 0 and json.loads(out)["certificate"]["facility_code"] == "3410712362"
+
+
+def test_windows_contract_writes_cases_and_the_runner(tmp_path, capsys, monkeypatch) -> None:
+    """``onshi-cert windows-contract`` writes the cases (0600: they hold the password) and run-contract.ps1."""
+    monkeypatch.setenv("ONSHI_OPERATOR_PASSWORD", "Operator-Secret-1")
+    code, out, _ = run(capsys, "windows-contract", "--out", str(tmp_path / "cases"))
+    assert code == 0 and "run-contract.ps1" in out
+    cases = sorted((tmp_path / "cases").glob("[0-9][0-9].json"))
+    assert len(cases) == 7 and all(p.stat().st_mode & 0o777 == 0o600 for p in cases)
+    assert (tmp_path / "cases" / "run-contract.ps1").read_bytes().startswith(b"#Requires -Version 5.1")
+    monkeypatch.delenv("ONSHI_OPERATOR_PASSWORD")
+    monkeypatch.setattr(sys, "stdin", open("/dev/null"))  # noqa: SIM115
+    assert run(capsys, "windows-contract", "--out", str(tmp_path / "again"))[0] == 2
