@@ -33,14 +33,18 @@ def one_time_password() -> str:
 
 
 INSECURE_FIX = (
-    "use HTTPS (ansible_winrm_scheme: https, port 5986) or NTLM with message encryption over HTTP "
-    "(ansible_winrm_transport: ntlm); set onshi_cert_allow_insecure_transport: true only for a test lab"
+    "use HTTPS (ansible_winrm_scheme: https or ansible_psrp_protocol: https, port 5986) or NTLM/Negotiate with "
+    "message encryption over HTTP (ansible_winrm_transport: ntlm; ansible_psrp_auth: ntlm); set "
+    "onshi_cert_allow_insecure_transport: true only for a test lab"
 )
 
 
 def insecure_transport(connection: Any, task_vars: dict[str, Any]) -> str | None:
     """Return why the connection would send secrets readable on the wire, or None when it is safe."""
-    if getattr(connection, "transport", None) != "winrm":
+    kind = getattr(connection, "transport", None)
+    if kind in ("psrp", "ansible.builtin.psrp"):
+        return _insecure_psrp(connection)
+    if kind not in ("winrm", "ansible.builtin.winrm"):
         return None
     scheme = connection.get_option("scheme")
     if scheme is None:
@@ -52,6 +56,21 @@ def insecure_transport(connection: Any, task_vars: dict[str, Any]) -> str | None
         return "Basic authentication over plain HTTP"
     if str(task_vars.get("ansible_winrm_message_encryption", "auto")).lower() == "never":
         return "WinRM over plain HTTP with message encryption turned off"
+    return None
+
+
+def _insecure_psrp(connection: Any) -> str | None:
+    """The psrp connection's own options: plain HTTP is safe only with an auth that encrypts messages."""
+    protocol = connection.get_option("protocol")
+    if protocol is None:
+        protocol = "http" if connection.get_option("port") == 5985 else "https"
+    if protocol == "https":
+        return None
+    auth = str(connection.get_option("auth") or "negotiate").lower()
+    if auth in ("basic", "certificate"):
+        return f"{auth.capitalize()} authentication over plain HTTP (psrp)"
+    if str(connection.get_option("message_encryption") or "auto").lower() == "never":
+        return "PSRP over plain HTTP with message encryption turned off"
     return None
 
 

@@ -116,7 +116,12 @@ class State:
 
 def _check(response: Response, what: str) -> Response:
     if response.failed:
-        raise WorkflowError(f"{what}: {response.error or response.msg}")
+        fix = (
+            "allow the onshi-cert agent in the PC's AppLocker/WDAC policy (or sign it with a trusted certificate)"
+            if response.language_mode
+            else ""
+        )
+        raise WorkflowError(f"{what}: {response.error or response.msg}", fix=fix)
     return response
 
 

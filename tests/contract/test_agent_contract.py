@@ -66,7 +66,6 @@ def test_import_verify_export_remove_cycle(target, issued) -> None:
                     "op": "list_certs",
                     "args": {
                         "store": MY,
-                        "export_issuer": issued.cert.issuer.rfc4514_string().split("CN=")[1].split(",")[0],
                         "export_password": "Back-3",
                     },
                 },

@@ -368,3 +368,14 @@ def test_the_lab_ca_file_pins_like_a_fingerprint(ca, tmp_path) -> None:
     """A PEM pin and a fingerprint pin trust the same root."""
     pem = ca.factory.root.public_bytes(Encoding.PEM).decode()
     assert TrustAnchors.from_config([pem]).pins == TrustAnchors.from_config([fingerprint(ca.factory.root)]).pins
+
+
+def test_constrained_language_mode_is_a_clear_error_that_changes_nothing(ca, tmp_path) -> None:
+    """Under AppLocker/WDAC (ConstrainedLanguage) the agent runs no step; the task says why and what to do."""
+    host = make_host(ca, [{"code": CODE, "days_left": -3}], language_mode="ConstrainedLanguage")
+    before = my(host)
+    s = settings(ca, tmp_path)
+    with pytest.raises(OnshiCertError) as raised:
+        workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, p12_file(tmp_path, ca.factory.leaf(CODE))))
+    assert "ConstrainedLanguage" in str(raised.value) and "AppLocker/WDAC policy" in raised.value.fix
+    assert my(host) == before

@@ -32,6 +32,20 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], bool]] = {
     "assert_cert": (("store", "thumbprint", "expect"), False),
     "write_file": (("path", "content"), True),
 }
+# Operation name -> (the verb and the argument naming the target in "Failed to <verb> '<target>'"; None: the
+# computer). The PowerShell agent's $Verbs table and $MutatingOps list must equal these (a test parses them).
+MESSAGES: dict[str, tuple[str, str | None]] = {
+    "host_info": ("read", None),
+    "list_certs": ("list", "store"),
+    "import_pfx": ("import", "store"),
+    "add_cert": ("add", "store"),
+    "remove_cert": ("remove", "thumbprint"),
+    "export_pfx": ("export", "thumbprint"),
+    "assert_cert": ("verify", "thumbprint"),
+    "write_file": ("write", "path"),
+}
+MUTATING = frozenset(op for op, (_, changes) in OPERATIONS.items() if changes)
+
 # Step arguments that carry secrets or key material: never logged, never returned to the user.
 SECRET_ARGS = frozenset({"pfx", "password", "content", "export_password"})
 STORES = (
@@ -176,6 +190,7 @@ class Response:
     changed: bool
     failed: bool
     msg: str = ""
+    language_mode: str | None = None  # set when PowerShell is not in FullLanguage mode (AppLocker/WDAC)
 
     def result_of(self, op: str, index: int = 0) -> dict[str, Any]:
         """Return the result of the ``index``-th successful step named ``op``."""
@@ -203,7 +218,13 @@ def parse_response(data: dict[str, Any]) -> Response:
         StepResult(s.get("op", "?"), bool(s.get("ok")), s.get("result") or {}, s.get("error"), s.get("hresult"))
         for s in data["steps"]
     ]
-    return Response(steps, bool(data.get("changed")), bool(data.get("failed")), str(data.get("msg") or ""))
+    return Response(
+        steps,
+        bool(data.get("changed")),
+        bool(data.get("failed")),
+        str(data.get("msg") or ""),
+        data.get("language_mode"),
+    )
 
 
 def b64(data: bytes) -> str:

@@ -191,11 +191,9 @@ Function Export-Pfx($Cert, [string]$Password) {
 Function Invoke-ListCerts($Step) {
     $store = Get-Arg $Step 'store'
     $exportPassword = $null
-    $exportIssuer = $null
     $exportExcept = @()
     if (Test-Arg $Step 'export_password') {
         $exportPassword = [string]$Step.args.export_password
-        if (Test-Arg $Step 'export_issuer') { $exportIssuer = [string]$Step.args.export_issuer }
         if (Test-Arg $Step 'export_except') { $exportExcept = @($Step.args.export_except) }
     }
     $items = New-Object System.Collections.ArrayList
@@ -210,10 +208,7 @@ Function Invoke-ListCerts($Step) {
             $facts = Get-KeyFacts $cert
             $facts.der = [System.Convert]::ToBase64String($cert.RawData)
             $facts.friendly_name = $cert.FriendlyName
-            $issuerName = $cert.GetNameInfo([System.Security.Cryptography.X509Certificates.X509NameType]::SimpleName, $true)
-            $issuerMatches = ($null -eq $exportIssuer) -or ($issuerName -eq $exportIssuer)
-            if ($null -ne $exportPassword -and $cert.HasPrivateKey -and $issuerMatches -and
-                $exportExcept -notcontains $cert.Thumbprint) {
+            if ($null -ne $exportPassword -and $cert.HasPrivateKey -and $exportExcept -notcontains $cert.Thumbprint) {
                 try {
                     $facts.pfx = Export-Pfx $cert $exportPassword
                 }
@@ -388,6 +383,16 @@ $Verbs = @{
     host_info = @('read', 'host facts'); list_certs = @('list', 'store'); import_pfx = @('import', 'store')
     add_cert = @('add', 'store'); remove_cert = @('remove', 'thumbprint'); export_pfx = @('export', 'thumbprint')
     write_file = @('write', 'path'); assert_cert = @('verify', 'thumbprint')
+}
+
+# Under AppLocker or WDAC enforcement an unsigned script runs in ConstrainedLanguage mode, where the .NET
+# certificate APIs below are blocked: say so in the contract's shape instead of failing step by step.
+$languageMode = [string]$ExecutionContext.SessionState.LanguageMode
+if ($languageMode -ne 'FullLanguage') {
+    $reason = "PowerShell runs in $languageMode mode (AppLocker or WDAC enforcement), which blocks the .NET certificate APIs the agent needs"
+    @{ contract = $ContractVersion; changed = $false; failed = $true; steps = @(); language_mode = $languageMode
+        msg = "Failed to run 'onshi_cert_agent': $reason" } | ConvertTo-Json -Compress
+    return
 }
 
 $checkMode = $false

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from onshi_cert.agent.contract import (
     CONTRACT_VERSION,
+    MESSAGES,
+    MUTATING,
     OPERATIONS,
     STORES,
     WIN_ACCESS_DENIED,
@@ -27,29 +29,8 @@ from onshi_cert.agent.contract import (
     failure,
     seal,
 )
-from onshi_cert.core.certinfo import common_name
 from onshi_cert.core.pkcs12 import Encryption, encrypt_pkcs12, read_protection
 from onshi_cert.lab.windows import Session, StoredCert, WindowsHost
-
-VERBS = {
-    "host_info": "read",
-    "list_certs": "list",
-    "import_pfx": "import",
-    "add_cert": "add",
-    "remove_cert": "remove",
-    "export_pfx": "export",
-    "write_file": "write",
-    "assert_cert": "verify",
-}
-TARGETS = {
-    "list_certs": "store",
-    "import_pfx": "store",
-    "add_cert": "store",
-    "remove_cert": "thumbprint",
-    "export_pfx": "thumbprint",
-    "write_file": "path",
-    "assert_cert": "thumbprint",
-}
 
 
 class WindowsError_(Exception):
@@ -159,13 +140,11 @@ def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
     """List a store's certificates with their key facts, exporting the selected ones when asked."""
     store = _store_name(args)
     password = args.get("export_password")
-    issuer = args.get("export_issuer")
     skip = {str(t).upper() for t in args.get("export_except") or []}
     rows = []
     for stored in visible(host, session, store):
         row = {"der": stored.der, **_facts(stored, session), "friendly_name": stored.friendly_name}
-        selected = password is not None and (issuer is None or common_name(stored.certificate().issuer) == issuer)
-        if selected and stored.key_pem is not None and stored.thumbprint not in skip:
+        if password is not None and stored.key_pem is not None and stored.thumbprint not in skip:
             try:
                 row["pfx"] = _export(stored, str(password))
             except WindowsError_ as exc:
@@ -318,6 +297,19 @@ def run_agent(
     ``cut_before_step`` (fault injection) raises Interrupted when that many steps have run; a value
     equal to the number of steps cuts after the last step, before the answer is sent.
     """
+    if host.language_mode != "FullLanguage":  # AppLocker/WDAC: the agent answers before any step
+        reason = (
+            f"PowerShell runs in {host.language_mode} mode (AppLocker or WDAC enforcement), which blocks the .NET "
+            "certificate APIs the agent needs"
+        )
+        return {
+            "contract": CONTRACT_VERSION,
+            "changed": False,
+            "failed": True,
+            "steps": [],
+            "language_mode": host.language_mode,
+            "msg": f"Failed to run 'onshi_cert_agent': {reason}",
+        }
     check_mode = bool(complex_args.get("_ansible_check_mode"))
     results: list[dict[str, Any]] = []
     changed = False
@@ -328,13 +320,13 @@ def run_agent(
             raise Interrupted(f"connection cut before step {index} ({step.get('op')})")
         op = str(step.get("op"))
         args = step.get("args") or {}
-        verb = VERBS.get(op, "run")
-        target = host.name.upper() if op == "host_info" else str(args.get(TARGETS.get(op, ""), op))
+        verb, target_arg = MESSAGES.get(op, ("run", op))
+        target = host.name.upper()[:15] if target_arg is None else str(args.get(target_arg, op))
         report: dict[str, Any] = {"op": op, "ok": False}
         try:
             if op not in HANDLERS:
                 raise WindowsError_(f"unknown operation (contract version {CONTRACT_VERSION})")
-            if check_mode and OPERATIONS[op][1]:
+            if check_mode and op in MUTATING:
                 raise WindowsError_("refusing a change in check mode")
             report["result"] = HANDLERS[op](host, session, args)
             report["ok"] = True

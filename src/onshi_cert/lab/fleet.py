@@ -152,6 +152,7 @@ def build_hosts(fleet: dict[str, Any], ca: LabCA, now: dt.datetime | None = None
             winrm_enabled=bool(spec.get("winrm", True)),
             os_build=int(spec.get("os_build", 19045)),
             language=str(spec.get("language", "en-US")),
+            language_mode=str(spec.get("language_mode", "FullLanguage")),
             site=str(spec.get("site", "default")),
             operator=operator,
             facility_codes=[str(c) for c in spec.get("facility_codes") or []],

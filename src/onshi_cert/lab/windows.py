@@ -84,6 +84,7 @@ class WindowsHost:
     winrm_enabled: bool = True
     os_build: int = 19045
     language: str = "en-US"  # Windows' display language: its messages are localized (ja-JP on Japanese Windows)
+    language_mode: str = "FullLanguage"  # ConstrainedLanguage under AppLocker/WDAC enforcement
     site: str = "default"
     operator: str = "OQSComApp"
     facility_codes: list[str] = field(default_factory=list)

@@ -152,3 +152,48 @@ def test_import_skips_a_certificate_already_present_with_a_usable_key() -> None:
     body = functions(agent_script())["Invoke-ImportPfx"]
     assert body.index("Find-CertOrNull") < body.index("$cert.Import(")
     assert "Remove-KeyOf $cert" in body
+
+
+def test_the_agent_says_when_constrained_language_mode_blocks_it() -> None:
+    """Before any step the agent checks the language mode and answers in the contract's shape."""
+    text = agent_script().decode()
+    check = text.index("$ExecutionContext.SessionState.LanguageMode")
+    assert check < text.index("foreach ($step in @($complex_args.steps))")
+    assert "language_mode = $languageMode" in text
+
+
+def test_the_agent_never_writes_to_the_host_console() -> None:
+    """The agent's only output is its JSON answer: no Write-Host (host stream) nor Write-Output (text before it)."""
+    code = "\n".join(line for line in agent_script().decode().splitlines() if not line.lstrip().startswith("#"))
+    assert "Write-Host" not in code and "Write-Output" not in code
+
+
+def assignments(source: bytes) -> dict[str, str]:
+    """Return the text of each top-level ``$Name = ...`` assignment of the script, from the parse tree."""
+    found: dict[str, str] = {}
+
+    def walk(node, depth: int) -> None:
+        if node.type == "assignment_expression" and depth < 8:
+            text = node.text.decode()
+            name = text.split("=", 1)[0].strip()
+            if name.startswith("$") and name[1:].isidentifier():
+                found.setdefault(name[1:], text)
+        if node.type != "function_statement":
+            for child in node.children:
+                walk(child, depth + 1)
+
+    walk(PARSER.parse(source).root_node, 0)
+    return found
+
+
+def test_the_agents_tables_are_the_contracts() -> None:
+    """The agent's $Verbs (verb and target of each error) and $MutatingOps equal the contract's tables."""
+    from onshi_cert.agent.contract import MESSAGES, MUTATING
+
+    tables = assignments(agent_script())
+    verbs = {
+        op: (verb, None if target == "host facts" else target)
+        for op, verb, target in re.findall(r"(\w+) = @\('(\w+)', '([^']+)'\)", tables["Verbs"])
+    }
+    assert verbs == MESSAGES
+    assert set(re.findall(r"'(\w+)'", tables["MutatingOps"])) == set(MUTATING)

@@ -143,7 +143,7 @@ def test_non_exportable_key_cannot_be_exported(host) -> None:
         OPERATOR,
         (
             "list_certs",
-            {"store": "CurrentUser\\My", "export_issuer": "Online Billing NW Common Root CA", "export_password": "x"},
+            {"store": "CurrentUser\\My", "export_password": "x"},
         ),
     )
     rows = step(listed)["result"]["certificates"]
@@ -161,7 +161,6 @@ def test_export_is_3des_and_opens_with_its_password(host) -> None:
                 "list_certs",
                 {
                     "store": "CurrentUser\\My",
-                    "export_issuer": "Online Billing NW Common Root CA",
                     "export_password": "otp",
                 },
             ),

@@ -1,0 +1,39 @@
+"""The guard that keeps certificates and passwords off a readable wire, for winrm and psrp connections alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from onshi_cert.ansible_support import insecure_transport
+
+
+class Connection:
+    """A stand-in for a connection plugin: its transport name and its resolved options."""
+
+    def __init__(self, kind: str, **options) -> None:
+        self.transport = kind
+        self.options = options
+
+    def get_option(self, name: str):
+        return self.options.get(name)
+
+
+@pytest.mark.parametrize(
+    ("connection", "unsafe"),
+    [
+        (Connection("psrp", protocol="http", auth="basic"), "Basic authentication over plain HTTP (psrp)"),
+        (Connection("psrp", port=5985, auth="basic"), "Basic authentication over plain HTTP (psrp)"),
+        (Connection("psrp", protocol="http", auth="certificate"), "Certificate authentication over plain HTTP (psrp)"),
+        (Connection("psrp", protocol="http", auth="ntlm", message_encryption="never"), "message encryption turned off"),
+        (Connection("psrp", protocol="http", auth="ntlm"), None),
+        (Connection("psrp", protocol="https", auth="basic"), None),
+        (Connection("psrp", port=5986, auth="basic"), None),
+        (Connection("winrm", scheme="http", transport=["basic"]), "Basic authentication over plain HTTP"),
+        (Connection("winrm", scheme="https", transport=["basic"]), None),
+        (Connection("ssh"), None),
+    ],
+)
+def test_plain_http_is_refused_unless_messages_are_encrypted(connection, unsafe) -> None:
+    """psrp over plain HTTP with Basic (or certificate auth, or encryption off) is refused, as winrm is."""
+    reason = insecure_transport(connection, {})
+    assert (reason is None) if unsafe is None else (reason is not None and unsafe in reason)
