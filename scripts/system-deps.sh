@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the tests use: headless Chromium (report screenshot) and Japanese fonts.
+# Debian packages the tests use: headless Chromium (report screenshot), Japanese fonts, and openssl.
 # Installs them when missing and this user may (root); otherwise says what is missing.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)   # the lab exports PFX as Windows does (RC2-40 bags)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import base64
 import ntpath
+import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -128,12 +131,45 @@ def _facts(stored: StoredCert, session: Session) -> dict[str, Any]:
 
 
 def _export(stored: StoredCert, password: str) -> str:
-    """Export as .NET does (3DES), then seal the bytes as the agent does (contract: sealed exports)."""
+    """Export as .NET Framework does, then seal the bytes as the agent does (contract: sealed exports).
+
+    Windows' ``Export(Pkcs12)`` protects the certificate bag with RC2-40 and the key with 3DES (SHA-1
+    MAC). ``cryptography`` cannot write RC2, so the lab asks the openssl command (key and password on
+    stdin and in the environment, never on its command line); without it, both bags are 3DES.
+    """
     if stored.key_pem is None or not stored.exportable:
         raise WindowsError_(WIN_KEY_NOT_EXPORTABLE)
-    key = serialization.load_pem_private_key(stored.key_pem.encode(), None)
-    data = encrypt_pkcs12(key, stored.certificate(), [], password, Encryption.TRIPLE_DES, stored.friendly_name or None)
+    data = _windows_pkcs12(stored, password)
+    if data is None:
+        key = serialization.load_pem_private_key(stored.key_pem.encode(), None)
+        data = encrypt_pkcs12(
+            key, stored.certificate(), [], password, Encryption.TRIPLE_DES, stored.friendly_name or None
+        )
     return seal(data, password)
+
+
+def _windows_pkcs12(stored: StoredCert, password: str) -> bytes | None:
+    """Return a PKCS#12 shaped like Windows' export (RC2-40 certificates, 3DES key), or None without openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    # openssl reads the key, then the certificates, from one stdin it cannot rewind: the key goes first
+    pem = str(stored.key_pem).encode() + stored.certificate().public_bytes(serialization.Encoding.PEM)
+    command = [openssl, "pkcs12", "-export", "-certpbe", "PBE-SHA1-RC2-40", "-keypbe", "PBE-SHA1-3DES"]
+    command += ["-macalg", "sha1", "-passout", "env:ONSHI_LAB_EXPORT_PASSWORD"]
+    if stored.friendly_name:
+        command += ["-name", stored.friendly_name]
+    for extra in (["-legacy"], []):  # OpenSSL 3 needs the legacy provider for RC2; 1.1 has no such flag
+        done = subprocess.run(
+            command + extra,
+            input=pem,
+            capture_output=True,
+            env={"PATH": os.environ.get("PATH", ""), "ONSHI_LAB_EXPORT_PASSWORD": password},
+            check=False,
+        )
+        if done.returncode == 0 and done.stdout:
+            return done.stdout
+    return None
 
 
 def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:

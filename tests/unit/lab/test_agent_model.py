@@ -171,6 +171,8 @@ def test_export_is_3des_and_opens_with_its_password(host) -> None:
         load_pkcs12(base64.b64decode(pfx), "otp")
     bundle = load_pkcs12(unseal(pfx, "otp"), "otp")
     assert bundle.protection.label == "3des"
+    # as .NET Framework exports: RC2-40 for the certificate bag, 3DES for the key (the controller reads both)
+    assert (bundle.protection.certificate_algorithm, bundle.protection.key_algorithm) == ("RC2-40", "3DES")
     with pytest.raises(ContractError):
         unseal(pfx, "another password")
 
