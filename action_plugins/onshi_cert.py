@@ -90,7 +90,7 @@ class ActionModule(OnshiAction):
             return workflow.p12_offers([(Path(args["path"]), args["password"])], settings.expect), []
         if not args.get("p12_dir"):
             return [], []
-        files, notes = [], []
+        files = []
         for found in find_p12_files(Path(args["p12_dir"]), host, settings.expect.facility_codes):
             key = next((k for k in found.password_keys if k in args["passwords"]), None)
             if key is None:
@@ -101,4 +101,4 @@ class ActionModule(OnshiAction):
                     file=str(found.path),
                 )
             files.append((found, str(args["passwords"][key])))
-        return workflow.p12_offers(files, settings.expect), notes
+        return workflow.p12_offers(files, settings.expect), []

@@ -64,18 +64,18 @@ def check_text_inputs(raw: Mapping[str, Any]) -> None:
 
 def expectations(args: dict[str, Any]) -> Expectations:
     """Return the host's expectations; raise an error naming a bad code or pin."""
-    codes = []
+    parsed: dict[str, list[str]] = {}
     for option in ("facility_codes", "retire_codes"):
+        parsed[option] = []
         for value in args.get(option) or []:
             try:
-                parse_facility_code(value)
+                parsed[option].append(parse_facility_code(value).code)
             except FacilityCodeError as exc:
                 raise FacilityCodeError(
                     f"{option}: {exc}",
                     fix=f"correct onshi_cert_{option} in the inventory (10 digits, from the issuance notice, quoted)",
                 ) from exc
-    codes = [parse_facility_code(v).code for v in args.get("facility_codes") or []]
-    retire = [parse_facility_code(v).code for v in args.get("retire_codes") or []]
+    codes, retire = parsed["facility_codes"], parsed["retire_codes"]
     try:
         anchors = TrustAnchors.from_config(args.get("trust_anchors") or [])
     except TrustError as exc:

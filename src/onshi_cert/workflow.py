@@ -159,14 +159,6 @@ def require_dpapi(state: State) -> None:
 # --- the offers: .p12 files and backups, judged on the controller before the PC is touched -------------------
 
 
-@dataclass
-class Offer:
-    """A file that may give the PC a certificate: opened, and judged against the pinned roots."""
-
-    judged: Judged
-    backup: backups.Backup | None = None
-
-
 def p12_offers(files: list[tuple[P12File | Path, str]], expect: Expectations) -> list[Judged]:
     """Open and judge each ``(file, password)``; a file that cannot be used stops the task, naming it."""
     offers = []
