@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 from ansible.errors import AnsibleActionFail
@@ -148,6 +149,22 @@ def fail(host: str, exc: OnshiCertError | str, *, file: str | None = None) -> An
     return AnsibleActionFail(where + exc)
 
 
+DATA_OPTIONS = ("backup_dir", "p12_dir", "dest")
+
+
+def refuse_collection_paths(args: dict[str, Any]) -> None:
+    """Refuse a data folder inside an installed collection: reinstalling it deletes everything below."""
+    for name in DATA_OPTIONS:
+        value = args.get(name)
+        if value and "ansible_collections" in Path(str(value)).resolve().parts:
+            raise OnshiCertError(
+                f"{name} {value} is inside an installed Ansible collection, where 'ansible-galaxy collection "
+                "install --force' deletes it (backups hold private keys)",
+                fix="set onshi_cert_data_dir (or onshi_cert_backup_dir, onshi_cert_p12_dir, "
+                "onshi_cert_audit_report_dir) to a folder of your own, for example beside the inventory",
+            )
+
+
 class OnshiAction(ActionBase):
     """The frame every onshi-cert action plugin shares: check mode, validated arguments, one clear failure.
 
@@ -172,6 +189,7 @@ class OnshiAction(ActionBase):
             raise fail(host, exc) from None
         _, args = self.validate_argument_spec(**self.SPEC, **self.SPEC_RULES)
         try:
+            refuse_collection_paths(args)
             outcome = self.act(args, task_vars, host)
         except OnshiCertError as exc:
             raise fail(host, exc, file=getattr(exc, "file", None) or args.get("path")) from None

@@ -37,3 +37,15 @@ def test_plain_http_is_refused_unless_messages_are_encrypted(connection, unsafe)
     """psrp over plain HTTP with Basic (or certificate auth, or encryption off) is refused, as winrm is."""
     reason = insecure_transport(connection, {})
     assert (reason is None) if unsafe is None else (reason is not None and unsafe in reason)
+
+
+@pytest.mark.parametrize("name", ["backup_dir", "p12_dir", "dest"])
+def test_data_inside_an_installed_collection_is_refused(tmp_path, name) -> None:
+    """Backups, .p12 files and reports never live where 'ansible-galaxy collection install --force' deletes."""
+    from onshi_cert.ansible_support import refuse_collection_paths
+    from onshi_cert.core.errors import OnshiCertError
+
+    inside = tmp_path / "collections" / "ansible_collections" / "onshi" / "cert" / "backups"
+    with pytest.raises(OnshiCertError, match="ansible-galaxy collection install --force"):
+        refuse_collection_paths({name: str(inside)})
+    refuse_collection_paths({name: str(tmp_path / "onshi-cert-data" / "backups")})  # a folder of one's own
