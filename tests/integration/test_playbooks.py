@@ -187,6 +187,7 @@ def test_audit_writes_the_report(reset_lab) -> None:
     assert status["sapporo-shika-pc01"] == "expired"
     assert status["hiroshima-clinic-pc01"] == "expiring"
     assert data["summary"]["hosts"] == 13 and data["summary"]["unreachable"] == 1
+    assert f"レポート / report: {folder / 'report.html'}" in run.stdout  # the audit says where its report went
     csv_bytes = (folder / "renewals.csv").read_bytes()
     assert csv_bytes.startswith(b"\xef\xbb\xbf") and "医療機関等コード" in csv_bytes.decode("utf-8-sig")
     assert 'x509_cert_not_after{subject_CN="0110113719-01"' in (folder / "onshi_cert.prom").read_text()

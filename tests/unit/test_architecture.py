@@ -40,3 +40,14 @@ def test_unit_tests_mirror_the_source_tree() -> None:
     """Each source package has a matching unit-test folder."""
     for package in ("core", "lab", "agent"):
         assert (ROOT / "tests" / "unit" / package).is_dir(), package
+
+
+def test_no_data_default_lives_beside_the_playbooks_or_in_the_collection() -> None:
+    """Role defaults never derive a data path from playbook_dir (inside an installed collection when run by FQCN)."""
+    from pathlib import Path
+
+    roles = Path(__file__).resolve().parents[2] / "roles"
+    defaults = {p: p.read_text(encoding="utf-8") for p in roles.glob("*/defaults/main.yml")}
+    assert len(defaults) == 6
+    assert [str(p) for p, text in defaults.items() if "playbook_dir" in text] == []
+    assert all("onshi_cert_data_dir" in text for text in defaults.values())
