@@ -123,7 +123,8 @@ def fmt_yen(value: int, lang: str) -> str:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("onshi_cert.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
+        # Certificate text is hostile input: every HTML template (named *.html.j2) is autoescaped.
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,

@@ -204,3 +204,18 @@ def test_report_command_renders_a_saved_report_json(data, tmp_path, capsys) -> N
     assert main(["report", str(source), "--out", str(tmp_path / "out")]) == 0
     assert "report.html" in capsys.readouterr().out
     assert (tmp_path / "out" / "renewals.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_hostile_certificate_text_is_escaped_in_both_html_reports(factory, now, tmp_path) -> None:
+    """A subject CN carrying markup is shown as text in report.html and report.en.html, never run."""
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+    issued = factory.leaf("0110113719", cn=f"0110113719{hostile}", days_left=20)
+    root = InstalledCert(describe_certificate(factory.root), factory.root)
+    expect = Expectations(("0110113719",), TrustAnchors(frozenset({fingerprint(factory.root)})))
+    report = host_report(facts(), [installed(issued)], [root], expect, face_auth_path=FACE, now=now)
+    files = write_all(build([HostEntry("evil-pc", "site", ["0110113719"], report)], now), tmp_path)
+    for name in ("report.html", "report.en.html"):
+        page = (tmp_path / name).read_text(encoding="utf-8")
+        assert "<script>alert" not in page and "<img src=x" not in page, name
+        assert "&lt;script&gt;" in page, name
+    assert files
