@@ -233,10 +233,13 @@ def prometheus(data: dict[str, Any]) -> str:
     for rows in data["sites"].values():
         for host in rows:
             for cert in host["certificates"]:
+                # One series per certificate (thumbprint), and whether the policy keeps it: a PC holding an old
+                # and a renewed certificate of one CN must not collapse into one series (false expiry alerts).
                 labels = (
                     f'subject_CN="{_label(cert["subject_cn"])}",issuer_CN="{_label(cert["issuer_cn"])}",'
                     f'host="{_label(host["host"])}",facility_code="{_label(cert["facility_code"] or "")}",'
-                    f'site="{_label(host["site"])}"'
+                    f'site="{_label(host["site"])}",thumbprint="{_label(cert["thumbprint"])}",'
+                    f'kept="{"true" if cert.get("kept") else "false"}"'
                 )
                 not_after = dt.datetime.fromisoformat(cert["not_after"]).timestamp()
                 lines.append(f"x509_cert_not_after{{{labels}}} {not_after:.0f}")

@@ -141,10 +141,12 @@ def test_prometheus_uses_the_exporter_metric_names(data) -> None:
     """x509_cert_not_after and x509_cert_expired carry subject_CN, issuer_CN, host, facility_code, site."""
     text = prometheus(data)
     assert "# TYPE x509_cert_not_after gauge" in text
-    assert (
+    line = next(x for x in text.splitlines() if x.startswith("x509_cert_expired{") and 'host="dead-pc"' in x)
+    assert line.startswith(
         'x509_cert_expired{subject_CN="1310512346-01",issuer_CN="Online Billing NW Common Root CA",'
-        'host="dead-pc",facility_code="1310512346",site="tokyo"} 1' in text
+        'host="dead-pc",facility_code="1310512346",site="tokyo",thumbprint="'
     )
+    assert line.endswith('",kept="false"} 1')
     assert 'onshi_cert_host_up{host="off-pc",site="okinawa"} 0' in text
 
 
@@ -219,3 +221,17 @@ def test_hostile_certificate_text_is_escaped_in_both_html_reports(factory, now, 
         assert "<script>alert" not in page and "<img src=x" not in page, name
         assert "&lt;script&gt;" in page, name
     assert files
+
+
+def test_prometheus_series_are_unique_per_certificate(factory, now) -> None:
+    """Two certificates of one CN on one PC are two series (thumbprint label), the kept one marked kept="true"."""
+    old = factory.leaf("0110113719", terminal="01", days_left=20)
+    new = factory.leaf("0110113719", terminal="01", days_left=1100)
+    root = InstalledCert(describe_certificate(factory.root), factory.root)
+    expect = Expectations(("0110113719",), TrustAnchors(frozenset({fingerprint(factory.root)})))
+    report = host_report(facts(), [installed(old), installed(new)], [root], expect, face_auth_path=FACE, now=now)
+    text = prometheus(build([HostEntry("pc", "site", ["0110113719"], report)], now))
+    series = [line.rsplit(" ", 1)[0] for line in text.splitlines() if line.startswith("x509_cert_not_after{")]
+    assert len(series) == 2 and len(set(series)) == 2
+    kept = [s for s in series if 'kept="true"' in s]
+    assert len(kept) == 1 and describe_certificate(new.cert).thumbprint in kept[0]
