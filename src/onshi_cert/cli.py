@@ -32,6 +32,7 @@ from onshi_cert.core.trust import TrustAnchors, fingerprint, is_ca, is_self_sign
 from onshi_cert.i18n import detect_lang, display_width, pad, t
 
 PASSWORD_ENV = "ONSHI_CERT_PASSWORD"
+ANCHORS_ENV = "ONSHI_CERT_TRUST_ANCHORS"  # pins (fingerprints or root certificate files), space-separated
 
 # Exit codes of ``onshi-cert inspect`` (documented in the README and in --help).
 EXIT_CODES: dict[str, int] = {
@@ -60,7 +61,8 @@ INSPECT_EPILOG = """exit codes:
                            16 no usable facility code (bad check digit, ambiguous)
 
 Trust is a signature chain to a root pinned with --trust-anchor (a SHA-256 fingerprint, or a PEM/DER
-file of the root: 'onshi-cert pin FILE' prints the fingerprint); without one, the verdict is 14.
+file of the root: 'onshi-cert pin FILE' prints the fingerprint), or with ONSHI_CERT_TRUST_ANCHORS
+(space-separated) set once in the shell; without one, the verdict is 14.
 
 The password is read from --password-file, else from the environment variable named by
 --password-env (default ONSHI_CERT_PASSWORD), else from a prompt; never from an argument."""
@@ -115,7 +117,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     except OnshiCertError as exc:
         return _inspect_failure("usage", args.file, exc, lang, args.json)
     try:
-        anchors = trust_anchors(args.trust_anchor)
+        anchors = trust_anchors(args.trust_anchor or os.environ.get(ANCHORS_ENV, "").split())
     except OnshiCertError as exc:
         return _inspect_failure("usage", args.file, exc, lang, args.json)
     expect = Expectations(codes, anchors, FacilityRule(args.code_field, args.code_pattern or DEFAULT_PATTERN))
@@ -299,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PIN",
-        help="SHA-256 fingerprint of the genuine root CA, or a PEM/DER file of it (repeatable)",
+        help="SHA-256 fingerprint of the genuine root CA, or a PEM/DER file of it (repeatable; default: the "
+        f"space-separated pins in {ANCHORS_ENV})",
     )
     inspect.add_argument("--password-file", help="file holding the password (first line)")
     inspect.add_argument(

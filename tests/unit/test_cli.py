@@ -29,19 +29,15 @@ def p12(tmp_path, factory):
 
 @pytest.fixture(autouse=True)
 def anchor(tmp_path, factory, monkeypatch) -> Path:
-    """Pin the test factory's root for every inspect run of this module (as an engineer pins the real one)."""
+    """Pin the test factory's root for every inspect run of this module, as an engineer does once in the shell."""
     path = tmp_path / "root.pem"
     path.write_bytes(factory.root.public_bytes(Encoding.PEM))
-    monkeypatch.setattr(sys.modules[__name__], "ANCHOR", str(path))
+    monkeypatch.setenv("ONSHI_CERT_TRUST_ANCHORS", str(path))
     return path
 
 
-ANCHOR = ""
-
-
-def run(capsys, *argv: str, pinned: bool = True) -> tuple[int, str, str]:
-    extra = ["--trust-anchor", ANCHOR] if pinned and argv and argv[0] == "inspect" and "--help" not in argv else []
-    code = main([*argv, *extra])
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -121,7 +117,8 @@ def test_forged_ca_with_the_genuine_name_and_an_unpinned_run_fail(p12, capsys, m
     forged = p12(name="forged.p12", fac=CertificateFactory(now=now))
     code, out, _ = run(capsys, "inspect", str(forged), "--json")
     assert (code, json.loads(out)["verdict"]) == (14, "wrong_issuer")
-    code, out, _ = run(capsys, "inspect", str(p12()), "--json", pinned=False)
+    monkeypatch.delenv("ONSHI_CERT_TRUST_ANCHORS")
+    code, out, _ = run(capsys, "inspect", str(p12()), "--json")
     assert code == 14 and "no trust anchor" in json.loads(out)["trust_reason"]
 
 
@@ -177,7 +174,6 @@ def test_sample_writes_usable_files(tmp_path, capsys, monkeypatch) -> None:
         "--json",
         "--trust-anchor",
         str(tmp_path / "sample-ca.pem"),
-        pinned=False,
     )
     assert code == 0 and json.loads(out)["certificate"]["facility_code"] == "3410712362"
 
