@@ -205,11 +205,6 @@ def restore_offers(settings: Settings, index: backups.BackupIndex, restore_from:
     return offers, notes
 
 
-def chain_of(item: Judged) -> list[x509.Certificate]:
-    """Return the verified CA certificates above ``item`` (intermediates, then the pinned root)."""
-    return [*item.chain.intermediates, *([item.chain.root] if item.chain.root is not None else [])]
-
-
 # --- carrying out the plan ----------------------------------------------------------------------------------------
 
 
@@ -261,9 +256,8 @@ def back_up_removals(
                 f"{removal.thumbprint} must be backed up before it is removed, but no backup folder is set",
                 fix="set backup_dir and backup_password (from the vault)",
             )
-        data, bundle = backups.rebuild(
-            item.pfx, state.export_password or "", chain_of(removal.item), settings.backup_password, encryption
-        )
+        chain = removal.item.chain.ca_certificates
+        data, bundle = backups.rebuild(item.pfx, state.export_password or "", chain, settings.backup_password, encryption)
         backups.verify(data, settings.backup_password, removal.thumbprint)
         code = removal.item.code or (removal.item.info.facility_codes or ["unknown"])[0]
         saved = backups.write(settings.backup_dir, host, code, data, bundle, encryption)
@@ -295,7 +289,8 @@ def back_up_imports(
             continue
         encryption = encryption_for_build(state.facts.os_build)
         bundle: Pkcs12Bundle = item.payload
-        full = Pkcs12Bundle(bundle.key, bundle.leaf, chain_of(item), bundle.protection, bundle.friendly_name)
+        chain = item.chain.ca_certificates
+        full = Pkcs12Bundle(bundle.key, bundle.leaf, chain, bundle.protection, bundle.friendly_name)
         data = full.to_bytes(settings.backup_password, encryption)
         reopened = backups.verify(data, settings.backup_password, item.thumbprint)
         saved = backups.write(settings.backup_dir, host, code, data, reopened, encryption)
@@ -611,7 +606,7 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
                 "as the backup, or re-import it from that .p12 with onshi_cert (state: present)",
             )
         data, bundle = backups.rebuild(
-            item.pfx, state.export_password or "", chain_of(winner), settings.backup_password, encryption
+            item.pfx, state.export_password or "", winner.chain.ca_certificates, settings.backup_password, encryption
         )
         backups.verify(data, settings.backup_password, winner.thumbprint)
         written = backups.write(settings.backup_dir, host, code, data, bundle, encryption)

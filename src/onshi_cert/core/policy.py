@@ -388,11 +388,13 @@ def plan_host(
     plan = HostPlan()
     expected = tuple(expect.facility_codes)
 
+    usable_offers = []
     for offer in offers:
         refused = refusal(offer, expect, now)
         if refused:
             plan.refusals.append((offer, *refused))
-    usable_offers = [o for o in offers if not refusal(o, expect, now)]
+        else:
+            usable_offers.append(offer)
 
     for code in expected:
         mine = [c for c in (*pc, *usable_offers) if c.code == code]

@@ -108,6 +108,11 @@ class ChainResult:
         """Return the certificates between the leaf and the root."""
         return self.chain[1:-1] if self.trusted else ()
 
+    @property
+    def ca_certificates(self) -> list[x509.Certificate]:
+        """Return the verified CA certificates above the leaf: intermediates, then the pinned root."""
+        return list(self.chain[1:]) if self.trusted else []
+
 
 @dataclass(frozen=True)
 class TrustAnchors:
