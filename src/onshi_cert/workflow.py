@@ -256,8 +256,8 @@ def back_up_removals(
                 f"{removal.thumbprint} must be backed up before it is removed, but no backup folder is set",
                 fix="set backup_dir and backup_password (from the vault)",
             )
-        chain = removal.item.chain.ca_certificates
-        data, bundle = backups.rebuild(item.pfx, state.export_password or "", chain, settings.backup_password, encryption)
+        one_time, chain = state.export_password or "", removal.item.chain.ca_certificates
+        data, bundle = backups.rebuild(item.pfx, one_time, chain, settings.backup_password, encryption)
         backups.verify(data, settings.backup_password, removal.thumbprint)
         code = removal.item.code or (removal.item.info.facility_codes or ["unknown"])[0]
         saved = backups.write(settings.backup_dir, host, code, data, bundle, encryption)
