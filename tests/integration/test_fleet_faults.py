@@ -1,5 +1,5 @@
-"""200 lab PCs with about 5 % faults: each failed PC is reported with its reason, the rest complete, and a
-second run fixes what it can."""
+"""A lab fleet with faults of every kind (unreachable, cut mid-run, wrong password): each failed PC is reported
+with its reason, the rest complete, and a second run fixes what it can. (Scale is measured by bench/fleet.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from onshi_cert.lab.runtime import up
 from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
-SIZE = 200
+SIZE = 40
 USERS = {
     "Administrator": {"password": "Lab-Admin-2026!", "admin": True},
     "OQSComApp": {"password": "Lab-Oqs-2026!", "admin": False},
@@ -28,7 +28,7 @@ def code(index: int) -> str:
     return nine + str(luhn_check_digit(nine))
 
 
-def test_fleet_of_200_with_faults(tmp_path: Path) -> None:
+def test_fleet_with_faults(tmp_path: Path) -> None:
     """Transient faults (cuts, unreachable PCs) heal on the second run; bad input stays failed, with its reason."""
     rng = random.Random(20261124)
     hosts = [
@@ -53,8 +53,8 @@ def test_fleet_of_200_with_faults(tmp_path: Path) -> None:
     client = up(tmp_path / "lab", fleet, fresh=True)
     try:
         downloads.issue(client.state_dir, client.state_dir / "certs")
-        faulty = rng.sample([h["name"] for h in hosts], 10)
-        unreachable, cut, wrong_password = faulty[:4], faulty[4:8], faulty[8:]
+        faulty = rng.sample([h["name"] for h in hosts], 7)
+        unreachable, cut, wrong_password = faulty[:2], faulty[2:5], faulty[5:]
         for name in unreachable:
             client.set_reachable(name, False)
         for name in cut:
@@ -77,7 +77,7 @@ def test_fleet_of_200_with_faults(tmp_path: Path) -> None:
         for name in wrong_password:
             line = next(line for line in recap.splitlines() if line.startswith(name))
             assert "password does not open" in line, line
-        assert len([h for h, c in first.recap.items() if c["changed"]]) >= SIZE - 10
+        assert len([h for h, c in first.recap.items() if c["changed"]]) >= SIZE - len(faulty)
 
         for name in unreachable:
             client.set_reachable(name, True)
