@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from onshi_cert.core.facility import luhn_check_digit  # noqa: E402
-from onshi_cert.lab import downloads  # noqa: E402
-from onshi_cert.lab.runtime import LabClient, up  # noqa: E402
+from onshi_cert_tools.lab import downloads  # noqa: E402
+from onshi_cert_tools.lab.runtime import LabClient, up  # noqa: E402
 
 BIN = Path(sys.executable).parent
 USERS = {"Administrator": {"password": "Lab-Admin-2026!", "admin": True},

@@ -12,3 +12,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
     touch "$stamp"
 fi
+# The checkout is the collection onshi.cert: make it findable as one (ansible.cfg: collections_path = ./.collections).
+mkdir -p .collections/ansible_collections/onshi
+ln -sfn ../../.. .collections/ansible_collections/onshi/cert
+# A second, bare virtualenv with only what the collection declares (ansible-core, pywinrm, its requirements.txt):
+# tests/integration/test_collection.py runs the installed collection from it, as AWX would.
+alone=.venv/collection-only
+if [ ! -x "$alone/bin/ansible-playbook" ] || [ requirements.txt -nt "$alone/.installed" ]; then
+    "$PYTHON" -m venv "$alone"
+    "$alone/bin/python" -m pip install --quiet --disable-pip-version-check \
+        'ansible-core>=2.19,<2.21' 'pywinrm>=0.5,<0.6' -r requirements.txt
+    touch "$alone/.installed"
+fi

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from onshi_cert.core.factory import CertificateFactory
+from onshi_cert_tools.factory import CertificateFactory
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +30,6 @@ def factory_with_intermediate(now: dt.datetime) -> CertificateFactory:
 @pytest.fixture(scope="session")
 def lookalike_factory(now: dt.datetime) -> CertificateFactory:
     """Return a factory whose CA has a name like the real one, but is not it."""
-    from onshi_cert.core.factory import LOOKALIKE_ISSUER_CN
+    from onshi_cert_tools.factory import LOOKALIKE_ISSUER_CN
 
     return CertificateFactory(LOOKALIKE_ISSUER_CN, now=now, key_pool=1)

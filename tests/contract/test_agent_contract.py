@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from onshi_cert.agent.contract import HR_INVALID_PASSWORD, b64, unseal
 from onshi_cert.core.certinfo import thumbprint
-from onshi_cert.core.factory import CertificateFactory
 from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
+from onshi_cert_tools.factory import CertificateFactory
 
 pytestmark = pytest.mark.integration
 MY = "CurrentUser\\My"

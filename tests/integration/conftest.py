@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from onshi_cert.lab.fleet import LabCA
-from onshi_cert.lab.runtime import SAMPLE_FLEET, LabClient, up
+from onshi_cert_tools.lab.fleet import LabCA
+from onshi_cert_tools.lab.runtime import SAMPLE_FLEET, LabClient, up
 
 
 @pytest.fixture(scope="session")

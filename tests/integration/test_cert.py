@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from onshi_cert.core.factory import corrupt
+from onshi_cert_tools.factory import corrupt
 from tests.integration.conftest import my_store
 from tests.integration.helpers import run_module
 

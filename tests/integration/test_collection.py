@@ -1,22 +1,30 @@
-"""The Galaxy collection: built, installed into a temporary collections path, the audit run by FQCN against the
-lab with nothing from the checkout on Ansible's paths; and the execution environment's build context."""
+"""The collection is the product: built from the checkout (whose root is the collection), installed into a bare
+virtualenv that has only what the collection declares, and run by FQCN from an unrelated folder against the lab;
+ansible-test sanity on the installed copy; the execution environment's build context."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
-from onshi_cert.collection import build
+from onshi_cert_tools.collection import build, install
+from onshi_cert_tools.lab import downloads
+from tests.integration.conftest import my_store
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+#: Made by scripts/bootstrap.sh: ansible-core, pywinrm and the collection's requirements.txt, nothing else.
+ALONE = ROOT / ".venv" / "collection-only" / "bin"
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +32,9 @@ def tarball(tmp_path_factory) -> Path:
     return build(tmp_path_factory.mktemp("dist"))
 
 
-def test_collection_has_every_part(tarball) -> None:
-    """Modules with their docs and the agent, action plugins, roles, playbooks, the recap callback, runtime."""
+def test_collection_has_every_part_and_nothing_of_the_kit(tarball) -> None:
+    """Modules with their docs and the agent, action plugins, the core in plugin_utils, roles, playbooks, the recap
+    callback, meta; none of the lab, the command-line tool, the developers' tests or user data."""
     with tarfile.open(tarball) as archive:
         names = set(archive.getnames())
     for member in (
@@ -37,68 +46,127 @@ def test_collection_has_every_part(tarball) -> None:
         "plugins/action/onshi_cert_report.py",
         "plugins/doc_fragments/onshi_cert.py",
         "plugins/callback/onshi_cert_recap.py",
+        "plugins/plugin_utils/core/policy.py",
+        "plugins/plugin_utils/report/templates/report.html.j2",
         "roles/onshi_cert_install/tasks/main.yml",
         "playbooks/audit.yml",
         "meta/runtime.yml",
+        "meta/execution-environment.yml",
+        "requirements.txt",
+        "tests/sanity/ignore-2.19.txt",
     ):
         assert member in names, member
+    for prefix in ("src/", "inventories/", "bench/", "tests/integration/", "tests/unit/", "molecule/", ".lab/"):
+        assert not [n for n in names if n.startswith(prefix)], prefix
+    assert not [n for n in names if n.endswith((".p12", ".pfx")) or "/backups/" in n]
 
 
-def test_audit_by_fqcn_from_an_installed_collection(reset_lab, tarball, tmp_path) -> None:
-    """ansible-playbook onshi.cert.audit works with only the installed collection."""
+def test_runs_alone_by_fqcn_from_an_unrelated_folder(reset_lab, tarball, tmp_path) -> None:
+    """In a virtualenv with only ansible-core, pywinrm and requirements.txt, from a folder with no ansible.cfg:
+    onshi.cert.provision, .backup, .replace_pc and .audit work against the lab by FQCN, with the recap."""
+    assert (ALONE / "ansible-playbook").exists(), "run scripts/bootstrap.sh: it makes .venv/collection-only"
+    bare = subprocess.run([str(ALONE / "python"), "-c", "import onshi_cert"], capture_output=True, check=False)
+    assert bare.returncode != 0, "the bare virtualenv must not have the developers' onshi_cert package"
+    lab = reset_lab
+    downloads.issue(lab.state_dir, lab.state_dir / "certs", ["sendai-yakkyoku-pc01"])
     collections = tmp_path / "collections"
+    install(tarball, collections)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "PYTHON", "VIRTUAL_ENV"))}
+    env |= {
+        "PATH": f"{ALONE}:/usr/bin:/bin",
+        "ANSIBLE_COLLECTIONS_PATH": str(collections),
+        "ANSIBLE_CALLBACKS_ENABLED": "onshi.cert.onshi_cert_recap",
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+
+    def play(name: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(ALONE / "ansible-playbook"), f"onshi.cert.{name}", "-i", str(lab.inventory), *args],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+
+    provision = play("provision", "--limit", "sendai-yakkyoku-pc01")
+    assert provision.returncode == 0, provision.stdout[-3000:] + provision.stderr[-2000:]
+    assert "ONSHI-CERT RECAP" in provision.stdout
+    installed = my_store(lab, "sendai-yakkyoku-pc01")
+    assert len(installed) == 1 and installed[0]["has_key"]
+
+    backup = play("backup", "--limit", "sendai-yakkyoku-pc01")
+    assert backup.returncode == 0, backup.stdout[-3000:]
+    assert list((lab.state_dir / "backups").rglob("sendai-yakkyoku-pc01_*.pfx"))
+
+    blank = lab.host("sendai-yakkyoku-pc01")["state"]
+    blank["stores"] = {key: value for key, value in blank["stores"].items() if not key.startswith("CurrentUser")}
+    lab.put_host("sendai-yakkyoku-pc01", blank)
+    replace = play(
+        "replace_pc", "--limit", "sendai-yakkyoku-pc01", "-e", "onshi_cert_restore_from=sendai-yakkyoku-pc01"
+    )
+    assert replace.returncode == 0, replace.stdout[-3000:]
+    assert [r["thumbprint"] for r in my_store(lab, "sendai-yakkyoku-pc01")] == [installed[0]["thumbprint"]]
+
+    audit = play("audit")
+    assert audit.returncode == 4, audit.stdout[-3000:]  # 4: the one unreachable PC of the fleet
+    assert "ONSHI-CERT RECAP" in audit.stdout
+    report_file = lab.state_dir / "reports" / "latest" / "report.json"
+    assert report_file.is_file(), audit.stdout[audit.stdout.find("Write the fleet report") :][:3000]
+    report = json.loads(report_file.read_text())
+    assert report["summary"]["hosts"] == 13 and report["summary"]["reachable"] == 12
+    assert not list(collections.rglob("*.pfx")) and not list(collections.rglob("report.json"))
+
+
+def test_installs_from_git(tmp_path) -> None:
+    """ansible-galaxy collection install git+file://<checkout> gives the same collection (build_ignore applies)."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
+    for path in ["plugins", "roles", "playbooks", "meta", "galaxy.yml", "requirements.txt"]:
+        source = ROOT / path
+        if source.is_dir():
+            shutil.copytree(source, clone / path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, clone / path)  # the working tree as it is now, committed or not
+    subprocess.run(["git", "add", "-A"], cwd=clone, check=True, capture_output=True)
     subprocess.run(
-        [str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(collections)],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "now", "--allow-empty"],
+        cwd=clone,
         check=True,
         capture_output=True,
     )
-    config = tmp_path / "ansible.cfg"
-    config.write_text("[defaults]\nhost_key_checking = False\ncallbacks_enabled = onshi.cert.onshi_cert_recap\n")
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}:{os.environ['PATH']}",
-        "ANSIBLE_CONFIG": str(config),
-        "ANSIBLE_COLLECTIONS_PATH": str(collections),
-    }
-    report = tmp_path / "report"
-    run = subprocess.run(
-        [
-            str(BIN / "ansible-playbook"),
-            "onshi.cert.audit",
-            "-i",
-            str(reset_lab.inventory),
-            "-e",
-            f"onshi_cert_audit_report_dir={report}",
-        ],
-        cwd=tmp_path,
-        env=env,
+    collections = tmp_path / "collections"
+    proc = subprocess.run(
+        [str(BIN / "ansible-galaxy"), "collection", "install", f"git+file://{clone}", "-p", str(collections)],
         capture_output=True,
         text=True,
         check=False,
     )
-    assert run.returncode == 4, run.stdout[-3000:]  # 4: the one unreachable PC of the fleet
-    assert "ONSHI-CERT RECAP" in run.stdout
-    data = json.loads((report / "report.json").read_text())
-    assert data["summary"]["hosts"] == 13 and data["summary"]["reachable"] == 12
-    assert reset_lab.records("sapporo-naika-pc01")["executions"] == 1
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    installed = collections / "ansible_collections" / "onshi" / "cert"
+    assert (installed / "plugins" / "plugin_utils" / "core" / "policy.py").is_file()
+    assert not (installed / "src").exists() and not (installed / "inventories").exists()
+    assert not (installed / "tests" / "integration").exists()
 
 
 def test_execution_environment_context(tmp_path) -> None:
-    """With the collection and the wheel in dist/, ansible-builder create makes a complete build context."""
+    """ansible-builder makes a build context in which every file a stage copies or installs is there for it, the
+    final stage gets the installed collection, and the collection's requirements reach the final image."""
     dist = ROOT / "dist"
-    build(dist)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
-        check=True,
-        capture_output=True,
-    )
+    tarball = build(dist)
+    definition = yaml.safe_load((ROOT / "ee" / "execution-environment.yml").read_text())
+    assert not definition["images"]["base_image"]["name"].endswith(":latest")
     context = tmp_path / "context"
     proc = subprocess.run(
         [
             str(BIN / "ansible-builder"),
             "create",
             "-f",
-            str(ROOT / "execution-environment.yml"),
+            str(ROOT / "ee" / "execution-environment.yml"),
             "-c",
             str(context),
             "--output-filename",
@@ -110,20 +178,84 @@ def test_execution_environment_context(tmp_path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    containerfile = (context / "Containerfile").read_text()
-    assert "pip install --no-cache-dir /build/dist/onshi_cert-" in containerfile
-    assert "ansible-galaxy collection install /build/dist/onshi-cert-" in containerfile
-    copied = {p.name for p in (context / "_build" / "dist").iterdir()}
-    assert any(n.startswith("onshi-cert-") and n.endswith(".tar.gz") for n in copied)
-    assert any(n.startswith("onshi_cert-") and n.endswith(".whl") for n in copied)
-    assert "pywinrm" in (context / "_build" / "requirements.txt").read_text()
+    stages = re.split(r"^FROM ", (context / "Containerfile").read_text(), flags=re.M)[1:]
+    by_name = {stage.split()[2]: stage for stage in stages}
+    for stage in stages:  # every COPY from the context names something that is there
+        for source in re.findall(r"^COPY (?!--from)(\S+)", stage, flags=re.M):
+            assert (context / source).exists(), source
+    galaxy = by_name["galaxy"]
+    assert "COPY _build /build" in galaxy
+    requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
+    for entry in requirements["collections"]:  # each file the galaxy stage installs is inside /build there
+        assert entry["name"].startswith("/build/")
+        assert (context / "_build" / entry["name"].removeprefix("/build/")).is_file(), entry["name"]
+        assert Path(entry["name"]).name == tarball.name, "ee/ names the tarball of galaxy.yml's version"
+    assert "COPY --from=galaxy /usr/share/ansible /usr/share/ansible" in by_name["final"]
+
+    collections = tmp_path / "collections"
+    install(tarball, collections)
+    introspect = subprocess.run(
+        [sys.executable, str(context / "_build" / "scripts" / "introspect.py"), "introspect", str(collections)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert introspect.returncode == 0, introspect.stderr
+    assert "cryptography" in introspect.stdout and "pywinrm" in introspect.stdout, introspect.stdout
+
+
+def test_execution_environment_image(tmp_path) -> None:
+    """Where a container engine is available, build the image and run onshi.cert's audit syntax check inside it."""
+    engine = shutil.which("podman") or shutil.which("docker")
+    usable = engine and subprocess.run([engine, "info"], capture_output=True, check=False).returncode == 0
+    if not usable:
+        why = f"{engine} cannot reach its daemon" if engine else "there is no podman or docker"
+        pytest.skip(f"{why} on this machine: the image is built and run by .github/workflows/ee.yml")
+    build(ROOT / "dist")
+    proc = subprocess.run(
+        [
+            str(BIN / "ansible-builder"),
+            "build",
+            "-f",
+            str(ROOT / "ee" / "execution-environment.yml"),
+            "-c",
+            str(tmp_path / "context"),
+            "-t",
+            "onshi-cert-ee:test",
+            "--container-runtime",
+            Path(engine).name,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = subprocess.run(
+        [
+            engine,
+            "run",
+            "--rm",
+            "onshi-cert-ee:test",
+            "ansible-playbook",
+            "--syntax-check",
+            "onshi.cert.audit",
+            "-i",
+            "localhost,",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 SANITY_TESTS = ["validate-modules", "ansible-doc", "action-plugin-docs", "yamllint", "compile", "pep8", "ignores"]
 
 
-def test_ansible_test_sanity(tmp_path) -> None:
-    """ansible-test sanity passes for the collection (the tests that apply to it).
+def test_ansible_test_sanity(tarball, tmp_path) -> None:
+    """ansible-test sanity passes on the installed collection (the tests that apply to it).
 
     ansible-test bootstraps pip in its venvs with a script from a host this machine cannot reach; the
     documented workaround is a script in its cache, so the test puts an equivalent there that installs
@@ -143,7 +275,9 @@ def test_ansible_test_sanity(tmp_path) -> None:
     (cache / f"get_pip_{version.replace('.', '_')}.py").write_text(
         (Path(__file__).parent / "data" / "get_pip_shim.py").read_text()
     )
-    staged = stage_for_sanity(tmp_path)
+    installed = install(tarball, tmp_path)
+    for command in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *command], cwd=installed, check=True, capture_output=True)
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     proc = subprocess.run(
         [
@@ -154,7 +288,7 @@ def test_ansible_test_sanity(tmp_path) -> None:
             "3.11",
             *[arg for test in SANITY_TESTS for arg in ("--test", test)],
         ],
-        cwd=staged,
+        cwd=installed,
         env=env,
         capture_output=True,
         text=True,
@@ -165,13 +299,3 @@ def test_ansible_test_sanity(tmp_path) -> None:
     assert proc.returncode == 0, output[-4000:]
     for test in SANITY_TESTS:
         assert f'Running sanity test "{test}"' in output
-
-
-def stage_for_sanity(tmp_path: Path) -> Path:
-    """Stage the collection as ansible_collections/onshi/cert inside a git repository, as ansible-test wants."""
-    from onshi_cert.collection import stage
-
-    staged = stage(ROOT, tmp_path / "ansible_collections" / "onshi" / "cert")
-    for command in (["init", "-q"], ["add", "-A"]):
-        subprocess.run(["git", *command], cwd=staged, check=True, capture_output=True)
-    return staged

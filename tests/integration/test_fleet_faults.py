@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from onshi_cert.core.facility import luhn_check_digit
-from onshi_cert.lab import downloads
-from onshi_cert.lab.runtime import up
+from onshi_cert_tools.lab import downloads
+from onshi_cert_tools.lab.runtime import up
 from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration

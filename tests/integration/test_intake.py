@@ -11,7 +11,7 @@ import pytest
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-from onshi_cert.core.factory import corrupt
+from onshi_cert_tools.factory import corrupt
 from tests.integration.conftest import my_store
 from tests.integration.helpers import ROOT, run_playbook
 

@@ -18,9 +18,9 @@ import yaml
 
 from onshi_cert.core import backup as backups
 from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
-from onshi_cert.lab import downloads
-from onshi_cert.lab.fleet import LAB_BACKUP_PASSWORD, LabCA
-from onshi_cert.lab.runtime import LabClient, up
+from onshi_cert_tools.lab import downloads
+from onshi_cert_tools.lab.fleet import LAB_BACKUP_PASSWORD, LabCA
+from onshi_cert_tools.lab.runtime import LabClient, up
 from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import serialization
 
 from onshi_cert.core import backup as backups
 from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
-from onshi_cert.lab import downloads
-from onshi_cert.lab.fleet import LAB_BACKUP_PASSWORD
+from onshi_cert_tools.lab import downloads
+from onshi_cert_tools.lab.fleet import LAB_BACKUP_PASSWORD
 from tests.integration.browser import is_blank, screenshot
 from tests.integration.conftest import my_store
 from tests.integration.helpers import run_playbook

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from onshi_cert.core import backup as backups
-from onshi_cert.lab import downloads
+from onshi_cert_tools.lab import downloads
 from tests.integration.conftest import my_store
 from tests.integration.helpers import run_playbook
 
@@ -51,7 +51,7 @@ def test_an_older_p12_never_replaces_the_pcs_newer_certificate(reset_lab, lab_ca
 
 def test_only_the_pinned_root_reaches_the_machine_store(reset_lab, lab_ca) -> None:
     """Rule 3: a genuine .p12 that also carries an extra self-signed root: installed, the extra root never added."""
-    from onshi_cert.core.factory import CertificateFactory
+    from onshi_cert_tools.factory import CertificateFactory
 
     lab, host = reset_lab, "sendai-yakkyoku-pc01"
     state = lab.host(host)["state"]

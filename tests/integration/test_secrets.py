@@ -90,7 +90,7 @@ def test_no_secret_leaks_at_any_verbosity(reset_lab, lab_ca) -> None:
     assert sum(len(h) for h in haystacks.values()) > 100_000, "the scan must have something to read"
     assert "-vvvv" in runs[0].stdout or "ESTABLISH WINRM CONNECTION" in runs[0].stdout
     debug = runs[0].stdout + runs[0].stderr
-    assert "done with _execute_module (onshi_cert_agent" in debug and "'password': '********'" in debug
+    assert "done with _execute_module (onshi.cert.onshi_cert_agent" in debug and "'password': '********'" in debug
 
     hits = [
         f"{name} in {where}" for where, text in haystacks.items() for name, secret in secrets.items() if secret in text

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from onshi_cert.cli import EXIT_CODES, main
-from onshi_cert.core.factory import corrupt
+from onshi_cert_tools.cli import EXIT_CODES, main
+from onshi_cert_tools.factory import corrupt
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_another_clinics_code_in_the_cn_is_wrong_facility(p12, capsys, monkeypat
 
 def test_forged_ca_with_the_genuine_name_and_an_unpinned_run_fail(p12, capsys, monkeypatch, now) -> None:
     """A CA copying the genuine name is wrong_issuer (14); without any pin nothing is genuine either."""
-    from onshi_cert.core.factory import CertificateFactory
+    from onshi_cert_tools.factory import CertificateFactory
 
     monkeypatch.setenv("ONSHI_CERT_PASSWORD", "1234")
     forged = p12(name="forged.p12", fac=CertificateFactory(now=now))
@@ -154,7 +154,7 @@ def test_no_password_without_terminal_is_an_error(p12, capsys, monkeypatch) -> N
 def test_password_is_never_an_argument() -> None:
     """No option takes the password itself."""
     out = subprocess.run(
-        [sys.executable, "-m", "onshi_cert.cli", "inspect", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "onshi_cert_tools.cli", "inspect", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "--password " not in out and "--password=" not in out
     assert "exit codes" in out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -23,17 +23,20 @@ def _doc(path: Path, name: str) -> dict:
 
 
 def _documented_options(module: str) -> dict:
-    doc = _doc(ROOT / "library" / f"{module}.py", "DOCUMENTATION")
+    doc = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "DOCUMENTATION")
     options = dict(doc.get("options") or {})
-    if "onshi_cert" in (doc.get("extends_documentation_fragment") or []):
-        options = {**_doc(ROOT / "doc_fragments" / "onshi_cert.py", "DOCUMENTATION")["options"], **options}
+    if "onshi.cert.onshi_cert" in (doc.get("extends_documentation_fragment") or []):
+        options = {**_doc(ROOT / "plugins" / "doc_fragments" / "onshi_cert.py", "DOCUMENTATION")["options"], **options}
     return options
 
 
 def _spec(module: str) -> dict:
-    spec = importlib.util.spec_from_file_location(f"plugin_{module}", ROOT / "action_plugins" / f"{module}.py")
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
+    """Import the action plugin as Ansible does: through the collection loader, by its collection name."""
+    from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+
+    if not any(type(finder).__name__ == "_AnsibleCollectionFinder" for finder in sys.meta_path):
+        _AnsibleCollectionFinder(paths=[str(ROOT / ".collections")])._install()
+    plugin = importlib.import_module(f"ansible_collections.onshi.cert.plugins.action.{module}")
     return plugin.SPEC["argument_spec"]
 
 
@@ -56,9 +59,14 @@ def test_documented_options_match_the_plugin_spec(module: str) -> None:
 @pytest.mark.parametrize("module", [*MODULES, "onshi_cert_agent"])
 def test_every_return_value_is_documented_fully(module: str) -> None:
     """Each return value has a description, returned, type and a sample (or documented contents)."""
-    returns = _doc(ROOT / "library" / f"{module}.py", "RETURN")
-    examples = _doc(ROOT / "library" / f"{module}.py", "EXAMPLES")
+    returns = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "RETURN")
+    examples = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "EXAMPLES")
     assert examples
+    from ansible.playbook.task import Task
+
+    for task in examples:  # every example works as written: modules by their FQCN
+        assert all("." in key for key in task if key not in Task.fattributes), task
+    assert any(key.startswith("onshi.cert.") for task in examples for key in task)
 
     def check(values: dict) -> None:
         for name, value in values.items():
@@ -81,7 +89,7 @@ def test_secrets_are_no_log() -> None:
 def test_ansible_doc_renders(module: str) -> None:
     """ansible-doc renders each module from the checkout without errors."""
     doc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-doc"), module],
+        [str(Path(sys.executable).parent / "ansible-doc"), f"onshi.cert.{module}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -89,4 +97,4 @@ def test_ansible_doc_renders(module: str) -> None:
     )
     assert doc.returncode == 0, doc.stderr
     assert "[ERROR]" not in doc.stderr and "[WARNING]" not in doc.stderr
-    assert f"MODULE {module}" in doc.stdout.replace("\x1b[1m", "").replace("\x1b[0m", "")
+    assert f"MODULE onshi.cert.{module}" in doc.stdout.replace("\x1b[1m", "").replace("\x1b[0m", "")

@@ -18,12 +18,12 @@ from onshi_cert import options, workflow
 from onshi_cert.core import backup as backups
 from onshi_cert.core.certinfo import thumbprint
 from onshi_cert.core.errors import OnshiCertError
-from onshi_cert.core.factory import CertificateFactory
 from onshi_cert.core.policy import Expectations, Scope
 from onshi_cert.core.trust import TrustAnchors, fingerprint
-from onshi_cert.lab.fleet import LabCA, build_hosts
-from onshi_cert.lab.inprocess import LabRunner
-from onshi_cert.lab.windows import WindowsHost
+from onshi_cert_tools.factory import CertificateFactory
+from onshi_cert_tools.lab.fleet import LabCA, build_hosts
+from onshi_cert_tools.lab.inprocess import LabRunner
+from onshi_cert_tools.lab.windows import WindowsHost
 
 CODE = "3410712362"
 OTHER = "0110113719"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from onshi_cert.agent import realpc
-from onshi_cert.lab.executor import execute
-from onshi_cert.lab.fleet import LabCA, build_hosts
+from onshi_cert_tools import realpc
+from onshi_cert_tools.lab.executor import execute
+from onshi_cert_tools.lab.fleet import LabCA, build_hosts
 from tests.unit.agent.test_agent_script import syntax_errors
 
 OPERATOR, PASSWORD = "OQSComApp", "Lab-Oqs-2026!"
@@ -65,7 +65,7 @@ def test_the_powershell_runner_is_valid_windows_powershell() -> None:
     """run-contract.ps1 parses, and writes each answer beside its case as the checks expect."""
     from importlib import resources
 
-    text = resources.files("onshi_cert.agent").joinpath("run-contract.ps1").read_bytes()
+    text = resources.files("onshi_cert_tools").joinpath("run-contract.ps1").read_bytes()
     assert syntax_errors(text) == []
     assert b"'.answer.json'" in text and b"RedirectStandardInput = $true" in text
     for test in (b"'eq'", b"'ne'", b"'endswith'", b"'any_has'"):  # the four tests realpc.problems_in applies

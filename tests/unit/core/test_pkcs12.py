@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from onshi_cert.core.errors import BadPasswordError, CorruptPkcs12Error, NoPrivateKeyError
-from onshi_cert.core.factory import CertificateFactory, corrupt
 from onshi_cert.core.pkcs12 import (
     AES_MIN_WINDOWS_BUILD,
     Encryption,
@@ -14,6 +13,7 @@ from onshi_cert.core.pkcs12 import (
     read_protection,
 )
 from onshi_cert.core.trust import TrustAnchors, fingerprint
+from onshi_cert_tools.factory import CertificateFactory, corrupt
 
 
 @pytest.fixture(scope="module")

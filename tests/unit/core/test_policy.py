@@ -8,9 +8,9 @@ import pytest
 
 from onshi_cert.core.certinfo import describe_certificate, thumbprint
 from onshi_cert.core.facility import FacilityRule
-from onshi_cert.core.factory import CertificateFactory
 from onshi_cert.core.policy import Expectations, Judged, Scope, Stage, Verdict, assess, judge, plan_host, stage_for
 from onshi_cert.core.trust import TrustAnchors, fingerprint
+from onshi_cert_tools.factory import CertificateFactory
 
 CODE = "3410712362"
 OTHER = "0110113719"

@@ -19,9 +19,9 @@ from onshi_cert.agent.contract import (
 )
 from onshi_cert.core.errors import CorruptPkcs12Error
 from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
-from onshi_cert.lab.agent_model import Interrupted, run_agent
-from onshi_cert.lab.fleet import LabCA, build_hosts
-from onshi_cert.lab.windows import Session, WindowsHost
+from onshi_cert_tools.lab.agent_model import Interrupted, run_agent
+from onshi_cert_tools.lab.fleet import LabCA, build_hosts
+from onshi_cert_tools.lab.windows import Session, WindowsHost
 
 OPERATOR = Session("OQSComApp", admin=False, logon_type="interactive", dpapi=True, become=True)
 ADMIN_NETWORK = Session("Administrator", admin=True, logon_type="network", dpapi=False)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from onshi_cert.agent import payload
-from onshi_cert.lab.executor import MANIFEST_SEPARATOR, Refused, execute
-from onshi_cert.lab.fleet import LabCA, build_hosts
+from onshi_cert_tools.lab.executor import MANIFEST_SEPARATOR, Refused, execute
+from onshi_cert_tools.lab.fleet import LabCA, build_hosts
 
 REQUEST = {"contract": 1, "steps": [{"op": "host_info", "args": {}}]}
 

@@ -199,7 +199,7 @@ def test_japanese_report_speaks_japanese_about_problems(data, tmp_path) -> None:
 
 def test_report_command_renders_a_saved_report_json(data, tmp_path, capsys) -> None:
     """onshi-cert report rebuilds every file from a report.json."""
-    from onshi_cert.cli import main
+    from onshi_cert_tools.cli import main
 
     source = tmp_path / "saved.json"
     source.write_text(json.dumps(data, ensure_ascii=False))

@@ -1,1 +1,0 @@
-../src/onshi_cert/agent/onshi_cert_agent.ps1

@@ -1,0 +1,60 @@
+# onshi_cert_report: write the fleet audit report on the controller from every PC's onshi_cert facts.
+from __future__ import annotations
+
+from pathlib import Path
+
+from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
+from ansible_collections.onshi.cert.plugins.plugin_utils.report import HostEntry, build, write_all
+
+SPEC = {
+    "argument_spec": {
+        "hosts": {"type": "list", "elements": "str", "required": True},
+        "facts": {"type": "dict", "required": True},
+        "sites": {"type": "dict", "default": {}},
+        "facility_codes": {"type": "dict", "default": {}},
+        "dest": {"type": "path", "required": True},
+    }
+}
+IGNORED_GROUPS = {"all", "ungrouped", "oqs_pcs"}
+
+
+def site_of(groups: list[str] | str | None) -> str:
+    """Return the site of a host: its first group other than the fleet-wide ones."""
+    names = [groups] if isinstance(groups, str) else list(groups or [])
+    return next((g for g in names if g not in IGNORED_GROUPS), "default")
+
+
+class ActionModule(OnshiAction):
+    SPEC = SPEC
+
+    def act(self, args, task_vars, host):
+        entries = []
+        for name in args["hosts"]:
+            facts = args["facts"].get(name) or None
+            entries.append(
+                HostEntry(
+                    host=name,
+                    site=site_of(args["sites"].get(name)),
+                    facility_codes=list(args["facility_codes"].get(name) or []),
+                    report=facts if facts and "certificates" in facts else None,
+                    error=None if facts else "the PC did not answer (unreachable, or the audit failed on it)",
+                )
+            )
+        data = build(entries)
+        try:
+            files = write_all(data, Path(args["dest"]))
+        except OSError as exc:
+            raise OnshiCertError(
+                f"cannot write the report into {args['dest']}: {exc.strerror}",
+                fix="choose a writable onshi_cert_audit_report_dir",
+            ) from None
+        return {
+            "changed": False,
+            "files": [str(f) for f in files],
+            "summary": data["summary"],
+            "report": str(Path(args["dest"]) / "report.html"),
+            "attention_hosts": sorted(
+                h["host"] for rows in data["sites"].values() for h in rows if h["status"] != "ok"
+            ),
+        }

@@ -1,0 +1,83 @@
+# Documentation of the onshi_cert_backup action plugin (action_plugins/onshi_cert_backup.py).
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: onshi_cert_backup
+short_description: Keep verified PFX backups of an Online Eligibility Confirmation PC's certificates
+description:
+  - Exports the certificate kept for each facility code with its private key, in the same execution
+    that reads the store, and brings the bytes to the controller in memory.
+  - Re-opens them on the controller, adds the full chain, re-encrypts them with I(backup_password)
+    (AES-256 where the PC's Windows build can import it, else 3DES so the backup restores there),
+    re-opens the result (password works, key matches, chain complete, thumbprint equals the source)
+    and writes it atomically as C(<backup_dir>/<facility_code>/<host>_<thumbprint>.pfx) (mode 0600)
+    with a JSON sidecar (sha256, algorithm, not_after, source host).
+  - No new export when a verified backup of that thumbprint already exists.
+  - A backup restores a replaced PC for free; an expired backup is useless, so renewals are backed up again.
+version_added: "0.1.0"
+options:
+  backup_dir:
+    description:
+      - Folder on the controller that holds the backups.
+    type: path
+    required: true
+  backup_password:
+    description:
+      - Password protecting the backups. Keep it in Ansible Vault.
+    type: str
+    required: true
+  pc_copy_dir:
+    description:
+      - Also write each new backup into this folder on the PC (for example a USB drive, C(E:\onshi-cert)).
+      - The folder must exist; the controller copy is written first either way.
+    type: str
+extends_documentation_fragment:
+  - onshi.cert.onshi_cert
+attributes:
+  check_mode:
+    support: full
+    description: Reads the PC and reports which backups would be written; exports and writes nothing.
+notes:
+  - Executions per host - 1; plus 1 when I(pc_copy_dir) is set and a new backup was written.
+  - A key that is not exportable cannot be backed up; the error says how to fix it.
+author:
+  - onshi-cert developers (@onshi-cert)
+"""
+
+EXAMPLES = r"""
+- name: Back up each facility code's certificate
+  onshi.cert.onshi_cert_backup:
+    facility_codes: "{{ onshi_cert_facility_codes }}"
+    backup_dir: backups
+    backup_password: "{{ onshi_cert_backup_password }}"
+  become: true
+  become_method: runas
+  become_user: "{{ onshi_cert_operator_user }}"
+"""
+
+RETURN = r"""
+backups:
+  description: One entry per facility code's kept certificate; C(new) tells a backup written now from one found verified.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"facility_code": "0110113719", "thumbprint": "7347DBD1D58904054EB47A9246BBD2E11CC0463F",
+            "path": "backups/0110113719/pc01_7347DBD1D58904054EB47A9246BBD2E11CC0463F.pfx",
+            "not_after": "2029-10-24T00:00:00+00:00", "encryption": "aes256", "new": true}]
+warnings:
+  description: Facility codes without a usable certificate (nothing to back up).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+host:
+  description: Host facts read by the agent.
+  returned: always
+  type: dict
+  sample: {"os_build": 19045, "user": "PC01\\OQSComApp"}
+executions:
+  description: Agent executions used on the PC.
+  returned: always
+  type: int
+  sample: 1
+"""

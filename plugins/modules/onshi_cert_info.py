@@ -1,0 +1,140 @@
+# Documentation of the onshi_cert_info action plugin (action_plugins/onshi_cert_info.py).
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: onshi_cert_info
+short_description: Read and judge the client certificates of an Online Eligibility Confirmation PC
+description:
+  - Reads, in one agent execution, the certificates of the operating user's C(CurrentUser\My), the
+    trusted root stores and the host facts (OS build, PowerShell version, user, logon type, DPAPI,
+    face-authentication library version).
+  - Judges every certificate on the controller (facility code, issuer, validity, days left, warning
+    stage 90/60/30/15/7-daily/expired, key present, usable and exportable).
+  - Computes which certificate is kept per facility code and which are stale, and lists the PC's
+    problems most urgent first, in the shape the fleet audit report uses.
+version_added: "0.1.0"
+options:
+  backup_dir:
+    description:
+      - Folder on the controller holding the backups written by M(onshi.cert.onshi_cert_backup).
+      - When set, a kept certificate without a backup is reported as a problem.
+    type: path
+  backup_password:
+    description:
+      - The backups' password. When set, a backup counts only if it opens with it (after a password
+        change, old backups no longer count).
+    type: str
+  face_auth_path:
+    description:
+      - Path on the PC of the face-authentication library's version file (unconfirmed location).
+    type: str
+    default: 'C:\Program Files\OQS-Auth\Version.info'
+  face_auth_minimum:
+    description:
+      - Lowest face-authentication library version that allows renewing with the MPKI client tool.
+    type: str
+    default: 2.1.0
+  expiry_only:
+    description:
+      - Judge expiry, issuer and facility code only, not the private keys.
+      - For audits without C(become) - connect as the operating user itself (C(ansible_user) =
+        C(OQSComApp), a member of Remote Management Users). Its network logon can read the store
+        but cannot open keys (no DPAPI), so key facts are left out, and the payload drops from about
+        294 KB to about 90 KB per PC (no become wrapper).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - onshi.cert.onshi_cert
+attributes:
+  check_mode:
+    support: full
+    description: The module never changes the PC; check mode runs it unchanged.
+notes:
+  - Read-only; always one agent execution per host.
+  - Expiry-only audits (no C(become)) read the connecting user's store, not the operator's. Use
+    C(become) so the operator's C(CurrentUser\My) is read.
+author:
+  - onshi-cert developers (@onshi-cert)
+"""
+
+EXAMPLES = r"""
+- name: Read the certificates of the operating user
+  onshi.cert.onshi_cert_info:
+    facility_codes: "{{ onshi_cert_facility_codes }}"
+  become: true
+  become_method: runas
+  become_user: "{{ onshi_cert_operator_user }}"
+  register: certs
+
+- name: Show what needs doing
+  ansible.builtin.debug:
+    var: certs.onshi_cert.problems
+"""
+
+RETURN = r"""
+onshi_cert:
+  description: The PC's certificate health (also set as the fact C(onshi_cert)).
+  returned: always
+  type: dict
+  contains:
+    host:
+      description: Host facts read by the agent.
+      returned: always
+      type: dict
+      sample: {"computer_name": "CLINIC-PC01", "os_build": 19045, "os_version": "10.0.19045.0",
+               "ps_version": "5.1.19045.1", "user": "CLINIC-PC01\\OQSComApp", "is_admin": false,
+               "logon_type": "interactive", "dpapi": true}
+    certificates:
+      description:
+        - Every certificate of C(CurrentUser\My) with its facts and verdict.
+        - C(verdict) is one of C(ok), C(expiring), C(expired), C(not_yet_valid), C(wrong_facility),
+          C(wrong_issuer), C(no_key), C(not_client_auth); C(stage) is C(ok), C(90), C(60), C(30),
+          C(15), C(7), C(expired) or C(not_yet_valid).
+      returned: always
+      type: list
+      elements: dict
+      sample: [{"thumbprint": "7347DBD1D58904054EB47A9246BBD2E11CC0463F", "facility_code": "3410712362",
+                "issuer_cn": "Online Billing NW Common Root CA", "not_after": "2030-01-25T00:00:00+00:00",
+                "days_remaining": 1157, "stage": "ok", "verdict": "ok", "ours": true, "has_key": true,
+                "key_usable": true, "key_exportable": true}]
+    plan:
+      description: The certificate kept per facility code, the stale ones with their reason, codes
+        without a usable certificate, and certificates of other issuers (never touched).
+      returned: always
+      type: dict
+      sample: {"keep": {"3410712362": "7347DBD1D58904054EB47A9246BBD2E11CC0463F"}, "stale": {},
+               "missing": [], "foreign": []}
+    ca_trusted:
+      description: Whether the issuing CA is in a trusted root store and verifies our certificates.
+      returned: always
+      type: bool
+      sample: true
+    face_auth:
+      description: The face-authentication library version and whether it allows renewal.
+      returned: always
+      type: dict
+      sample: {"path": "C:\\Program Files\\OQS-Auth\\Version.info", "found": true, "version": "2.1.3",
+               "minimum": "2.1.0", "ok": true}
+    problems:
+      description: The PC's problems, most urgent first, each with a code and a message.
+      returned: always
+      type: list
+      elements: dict
+      sample: [{"code": "expiring", "message": "the certificate for 3410712362 expires in 45 days",
+                "facility_code": "3410712362", "stage": "60"}]
+    status:
+      description: The most urgent problem code, or C(ok).
+      returned: always
+      type: str
+      sample: expiring
+    checked_at:
+      description: When the controller judged the certificates (UTC).
+      returned: always
+      type: str
+      sample: "2026-11-24T12:00:00+00:00"
+    executions:
+      description: Agent executions used on the PC (always 1).
+      returned: always
+      type: int
+      sample: 1
+"""

@@ -1,0 +1,73 @@
+# Documentation of the onshi_cert_report action plugin (action_plugins/onshi_cert_report.py).
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: onshi_cert_report
+short_description: Write the fleet certificate audit report on the controller
+description:
+  - Aggregates the C(onshi_cert) facts that M(onshi.cert.onshi_cert_info) set on every PC into one report and
+    writes, into I(dest), C(report.html) (Japanese), C(report.en.html) (English), C(renewals.csv)
+    (UTF-8 with BOM for Excel), C(report.json), C(report.md) and C(onshi_cert.prom) (Prometheus textfile
+    with the C(x509_cert_not_after) and C(x509_cert_expired) metrics).
+  - PCs without facts are reported as unreachable.
+  - Runs on the controller only; use it with C(delegate_to=localhost) and C(run_once=true).
+version_added: "0.1.0"
+options:
+  hosts:
+    description: Every PC of the audit, reachable or not (usually C(ansible_play_hosts_all)).
+    type: list
+    elements: str
+    required: true
+  facts:
+    description: The C(onshi_cert) fact of each PC, keyed by host name; missing or empty means unreachable.
+    type: dict
+    required: true
+  sites:
+    description: Each PC's groups (C(group_names)); the first group other than C(all), C(ungrouped) and C(oqs_pcs) is its site.
+    type: dict
+    default: {}
+  facility_codes:
+    description: Each PC's expected facility codes, keyed by host name.
+    type: dict
+    default: {}
+  dest:
+    description: Folder on the controller for the report files (created when missing).
+    type: path
+    required: true
+attributes:
+  check_mode:
+    support: full
+    description: The report is an output on the controller, not managed state; it is written in check mode too and never reports a change.
+author:
+  - onshi-cert developers (@onshi-cert)
+"""
+
+EXAMPLES = r"""
+- name: Write the fleet report
+  onshi.cert.onshi_cert_report:
+    hosts: "{{ ansible_play_hosts_all }}"
+    facts: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'onshi_cert') | map('default', {}))) }}"
+    dest: reports/today
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+files:
+  description: The files written.
+  returned: always
+  type: list
+  elements: str
+  sample: ["reports/today/report.html", "reports/today/renewals.csv"]
+report:
+  description: The Japanese HTML report.
+  returned: always
+  type: str
+  sample: reports/today/report.html
+summary:
+  description: Counts of PCs, stages and problems.
+  returned: always
+  type: dict
+  sample: {"hosts": 13, "reachable": 12, "unreachable": 1, "needs_attention": 10,
+           "stages": {"ok": 5, "90": 1, "60": 1, "30": 1, "15": 0, "7": 0, "expired": 1}, "problems": {"expired": 1}}
+"""

@@ -1,0 +1,95 @@
+"""Build the exact exec payload Ansible (2.19+) sends to run the agent, for callers without Ansible's
+task machinery: the lab's wire tests and direct pywinrm checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import pkgutil
+from typing import Any
+
+from .contract import AGENT_FILE, agent_script
+
+COMMON_ARGS = ["PowerShell", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Unrestricted"]
+
+
+def _ansible_script(name: str) -> bytes:
+    data = pkgutil.get_data("ansible.executor.powershell", name)
+    if data is None:  # pragma: no cover
+        raise RuntimeError(f"ansible-core lacks {name}")
+    return data
+
+
+def command_line() -> tuple[str, list[str]]:
+    """Return the command and arguments that start ``bootstrap_wrapper.ps1``, as Ansible encodes it."""
+    script = _ansible_script("bootstrap_wrapper.ps1").decode()
+    script = "\n".join(line.strip() for line in script.splitlines() if line.strip())
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode()
+    return COMMON_ARGS[0], [*COMMON_ARGS[1:], "-EncodedCommand", encoded]
+
+
+@functools.cache
+def _plugin_loader() -> Any:
+    """Initialise ansible-core's plugin loader once per process, and return the become loader."""
+    from ansible.plugins.loader import become_loader, init_plugin_loader
+
+    init_plugin_loader()
+    return become_loader
+
+
+def _runas(become_user: str, become_password: str | None) -> Any:
+    """Return ansible-core's runas become plugin set up as a task with ``become`` would have it."""
+    plugin = _plugin_loader().get("runas")
+    options: dict[str, Any] = {"become_user": become_user}
+    if become_password is not None:
+        options["become_pass"] = become_password
+    plugin.set_options(direct=options)
+    return plugin
+
+
+def stdin_for(
+    complex_args: dict[str, Any],
+    *,
+    script: bytes | None = None,
+    module_name: str = AGENT_FILE,
+    become_user: str | None = None,
+    become_password: str | None = None,
+) -> bytes:
+    """Return the bootstrap input that runs ``script`` (the agent by default) with ``complex_args``.
+
+    Built by ansible-core's own ``module_manifest`` (the code ``_execute_module`` uses), so a become
+    payload carries every script ``become_wrapper.ps1`` loads; nothing here is assembled by hand.
+    """
+    from ansible.executor.powershell import module_manifest
+
+    return module_manifest._create_powershell_wrapper(
+        name=module_name.removesuffix(".ps1"),
+        module_data=script if script is not None else agent_script(),
+        module_path=module_name,
+        module_args=dict(complex_args),
+        environment={},
+        async_timeout=0,
+        become_plugin=_runas(become_user, become_password) if become_user is not None else None,
+        substyle="powershell",
+        task_vars={},
+        profile="legacy",
+    )
+
+
+def run(protocol: Any, complex_args: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """Run the agent through an open pywinrm ``Protocol`` and return its JSON answer."""
+    shell = protocol.open_shell(codepage=65001)
+    try:
+        command, arguments = command_line()
+        command_id = protocol.run_command(shell, command, arguments, console_mode_stdin=False)
+        protocol.send_command_input(shell, command_id, stdin_for(complex_args, **options), end=True)
+        stdout, stderr, rc = protocol.get_command_output(shell, command_id)
+        protocol.cleanup_command(shell, command_id)
+    finally:
+        protocol.close_shell(shell)
+    try:
+        return json.loads(stdout)
+    except ValueError as exc:
+        raise RuntimeError(f"the agent did not answer with JSON (rc {rc}): {stdout[:300]!r} {stderr[:300]!r}") from exc

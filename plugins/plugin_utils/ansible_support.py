@@ -1,0 +1,213 @@
+"""Glue shared by the action plugins: run the agent over the task's connection, shape failures.
+
+This is the only place, besides ``action_plugins/``, that imports Ansible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from . import options
+from .agent.contract import AGENT_MODULE, ContractError, Response, Step, build_request, parse_response
+from .core.errors import OnshiCertError
+
+
+def agent_name(action: ActionBase) -> str:
+    """Return the agent module's FQCN in the collection the action plugin was loaded from (onshi.cert)."""
+    namespace, collection = type(action).__module__.split(".")[1:3]
+    return f"{namespace}.{collection}.{AGENT_MODULE}"
+
+
+def one_time_password() -> str:
+    """Return a random password for a PFX that only lives for one agent request."""
+    return secrets.token_urlsafe(24)
+
+
+INSECURE_FIX = (
+    "use HTTPS (ansible_winrm_scheme: https or ansible_psrp_protocol: https, port 5986) or NTLM/Negotiate with "
+    "message encryption over HTTP (ansible_winrm_transport: ntlm; ansible_psrp_auth: ntlm); set "
+    "onshi_cert_allow_insecure_transport: true only for a test lab"
+)
+
+
+def insecure_transport(connection: Any, task_vars: dict[str, Any]) -> str | None:
+    """Return why the connection would send secrets readable on the wire, or None when it is safe."""
+    kind = getattr(connection, "transport", None)
+    if kind in ("psrp", "ansible.builtin.psrp"):
+        return _insecure_psrp(connection)
+    if kind not in ("winrm", "ansible.builtin.winrm"):
+        return None
+    scheme = connection.get_option("scheme")
+    if scheme is None:
+        scheme = "http" if connection.get_option("port") == 5985 else "https"
+    if scheme == "https":
+        return None
+    transports = [t for t in (connection.get_option("transport") or []) if t] or ["plaintext"]
+    if set(transports) & {"basic", "plaintext"}:
+        return "Basic authentication over plain HTTP"
+    if str(task_vars.get("ansible_winrm_message_encryption", "auto")).lower() == "never":
+        return "WinRM over plain HTTP with message encryption turned off"
+    return None
+
+
+def _insecure_psrp(connection: Any) -> str | None:
+    """The psrp connection's own options: plain HTTP is safe only with an auth that encrypts messages."""
+    protocol = connection.get_option("protocol")
+    if protocol is None:
+        protocol = "http" if connection.get_option("port") == 5985 else "https"
+    if protocol == "https":
+        return None
+    auth = str(connection.get_option("auth") or "negotiate").lower()
+    if auth in ("basic", "certificate"):
+        return f"{auth.capitalize()} authentication over plain HTTP (psrp)"
+    if str(connection.get_option("message_encryption") or "auto").lower() == "never":
+        return "PSRP over plain HTTP with message encryption turned off"
+    return None
+
+
+class AgentSession:
+    """Runs agent requests for one task, counting executions and keeping secrets out of logs."""
+
+    def __init__(self, action: ActionBase, task_vars: dict[str, Any]) -> None:
+        self.action = action
+        self.task_vars = task_vars
+        self.executions = 0
+        self.host = task_vars.get("inventory_hostname", "?")
+        reason = insecure_transport(action._connection, task_vars)
+        if reason and task_vars.get("onshi_cert_allow_insecure_transport") is not True:
+            raise AnsibleActionFail(
+                f"{self.host}: refusing to send certificates and passwords with {reason}. Fix: {INSECURE_FIX}"
+            )
+
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Censor the connection's own logging of the agent's raw answer (it may hold PFX bytes).
+
+        The connection keeps its own play context (not the action's), so both are set.
+        """
+        contexts = {
+            id(c): c
+            for c in (self.action._play_context, getattr(self.action._connection, "_play_context", None))
+            if c is not None
+        }
+        before = {key: context.no_log for key, context in contexts.items()}
+        for context in contexts.values():
+            context.no_log = True
+        try:
+            yield
+        finally:
+            for key, context in contexts.items():
+                context.no_log = before[key]
+
+    @contextlib.contextmanager
+    def without_become(self) -> Iterator[None]:
+        """Run as the connecting user (an administrator) instead of the become user."""
+        connection = self.action._connection
+        before = connection.become
+        connection.become = None
+        try:
+            yield
+        finally:
+            connection.become = before
+
+    def run(self, steps: list[Step], *, check_mode: bool = False) -> Response:
+        """Run ``steps`` in one agent execution; raise AnsibleActionFail on a transport or contract error."""
+        try:
+            request = build_request(steps, check_mode=check_mode)
+        except ContractError as exc:
+            raise AnsibleActionFail(f"{self.host}: internal error: {exc}") from None
+        request["_ansible_no_log"] = True
+        self.executions += 1
+        with self._quiet():
+            raw = self.action._execute_module(
+                module_name=agent_name(self.action), module_args=request, task_vars=self.task_vars
+            )
+        try:
+            return parse_response(raw)
+        except ContractError as exc:
+            detail = raw.get("msg") or raw.get("module_stderr") or raw.get("module_stdout") or ""
+            raise AnsibleActionFail(
+                f"{self.host}: the onshi-cert agent did not answer: {str(detail).strip()[:500] or exc}"
+            ) from None
+
+
+def fail(host: str, exc: OnshiCertError | str, *, file: str | None = None) -> AnsibleActionFail:
+    """Return the one failure an action raises: host, file, what is wrong, and the fix."""
+    where = f"{host}: {file}: " if file else f"{host}: "
+    if isinstance(exc, OnshiCertError):
+        return AnsibleActionFail(where + exc.describe())
+    return AnsibleActionFail(where + exc)
+
+
+DATA_OPTIONS = ("backup_dir", "p12_dir", "dest")
+
+
+def refuse_collection_paths(args: dict[str, Any]) -> None:
+    """Refuse a data folder inside an installed collection: reinstalling it deletes everything below."""
+    for name in DATA_OPTIONS:
+        value = args.get(name)
+        if value and "ansible_collections" in Path(str(value)).resolve().parts:
+            raise OnshiCertError(
+                f"{name} {value} is inside an installed Ansible collection, where 'ansible-galaxy collection "
+                "install --force' deletes it (backups hold private keys)",
+                fix="set onshi_cert_data_dir (or onshi_cert_backup_dir, onshi_cert_p12_dir, "
+                "onshi_cert_audit_report_dir) to a folder of your own, for example beside the inventory",
+            )
+
+
+class OnshiAction(ActionBase):
+    """The frame every onshi-cert action plugin shares: check mode, validated arguments, one clear failure.
+
+    A plugin sets ``SPEC`` (and ``SPEC_RULES`` such as ``mutually_exclusive``) and implements ``act``,
+    which returns the result; an OnshiCertError becomes the task's failure naming the host and file.
+    """
+
+    _supports_check_mode = True
+    _supports_async = False
+    SPEC: ClassVar[dict[str, Any]] = {}
+    SPEC_RULES: ClassVar[dict[str, Any]] = {}
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validate the arguments, call ``act`` and shape its result or failure."""
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        host = task_vars.get("inventory_hostname", "?")
+        try:
+            options.check_text_inputs(self._task.args)
+        except OnshiCertError as exc:
+            raise fail(host, exc) from None
+        _, args = self.validate_argument_spec(**self.SPEC, **self.SPEC_RULES)
+        try:
+            refuse_collection_paths(args)
+            outcome = self.act(args, task_vars, host)
+        except OnshiCertError as exc:
+            raise fail(host, exc, file=getattr(exc, "file", None) or args.get("path")) from None
+        result.update(outcome)
+        return result
+
+    def act(self, args: dict[str, Any], task_vars: dict[str, Any], host: str) -> dict[str, Any]:
+        """Do the module's work; return its result."""
+        raise NotImplementedError
+
+    def settings(self, args: dict[str, Any], **changes: Any) -> Any:
+        """Return the workflow settings for ``args`` (expectations, rule, check mode), with ``changes``."""
+        from . import workflow
+
+        expect = options.expectations(args)
+        options.require_anchors(expect)
+        become_user = self._play_context.become_user if self._play_context.become else None
+        return workflow.Settings(
+            expect=expect,
+            check_mode=bool(self._task.check_mode),
+            new_password=one_time_password,
+            operator=str(become_user or ""),
+            **changes,
+        )

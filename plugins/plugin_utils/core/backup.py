@@ -1,0 +1,293 @@
+"""PFX backups on the controller: re-encrypt, verify, write atomically, index, and choose one to restore.
+
+Layout: ``<backup_dir>/<facility code>/<host>_<thumbprint>_<sha8>.pfx`` beside its manifest
+``<same name>.json``. The PFX is written first and the manifest last (each by one atomic rename): a
+backup exists only once its manifest does, and the manifest names the PFX and its SHA-256, so a cut
+at any moment leaves either the whole backup or none. Names carry the content's hash, so a new
+backup (another password, a re-export) never overwrites an older one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from .certinfo import thumbprint, utcnow
+from .errors import OnshiCertError, Pkcs12Error
+from .pkcs12 import Encryption, Pkcs12Bundle, load_pkcs12
+from .renewal import FEE_YEN, POSTAGE_YEN
+
+
+class BackupError(OnshiCertError):
+    """A backup could not be made, verified or written, or none can be restored."""
+
+    fix = "check the backup folder (writable, enough space) and the backup password in the vault"
+
+
+@dataclass
+class Backup:
+    """A complete backup (manifest and PFX present, hash matching) and what its manifest says."""
+
+    path: Path
+    thumbprint: str
+    facility_code: str
+    not_after: dt.datetime
+    sha256: str
+    encryption: str
+    host: str
+    created: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return JSON-friendly data."""
+        return {
+            "path": str(self.path),
+            "thumbprint": self.thumbprint,
+            "facility_code": self.facility_code,
+            "not_after": self.not_after.isoformat(),
+            "sha256": self.sha256,
+            "encryption": self.encryption,
+            "host": self.host,
+            "created": self.created,
+        }
+
+
+def backup_stem(host: str, thumb: str, digest: str) -> str:
+    """Return the file name (without suffix) of a backup."""
+    return f"{host}_{thumb}_{digest[:8]}"
+
+
+def backup_path(backup_dir: Path, facility_code: str, host: str, thumb: str, digest: str = "") -> Path:
+    """Return where the backup of ``thumb`` from ``host`` goes (the digest makes each content's name unique)."""
+    stem = backup_stem(host, thumb, digest) if digest else f"{host}_{thumb}"
+    return backup_dir / (facility_code or "unknown") / f"{stem}.pfx"
+
+
+def rebuild(
+    exported: bytes, one_time: str, chain: list[x509.Certificate], password: str, encryption: Encryption
+) -> tuple[bytes, Pkcs12Bundle]:
+    """Open what the PC exported, add the chain, re-encrypt with ``password``; return bytes and bundle."""
+    try:
+        bundle = load_pkcs12(exported, one_time)
+    except Pkcs12Error as exc:
+        raise BackupError(f"the PC's export cannot be opened: {exc}") from exc
+    known = {thumbprint(c) for c in bundle.chain}
+    bundle.chain += [c for c in chain if thumbprint(c) not in known and c != bundle.leaf]
+    return bundle.to_bytes(password, encryption), bundle
+
+
+def verify(data: bytes, password: str, expected_thumbprint: str) -> Pkcs12Bundle:
+    """Re-open a backup: the password works, the key matches, the thumbprint is the expected one."""
+    try:
+        bundle = load_pkcs12(data, password)
+    except Pkcs12Error as exc:
+        raise BackupError(f"the backup does not re-open: {exc}") from exc
+    if thumbprint(bundle.leaf) != expected_thumbprint.upper():
+        raise BackupError(f"the backup holds {thumbprint(bundle.leaf)}, not {expected_thumbprint}")
+    return bundle
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o600)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write(
+    backup_dir: Path,
+    host: str,
+    facility_code: str,
+    data: bytes,
+    bundle: Pkcs12Bundle,
+    encryption: Encryption,
+    now: dt.datetime | None = None,
+) -> Backup:
+    """Write the PFX (0600), then its manifest: the backup exists once the manifest does."""
+    thumb = thumbprint(bundle.leaf)
+    digest = hashlib.sha256(data).hexdigest()
+    path = backup_path(backup_dir, facility_code, host, thumb, digest)
+    created = (now or utcnow()).isoformat()
+    manifest = {
+        "thumbprint": thumb,
+        "facility_code": facility_code,
+        "not_after": bundle.leaf.not_valid_after_utc.isoformat(),
+        "sha256": digest,
+        "pfx": path.name,
+        "algorithm": encryption.value,
+        "source_host": host,
+        "created": created,
+    }
+    try:
+        _atomic_write(path, data)
+        _atomic_write(path.with_suffix(".json"), json.dumps(manifest, indent=2).encode())
+    except OSError as exc:
+        raise BackupError(f"cannot write {path}: {exc.strerror}") from exc
+    return Backup(path, thumb, facility_code, bundle.leaf.not_valid_after_utc, digest, encryption.value, host, created)
+
+
+def _load(manifest: Path) -> Backup | None:
+    """Return the backup a manifest describes when its PFX is present and matches, else None."""
+    try:
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+        pfx = manifest.with_name(str(meta.get("pfx") or manifest.with_suffix(".pfx").name))
+        data = pfx.read_bytes()
+        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+            return None
+        return Backup(
+            pfx,
+            str(meta["thumbprint"]).upper(),
+            str(meta.get("facility_code", "")),
+            dt.datetime.fromisoformat(meta["not_after"]),
+            meta["sha256"],
+            str(meta.get("algorithm", "")),
+            str(meta.get("source_host", "")),
+            str(meta.get("created", "")),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class BackupIndex:
+    """Every complete backup of a folder, read once per task; password checks are cached."""
+
+    root: Path | None
+    backups: list[Backup] = field(default_factory=list)
+    _opens: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
+    _by_thumb: dict[str, list[Backup]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for backup in self.backups:
+            self._by_thumb.setdefault(backup.thumbprint, []).append(backup)
+
+    @classmethod
+    def scan(cls, root: Path | None) -> BackupIndex:
+        """Read every manifest below ``root`` (none when it is not set or does not exist)."""
+        if root is None or not root.is_dir():
+            return cls(root)
+        found = [b for m in sorted(root.glob("*/*.json")) if (b := _load(m)) is not None]
+        return cls(root, found)
+
+    def of(self, thumb: str) -> list[Backup]:
+        """Return the backups of one certificate, newest first."""
+        return sorted(self._by_thumb.get(thumb.upper(), []), key=lambda b: b.created, reverse=True)
+
+    def thumbprints_of(self, host: str) -> list[str]:
+        """Return the thumbprints backed up from ``host``."""
+        return sorted({b.thumbprint for b in self.backups if b.host == host})
+
+    def opens(self, backup: Backup, password: str) -> bool:
+        """Return True when ``password`` opens ``backup`` and it holds its certificate (cached)."""
+        key = (str(backup.path), hashlib.sha256(password.encode()).hexdigest())
+        if key not in self._opens:
+            try:
+                verify(backup.path.read_bytes(), password, backup.thumbprint)
+                self._opens[key] = True
+            except (BackupError, OSError):
+                self._opens[key] = False
+        return self._opens[key]
+
+    def verified(self, thumb: str, password: str | None) -> Backup | None:
+        """Return a backup of ``thumb`` that opens with ``password`` (the current one), or None."""
+        if not password:
+            return None
+        return next((b for b in self.of(thumb) if self.opens(b, password)), None)
+
+    def verified_map(self, thumbs: Iterable[str], password: str | None) -> dict[str, bool]:
+        """Return thumbprint -> whether a verified backup exists with ``password``."""
+        return {t: self.verified(t, password) is not None for t in thumbs}
+
+    def add(self, backup: Backup, password: str) -> None:
+        """Record a backup just written (and verified with ``password``)."""
+        self.backups.append(backup)
+        self._by_thumb.setdefault(backup.thumbprint, []).append(backup)
+        self._opens[(str(backup.path), hashlib.sha256(password.encode()).hexdigest())] = True
+
+
+@dataclass
+class RestoreChoice:
+    """The backup chosen for one facility code, and why each newer one was passed over."""
+
+    facility_code: str
+    backup: Backup
+    bundle: Pkcs12Bundle = field(repr=False)
+    passed_over: list[str] = field(default_factory=list)
+
+
+def choose_restore(
+    index: BackupIndex,
+    restore_from: str,
+    codes: Iterable[str],
+    password: str,
+    accept: Any,
+    now: dt.datetime | None = None,
+) -> tuple[list[RestoreChoice], list[str]]:
+    """Choose, per code, the newest backup of ``restore_from`` that opens, verifies and is valid.
+
+    ``restore_from`` is the old PC's inventory name or a facility code; by code only when the
+    backups of that code come from one PC (else the candidates are listed and nothing is chosen).
+    ``accept(bundle, backup)`` returns None for a good backup or the reason it is not (trust,
+    facility code). Returns the choices and, for codes with no good backup, what was found.
+    """
+    now = now or utcnow()
+    by_code = restore_from.isdigit() and len(restore_from) == 10
+    if by_code:
+        pool = [b for b in index.backups if b.facility_code == restore_from]
+        sources = sorted({b.host for b in pool})
+        if len({b.thumbprint for b in pool}) > 1 and len(sources) > 1:
+            raise BackupError(
+                f"backups of {restore_from} come from {len(sources)} PCs ({', '.join(sources)}): "
+                "which one is meant is ambiguous",
+                fix="name the old PC instead: -e onshi_cert_restore_from=<old PC name>",
+            )
+    else:
+        pool = [b for b in index.backups if b.host == restore_from]
+    choices: list[RestoreChoice] = []
+    missing: list[str] = []
+    for code in codes:
+        candidates = sorted(
+            (b for b in pool if b.facility_code == code), key=lambda b: (b.not_after, b.created), reverse=True
+        )
+        passed: list[str] = []
+        chosen = None
+        for backup in candidates:
+            why = _restore_problem(index, backup, password, accept, now)
+            if why is None:
+                chosen = backup
+                break
+            passed.append(f"{backup.path.name}: {why}")
+        if chosen is None:
+            missing.append(code + (f" ({'; '.join(passed)})" if passed else " (no backup)"))
+            continue
+        bundle = load_pkcs12(chosen.path.read_bytes(), password)
+        choices.append(RestoreChoice(code, chosen, bundle, passed))
+    return choices, missing
+
+
+def _restore_problem(index: BackupIndex, backup: Backup, password: str, accept: Any, now: dt.datetime) -> str | None:
+    if not index.opens(backup, password):
+        return "does not open with the current backup password (damaged, or another password)"
+    if now >= backup.not_after:
+        return (
+            f"expired on {backup.not_after:%Y-%m-%d}: only a new certificate helps "
+            f"({FEE_YEN:,} yen + {POSTAGE_YEN} yen postage)"
+        )
+    bundle = load_pkcs12(backup.path.read_bytes(), password)
+    return accept(bundle, backup)

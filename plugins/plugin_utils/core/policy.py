@@ -1,0 +1,639 @@
+"""The one decision: for a PC, which certificate each facility code keeps, what is imported, trusted and removed.
+
+Every caller (the action plugins, the roles through them, intake, inspect, the audit) asks
+:func:`plan_host` or :func:`judge`; nobody re-derives a keep/remove rule. The rules (docs/safety.md):
+
+1. Newest valid wins: per expected facility code, the certificate kept is the valid one (trusted
+   chain, code in the rule's field, client authentication, within its validity, key present and
+   usable) that expires last, wherever it is: on the PC, in a ``.p12``, in a backup.
+2. No removal without a way back: only an expired certificate, or one a newer valid certificate of
+   the same code supersedes, is removed; and only with a verified backup (current password) or the
+   stated reason its key cannot be exported. Valid certificates of other codes stay.
+3. Trust is pinned: "ours" means a signature chain to a pinned root, never an issuer name.
+4. One clinic, one code: the code comes from one named subject field and must be unambiguous.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cryptography import x509
+
+from .certinfo import DEFAULT_ISSUER_CN, CertificateInfo, thumbprint, utcnow
+from .facility import FacilityRule
+from .renewal import RENEWAL_WINDOW_DAYS
+from .trust import ChainResult, TrustAnchors
+
+MY = "CurrentUser\\My"
+INTERMEDIATE_STORE = "CurrentUser\\CA"
+ROOT_STORES = ("LocalMachine\\Root", "CurrentUser\\Root")
+
+
+class Stage(StrEnum):
+    """Where a certificate stands on the MPKI client tool's warning schedule."""
+
+    OK = "ok"
+    D90 = "90"
+    D60 = "60"
+    D30 = "30"
+    D15 = "15"
+    D7 = "7"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+
+
+# Upper bounds (days remaining) of each warning stage, most urgent first.
+SCHEDULE: tuple[tuple[int, Stage], ...] = (
+    (7, Stage.D7),
+    (15, Stage.D15),
+    (30, Stage.D30),
+    (60, Stage.D60),
+    (90, Stage.D90),
+)
+
+
+def stage_for(not_before: dt.datetime, not_after: dt.datetime, now: dt.datetime) -> Stage:
+    """Return the schedule stage at ``now``: ok beyond 90 days, then 90/60/30/15, 7 (daily), expired."""
+    if now < not_before:
+        return Stage.NOT_YET_VALID
+    if now >= not_after:
+        return Stage.EXPIRED
+    remaining = (not_after - now).total_seconds() / 86400
+    for bound, stage in SCHEDULE:
+        if remaining <= bound:
+            return stage
+    return Stage.OK
+
+
+class Verdict(StrEnum):
+    """The single most important finding about one certificate, most severe first."""
+
+    WRONG_ISSUER = "wrong_issuer"  # no signature chain to a pinned root
+    BAD_CODE = "bad_code"  # no facility code, an ambiguous one, or a wrong check digit
+    WRONG_FACILITY = "wrong_facility"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    NO_KEY = "no_key"
+    NOT_CLIENT_AUTH = "not_client_auth"
+    EXPIRING = "expiring"
+    OK = "ok"
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What a host expects: its facility codes, the pinned roots, where the code is read, what may go."""
+
+    facility_codes: tuple[str, ...] = ()
+    anchors: TrustAnchors = field(default_factory=TrustAnchors)
+    rule: FacilityRule = field(default_factory=FacilityRule)
+    retire_codes: tuple[str, ...] = ()  # old codes whose valid certificates may go once every expected code is held
+    warn_days: int = RENEWAL_WINDOW_DAYS
+    genuine_name: str = DEFAULT_ISSUER_CN  # only to name look-alikes in messages; never a reason to trust
+
+
+@dataclass
+class Judged:
+    """One certificate as the policy sees it: what is true of it and where it is."""
+
+    info: CertificateInfo
+    cert: x509.Certificate = field(repr=False)
+    source: str  # "pc", "p12" or "backup"
+    origin: str  # the store, or the file
+    chain: ChainResult
+    key_ok: bool  # a private key is present and opens (a file's key always does)
+    exportable: bool | None = None  # None: unknown (not read)
+    backed_up: bool | None = None  # a verified backup with the current password exists (None: not checked)
+    payload: Any = field(default=None, repr=False)  # what the caller needs to import it (a bundle)
+
+    @property
+    def thumbprint(self) -> str:
+        """Return the thumbprint."""
+        return self.info.thumbprint
+
+    @property
+    def code(self) -> str | None:
+        """Return the certificate's one facility code, or None when it has none usable."""
+        return self.info.facility_codes[0] if self.info.facility_codes and not self.info.code_error else None
+
+    @property
+    def ours(self) -> bool:
+        """Return True when the certificate chains to a pinned root and is not itself a CA."""
+        return self.chain.trusted and not self.info.is_ca
+
+    def valid_at(self, now: dt.datetime) -> bool:
+        """Return True within the validity period."""
+        return self.info.not_before <= now < self.info.not_after
+
+    def usable(self, now: dt.datetime) -> bool:
+        """Return True when this certificate can serve its code now (rule 1's 'valid')."""
+        return bool(self.ours and self.code and self.info.client_auth and self.valid_at(now) and self.key_ok)
+
+    def days_left(self, now: dt.datetime) -> int:
+        """Return whole days until expiry."""
+        return self.info.days_remaining(now)
+
+
+def judge(
+    info: CertificateInfo,
+    cert: x509.Certificate,
+    expect: Expectations,
+    *,
+    source: str,
+    origin: str,
+    pool: Iterable[x509.Certificate] = (),
+    key_ok: bool,
+    exportable: bool | None = None,
+    backed_up: bool | None = None,
+    payload: Any = None,
+) -> Judged:
+    """Return ``cert`` judged: its chain to a pinned root through ``pool`` (CA certificates seen anywhere)."""
+    chain = expect.anchors.verify(cert, pool)
+    info.trusted = chain.trusted
+    info.trust_reason = chain.reason
+    return Judged(info, cert, source, origin, chain, key_ok, exportable, backed_up, payload)
+
+
+@dataclass
+class Assessment:
+    """A verdict with its schedule stage and every finding behind it (most severe first)."""
+
+    verdict: Verdict
+    stage: Stage
+    findings: list[Verdict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Return True when the certificate can be used now (possibly expiring)."""
+        return self.verdict in (Verdict.OK, Verdict.EXPIRING)
+
+
+def assess(item: Judged, expect: Expectations, now: dt.datetime | None = None) -> Assessment:
+    """Judge one certificate against ``expect`` at ``now``: every finding, most severe first."""
+    now = now or utcnow()
+    info = item.info
+    stage = stage_for(info.not_before, info.not_after, now)
+    found: set[Verdict] = set()
+    if not item.ours:
+        found.add(Verdict.WRONG_ISSUER)
+    if item.code is None:
+        found.add(Verdict.BAD_CODE)
+    elif expect.facility_codes and item.code not in expect.facility_codes:
+        found.add(Verdict.WRONG_FACILITY)
+    if stage is Stage.EXPIRED:
+        found.add(Verdict.EXPIRED)
+    elif stage is Stage.NOT_YET_VALID:
+        found.add(Verdict.NOT_YET_VALID)
+    elif info.days_remaining(now) < expect.warn_days or stage is not Stage.OK:
+        found.add(Verdict.EXPIRING)
+    if not item.key_ok:
+        found.add(Verdict.NO_KEY)
+    if not info.client_auth:
+        found.add(Verdict.NOT_CLIENT_AUTH)
+    findings = [v for v in Verdict if v in found]
+    return Assessment(findings[0] if findings else Verdict.OK, stage, findings)
+
+
+def refusal(item: Judged, expect: Expectations, now: dt.datetime) -> tuple[str, str] | None:
+    """Return (problem code, message) when a file must never be installed on this PC, else None.
+
+    Trust and identity failures always refuse; validity failures are judged by :func:`plan_host`
+    (an expired ``.p12`` is only 'outdated' when the PC holds a valid certificate of its code).
+    """
+    info = item.info
+    if not item.ours:
+        if info.is_ca:
+            return "wrong_issuer", "the file's certificate is a CA certificate, not a client certificate"
+        return "wrong_issuer", (
+            f"the certificate names {info.issuer_cn!r} as issuer, but no signature chain leads to a pinned root "
+            f"CA ({item.chain.reason})"
+        )
+    if item.code is None:
+        return "bad_code", f"the certificate has no usable facility code: {info.code_error}"
+    if expect.facility_codes and item.code not in expect.facility_codes:
+        return "wrong_facility", (
+            f"the certificate is for {item.code}, but this PC expects {', '.join(expect.facility_codes)}"
+        )
+    if not info.client_auth:
+        return "not_client_auth", "the certificate is not for client authentication"
+    return None
+
+
+@dataclass
+class Removal:
+    """A certificate of ours that leaves ``CurrentUser\\My``, why, and how it can come back."""
+
+    item: Judged = field(repr=False)
+    reason: str  # expired | superseded | retired | selected
+    detail: str
+    backup: str  # verified (a backup exists) | export (export it first) | impossible
+    backup_note: str = ""
+
+    @property
+    def thumbprint(self) -> str:
+        """Return the thumbprint."""
+        return self.item.thumbprint
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly description."""
+        return {
+            "thumbprint": self.thumbprint,
+            "facility_code": self.item.code or (self.item.info.facility_codes or [None])[0],
+            "reason": self.reason,
+            "detail": self.detail,
+            "backup": self.backup,
+            "backup_note": self.backup_note,
+            "not_after": self.item.info.not_after.isoformat(),
+        }
+
+
+@dataclass
+class Attention:
+    """Something on the PC that needs a person: a stable problem code, a message, and the fix."""
+
+    code: str
+    message: str
+    fix: str = ""
+    thumbprint: str | None = None
+    facility_code: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly description (keys without values left out)."""
+        data = {"code": self.code, "message": self.message, "fix": self.fix, **self.extra}
+        if self.thumbprint:
+            data["thumbprint"] = self.thumbprint
+        if self.facility_code:
+            data["facility_code"] = self.facility_code
+        return data
+
+
+@dataclass
+class CodePlan:
+    """One expected facility code: the certificate it keeps (None: missing), and files not used."""
+
+    code: str
+    winner: Judged | None = None
+    outdated: list[tuple[Judged, str]] = field(default_factory=list)
+
+    @property
+    def install(self) -> bool:
+        """Return True when the kept certificate must be imported (it comes from a file)."""
+        return self.winner is not None and self.winner.source != "pc"
+
+
+@dataclass
+class HostPlan:
+    """The whole plan for one PC, in the order a change must follow: import, trust, verify, remove."""
+
+    codes: dict[str, CodePlan] = field(default_factory=dict)
+    ca_adds: list[tuple[str, x509.Certificate]] = field(default_factory=list)
+    removals: list[Removal] = field(default_factory=list)
+    stays: dict[str, str] = field(default_factory=dict)  # thumbprint -> why a stale-looking certificate stays
+    refusals: list[tuple[Judged, str, str]] = field(default_factory=list)  # (file, problem code, message)
+    attention: list[Attention] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    disagreement: bool = False
+
+    @property
+    def imports(self) -> list[Judged]:
+        """Return the certificates to import, one per code at most."""
+        return [c.winner for c in self.codes.values() if c.install and c.winner is not None]
+
+    @property
+    def keep(self) -> dict[str, str]:
+        """Return facility code -> thumbprint of the certificate kept for it."""
+        return {code: c.winner.thumbprint for code, c in self.codes.items() if c.winner is not None}
+
+    @property
+    def missing(self) -> list[str]:
+        """Return the expected codes with no usable certificate anywhere."""
+        return [code for code, c in self.codes.items() if c.winner is None]
+
+    @property
+    def changes(self) -> bool:
+        """Return True when anything on the PC would change."""
+        return bool(self.imports or self.ca_adds or self.removals)
+
+    @property
+    def needs_person(self) -> bool:
+        """Return True when the PC needs a person (rule 12: problems are not 'ok')."""
+        return bool(self.attention or self.disagreement)
+
+
+def _backup_route(item: Judged) -> tuple[str, str]:
+    """Return how a certificate can come back after removal: verified, export, impossible (with why)."""
+    if item.backed_up:
+        return "verified", ""
+    if not item.info.has_key:
+        return "impossible", "the private key is missing, so nothing can be exported"
+    if not item.key_ok:
+        return "impossible", "the private key cannot be opened, so nothing can be exported"
+    if item.exportable is False:
+        return "impossible", "the private key is not exportable (imported without 'mark this key as exportable')"
+    if item.exportable is None:
+        return "unknown", "whether the key can be exported was not read"
+    return "export", ""
+
+
+def _winner(candidates: Sequence[Judged]) -> Judged | None:
+    """Return the certificate that expires last; on a tie the one already on the PC."""
+    rank = {"pc": 2, "p12": 1, "backup": 0}
+    return max(
+        candidates,
+        key=lambda c: (c.info.not_after, c.info.not_before, rank.get(c.source, 0), c.thumbprint),
+        default=None,
+    )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which stale certificates a task may remove (the policy still decides what is stale)."""
+
+    remove: bool = True
+    thumbprints: frozenset[str] = frozenset()
+    facility_code: str | None = None
+    expired_only: bool = False
+    force: frozenset[str] = frozenset()  # explicitly named valid certificates of ours, removed only with a backup
+
+    def selects(self, item: Judged, now: dt.datetime) -> bool:
+        """Return True when the task's selectors include ``item``."""
+        if self.thumbprints and item.thumbprint not in self.thumbprints:
+            return False
+        if self.facility_code and self.facility_code not in item.info.facility_codes:
+            return False
+        return not (self.expired_only and now < item.info.not_after)
+
+
+def plan_host(
+    expect: Expectations,
+    pc: Sequence[Judged],
+    offers: Sequence[Judged] = (),
+    *,
+    ca_present: Iterable[str] = (),
+    ca_store: str | None = "LocalMachine\\Root",
+    scope: Scope | None = None,
+    now: dt.datetime | None = None,
+) -> HostPlan:
+    """Return the plan for one PC: per code the newest valid certificate, its import and CAs, and what goes.
+
+    ``pc`` is ``CurrentUser\\My`` judged; ``offers`` are files (``.p12`` or backups) judged;
+    ``ca_present`` the thumbprints already in the root and intermediate stores.
+    """
+    now = now or utcnow()
+    scope = scope or Scope()
+    plan = HostPlan()
+    expected = tuple(expect.facility_codes)
+
+    usable_offers = []
+    for offer in offers:
+        refused = refusal(offer, expect, now)
+        if refused:
+            plan.refusals.append((offer, *refused))
+        else:
+            usable_offers.append(offer)
+
+    for code in expected:
+        mine = [c for c in (*pc, *usable_offers) if c.code == code]
+        code_plan = CodePlan(code, _winner([c for c in mine if c.usable(now)]))
+        winner = code_plan.winner
+        for offer in (o for o in usable_offers if o.code == code):
+            if winner is not None and offer.thumbprint == winner.thumbprint:
+                continue
+            if winner is None:
+                why = _unusable(offer, now)
+                plan.refusals.append((offer, "expired" if now >= offer.info.not_after else "not_usable", why))
+            elif offer.usable(now):
+                code_plan.outdated.append(
+                    (offer, f"older than {winner.thumbprint} ({winner.source}, until {winner.info.not_after:%Y-%m-%d})")
+                )
+            else:
+                code_plan.outdated.append((offer, _unusable(offer, now)))
+        plan.codes[code] = code_plan
+
+    _plan_trust(plan, ca_present, ca_store)
+    _plan_removals(plan, expect, pc, scope, now)
+    _plan_attention(plan, expect, pc, now)
+    return plan
+
+
+def _unusable(item: Judged, now: dt.datetime) -> str:
+    if now >= item.info.not_after:
+        return f"expired on {item.info.not_after:%Y-%m-%d}"
+    if now < item.info.not_before:
+        return f"valid only from {item.info.not_before:%Y-%m-%d %H:%M} UTC"
+    if not item.key_ok:
+        return "its private key is missing or cannot be opened"
+    return "not usable"
+
+
+def _plan_trust(plan: HostPlan, ca_present: Iterable[str], ca_store: str | None) -> None:
+    """Add the pinned root and the verified intermediates of every kept certificate that lacks them."""
+    present = {t.upper() for t in ca_present}
+    for code_plan in plan.codes.values():
+        winner = code_plan.winner
+        if winner is None:
+            continue
+        root = winner.chain.root
+        wanted: list[tuple[str, x509.Certificate]] = []
+        if ca_store and root is not None and root is not winner.cert:
+            wanted.append((ca_store, root))
+        wanted += [(INTERMEDIATE_STORE, c) for c in winner.chain.intermediates]
+        for store, cert in wanted:
+            thumb = thumbprint(cert)
+            if thumb not in present:
+                present.add(thumb)
+                plan.ca_adds.append((store, cert))
+
+
+def _plan_removals(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], scope: Scope, now: dt.datetime) -> None:
+    kept = set(plan.keep.values())
+    holds_all = not plan.missing
+    for item in pc:
+        forced = item.thumbprint in scope.force
+        if not item.ours or item.info.is_ca:
+            if item.thumbprint in scope.thumbprints:
+                plan.stays[item.thumbprint] = "it does not chain to the pinned root: onshi-cert never removes it"
+            continue
+        why_stale = None if item.thumbprint in kept else _why_stale(item, plan, expect, holds_all, now)
+        if why_stale is None and not forced:
+            if item.thumbprint in scope.thumbprints:
+                plan.stays[item.thumbprint] = _why_it_stays(item, plan)
+            continue
+        if not scope.remove or not scope.selects(item, now):
+            if why_stale is not None:
+                plan.stays[item.thumbprint] = f"stale ({why_stale[1]}), not selected for removal by this task"
+            continue
+        reason, detail = why_stale or ("selected", "named for removal with force: true")
+        route, note = _backup_route(item)
+        if route == "unknown":
+            plan.stays[item.thumbprint] = f"stale ({detail}), but {note}: kept"
+            continue
+        if forced and why_stale is None and route == "impossible":
+            plan.stays[item.thumbprint] = f"valid and {note}: never removed without a backup"
+            continue
+        plan.removals.append(Removal(item, reason, detail, route, note))
+
+
+def _why_it_stays(item: Judged, plan: HostPlan) -> str:
+    """Return why a certificate named for removal stays (it is not stale)."""
+    codes = [code for code, thumb in plan.keep.items() if thumb == item.thumbprint]
+    if codes:
+        listed = ", ".join(codes)
+        return f"it is the newest valid certificate for {listed} (force: true removes it, after a verified backup)"
+    if item.code is not None and item.code not in plan.codes:
+        return f"it is a valid certificate for {item.code}, which this PC does not expect: a person decides"
+    return "it is not stale (valid, and nothing newer of its code is kept)"
+
+
+def _why_stale(
+    item: Judged, plan: HostPlan, expect: Expectations, holds_all: bool, now: dt.datetime
+) -> tuple[str, str] | None:
+    """Return (reason, detail) when a certificate of ours may leave the PC, None when it must stay."""
+    info = item.info
+    if item.code is None:
+        return None  # ambiguous or invalid code: a person decides
+    if now >= info.not_after:
+        return "expired", f"expired on {info.not_after:%Y-%m-%d}"
+    if now < info.not_before:
+        return None  # perhaps the renewed one: never removed
+    code_plan = plan.codes.get(item.code)
+    if code_plan is not None:
+        winner = code_plan.winner
+        if winner is not None and winner.info.not_after >= info.not_after:
+            return "superseded", f"superseded by {winner.thumbprint} (until {winner.info.not_after:%Y-%m-%d})"
+        return None
+    if item.code in expect.retire_codes and holds_all:
+        return "retired", f"facility code {item.code} is retired (onshi_cert_retire_codes)"
+    return None
+
+
+def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], now: dt.datetime) -> None:
+    kept = set(plan.keep.values())
+    for code, code_plan in plan.codes.items():
+        winner = code_plan.winner
+        if winner is None:
+            expired = [c for c in pc if c.ours and c.code == code and now >= c.info.not_after]
+            no_key = [c for c in pc if c.ours and c.code == code and c.valid_at(now) and not c.key_ok]
+            if no_key:
+                plan.attention.append(
+                    Attention(
+                        "no_key",
+                        f"the certificate for {code} has no usable private key",
+                        "install its .p12 again (onshi_cert state: present) or restore a backup",
+                        thumbprint=no_key[0].thumbprint,
+                        facility_code=code,
+                    )
+                )
+            elif expired:
+                plan.attention.append(
+                    Attention(
+                        "expired",
+                        f"the certificate for {code} has expired",
+                        "apply for a new certificate on the portal (1,500 yen + 753 yen postage) and provision it",
+                        facility_code=code,
+                    )
+                )
+            else:
+                plan.attention.append(
+                    Attention(
+                        "missing",
+                        f"no valid certificate for {code}",
+                        "put the downloaded .p12 for this code in the certs folder and provision",
+                        facility_code=code,
+                    )
+                )
+            continue
+        days = winner.days_left(now)
+        if days < expect.warn_days:
+            plan.attention.append(
+                Attention(
+                    "expiring",
+                    f"the certificate for {code} expires in {days} days ({winner.info.not_after:%Y-%m-%d})",
+                    "renew it (MPKI client tool on the PC, or a renewed .p12 with renew.yml)",
+                    thumbprint=winner.thumbprint,
+                    facility_code=code,
+                    extra={"days": days, "stage": stage_for(winner.info.not_before, winner.info.not_after, now).value},
+                )
+            )
+        if winner.exportable is False:
+            plan.attention.append(
+                Attention(
+                    "not_exportable",
+                    f"the key of {winner.thumbprint} ({code}) is not exportable: no backup is possible",
+                    "keep the downloaded .p12 safe as the backup, or re-import it with an exportable key",
+                    thumbprint=winner.thumbprint,
+                    facility_code=code,
+                )
+            )
+        elif winner.source == "pc" and winner.backed_up is False:
+            plan.attention.append(
+                Attention(
+                    "no_backup",
+                    f"no verified backup of {winner.thumbprint} ({code})",
+                    "run backup.yml",
+                    thumbprint=winner.thumbprint,
+                    facility_code=code,
+                )
+            )
+        for offer, why in code_plan.outdated:
+            plan.warnings.append(f"{offer.origin} is not used for {code}: {why}")
+        if winner.source != "pc" and days < expect.warn_days:
+            plan.warnings.append(
+                f"{winner.origin} expires in {days} days ({winner.info.not_after:%Y-%m-%d}): installed, but renew soon"
+            )
+    other_codes = []
+    for item in pc:
+        if item.thumbprint in kept:
+            continue
+        info = item.info
+        if not item.ours:
+            claims = item.code in expect.facility_codes or info.issuer_cn == expect.genuine_name
+            if claims and not info.is_ca:
+                plan.attention.append(
+                    Attention(
+                        "wrong_issuer",
+                        f"{item.thumbprint} claims to be from {info.issuer_cn!r} but does not chain to the pinned root",
+                        "a forged or foreign certificate: check it with the clinic; onshi-cert never removes it",
+                        thumbprint=item.thumbprint,
+                        facility_code=item.code,
+                    )
+                )
+            continue
+        if info.is_ca:
+            continue
+        if item.code is None:
+            plan.attention.append(
+                Attention(
+                    "bad_code",
+                    f"{item.thumbprint} has no usable facility code: {info.code_error}",
+                    "check the certificate with the clinic; it is kept",
+                    thumbprint=item.thumbprint,
+                )
+            )
+        elif (
+            item.code not in expect.facility_codes
+            and item.valid_at(now)
+            and item.thumbprint not in {r.thumbprint for r in plan.removals}
+        ):
+            other_codes.append(item.code)
+            plan.attention.append(
+                Attention(
+                    "wrong_facility",
+                    f"{item.thumbprint} is a valid certificate for {item.code}, which this PC does not expect",
+                    "if the inventory is wrong, correct onshi_cert_facility_codes; if the code is retired, "
+                    "list it in onshi_cert_retire_codes",
+                    thumbprint=item.thumbprint,
+                    facility_code=item.code,
+                )
+            )
+    if other_codes and plan.missing:
+        plan.disagreement = True
+        plan.warnings.insert(
+            0,
+            "the inventory and the PC disagree: the PC holds a valid certificate for "
+            f"{', '.join(sorted(set(other_codes)))} but none for {', '.join(plan.missing)}; nothing of it is removed",
+        )

@@ -1,0 +1,94 @@
+"""Argument specs shared by the action plugins, and their translation into core objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .core.errors import FacilityCodeError, OnshiCertError
+from .core.facility import DEFAULT_FIELD, DEFAULT_PATTERN, FacilityRule, parse_facility_code
+from .core.hoststate import FACE_AUTH_MINIMUM, FACE_AUTH_PATH
+from .core.policy import Expectations
+from .core.trust import TrustAnchors, TrustError
+
+COMMON_SPEC: dict[str, dict[str, Any]] = {
+    "facility_codes": {"type": "list", "elements": "str", "default": []},
+    "trust_anchors": {"type": "list", "elements": "str", "default": []},
+    "retire_codes": {"type": "list", "elements": "str", "default": []},
+    "code_field": {"type": "str", "default": DEFAULT_FIELD},
+    "code_pattern": {"type": "str", "default": DEFAULT_PATTERN},
+}
+FACE_AUTH_SPEC: dict[str, dict[str, Any]] = {
+    "face_auth_path": {"type": "str", "default": FACE_AUTH_PATH},
+    "face_auth_minimum": {"type": "str", "default": FACE_AUTH_MINIMUM},
+}
+# Options whose value must be a string in YAML: an unquoted number changes meaning (0644 is octal 420,
+# 0130120041 loses its leading zero) and the error that follows would point elsewhere.
+TEXT_OPTIONS = ("facility_codes", "retire_codes", "password", "backup_password", "passwords", "facility_code")
+
+
+class InputTypeError(OnshiCertError):
+    """An inventory or vault value that must be text is a number."""
+
+
+def spec(**options: dict[str, Any]) -> dict[str, Any]:
+    """Return an argument spec: the common options plus ``options``."""
+    return {"argument_spec": {**COMMON_SPEC, **options}}
+
+
+def _as_written(value: int) -> str:
+    """Return how an unquoted YAML number was probably written (octal when it reads as one)."""
+    return f"'0{value:o}'" if value and len(f"{value:o}") < 12 else f"'{value}'"
+
+
+def check_text_inputs(raw: Mapping[str, Any]) -> None:
+    """Refuse numbers where text is required (rule 8: inputs are typed), naming the option and the fix."""
+    for name in TEXT_OPTIONS:
+        value = raw.get(name)
+        items: list[tuple[str, Any]] = []
+        if isinstance(value, Mapping):
+            items = [(f"{name}[{k!r}]", v) for k, v in value.items()]
+        elif isinstance(value, list | tuple):
+            items = [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        elif value is not None:
+            items = [(name, value)]
+        for label, item in items:
+            if isinstance(item, bool | int | float):
+                raise InputTypeError(
+                    f"{label} is the number {item!r}, not text: YAML reads unquoted digits as a number (a leading 0 "
+                    "as octal), so the value is not what was written",
+                    fix=f"quote it in the inventory or vault, for example {_as_written(int(item))} "
+                    "(the digits exactly as on the paper, in quotes)",
+                )
+
+
+def expectations(args: dict[str, Any]) -> Expectations:
+    """Return the host's expectations; raise an error naming a bad code or pin."""
+    parsed: dict[str, list[str]] = {}
+    for option in ("facility_codes", "retire_codes"):
+        parsed[option] = []
+        for value in args.get(option) or []:
+            try:
+                parsed[option].append(parse_facility_code(value).code)
+            except FacilityCodeError as exc:
+                raise FacilityCodeError(
+                    f"{option}: {exc}",
+                    fix=f"correct onshi_cert_{option} in the inventory (10 digits, from the issuance notice, quoted)",
+                ) from exc
+    codes, retire = parsed["facility_codes"], parsed["retire_codes"]
+    try:
+        anchors = TrustAnchors.from_config(args.get("trust_anchors") or [])
+    except TrustError as exc:
+        raise TrustError(f"trust_anchors: {exc}") from exc
+    return Expectations(tuple(codes), anchors, rule(args), tuple(c for c in retire if c not in codes))
+
+
+def require_anchors(expect: Expectations) -> None:
+    """Refuse to judge anything when no root is pinned: trust would otherwise fall back to names."""
+    if not expect.anchors:
+        raise TrustError("no trust anchor is configured, so no certificate can be judged genuine")
+
+
+def rule(args: dict[str, Any]) -> FacilityRule:
+    """Return the facility-code rule: one named subject field and the pattern of a code in it."""
+    return FacilityRule(args.get("code_field") or DEFAULT_FIELD, args.get("code_pattern") or DEFAULT_PATTERN)

@@ -1,0 +1,177 @@
+"""Turn per-PC reports (``onshi_cert_info`` results) into the fleet report's data (report.json)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.certinfo import utcnow
+from ..core.renewal import FEE_YEN, POSTAGE_YEN, RENEWAL_WINDOW_DAYS, add_months
+
+SCHEMA = "onshi-cert/report/v1"
+STAGES = ("ok", "90", "60", "30", "15", "7", "expired")
+TIMELINE_MONTHS = 15
+
+
+@dataclass
+class HostEntry:
+    """One PC as the audit saw it: its report, or why there is none."""
+
+    host: str
+    site: str
+    facility_codes: list[str]
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    extra_problems: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _parse(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
+
+
+def _month_key(when: dt.datetime) -> str:
+    return f"{when.year:04d}-{when.month:02d}"
+
+
+def build(entries: list[HostEntry], now: dt.datetime | None = None) -> dict[str, Any]:
+    """Return the report data: summary, problems first, cost forecast, timeline, per-site hosts, worklist."""
+    now = now or utcnow()
+    thumb_hosts: dict[str, list[str]] = defaultdict(list)
+    for entry in entries:
+        for cert in (entry.report or {}).get("certificates", []):
+            if cert.get("ours"):
+                thumb_hosts[cert["thumbprint"]].append(entry.host)
+    duplicates = {t: sorted(h) for t, h in thumb_hosts.items() if len(set(h)) > 1}
+
+    hosts, renewals = [], []
+    stages: Counter[str] = Counter()
+    problems: Counter[str] = Counter()
+    timeline: Counter[str] = Counter()
+    horizon = add_months(now, TIMELINE_MONTHS)
+    cost: dict[str, dict[str, Any]] = defaultdict(lambda: {"3": 0, "6": 0, "12": 0, "expired": 0})
+    for entry in sorted(entries, key=lambda e: (e.site, e.host)):
+        report = entry.report
+        row: dict[str, Any] = {"host": entry.host, "site": entry.site, "facility_codes": entry.facility_codes}
+        if report is None:
+            row |= {
+                "status": "unreachable",
+                "problems": [{"code": "unreachable", "message": entry.error or "the PC did not answer"}],
+                "certificates": [],
+            }
+            problems["unreachable"] += 1
+            hosts.append(row)
+            continue
+        host_problems = list(report["problems"]) + list(entry.extra_problems)
+        for cert in report["certificates"]:
+            if cert["thumbprint"] in duplicates and cert.get("ours"):
+                others = [h for h in duplicates[cert["thumbprint"]] if h != entry.host]
+                host_problems.append(
+                    {
+                        "code": "duplicate",
+                        "thumbprint": cert["thumbprint"],
+                        "message": f"{cert['thumbprint']} is also on {', '.join(others)}",
+                    }
+                )
+        kept = set(report["plan"]["keep"].values())
+        shown = []
+        for cert in report["certificates"]:
+            if not cert.get("ours"):
+                continue
+            shown.append(cert | {"kept": cert["thumbprint"] in kept})
+            if cert["thumbprint"] not in kept:
+                continue
+            not_after = _parse(cert["not_after"])
+            stages[cert["stage"] if cert["stage"] in STAGES else "ok"] += 1
+            if now <= not_after < horizon:
+                timeline[_month_key(not_after)] += 1
+            for months in (3, 6, 12):
+                if now <= not_after < add_months(now, months):
+                    cost[entry.site][str(months)] += 1
+            if not_after - now <= dt.timedelta(days=RENEWAL_WINDOW_DAYS):
+                renewals.append(_worklist(entry, cert, "renew"))
+        for problem in report["problems"]:
+            if problem["code"] == "expired":
+                stages["expired"] += 1
+                cost[entry.site]["expired"] += 1
+                renewals.append(_worklist(entry, {"facility_code": problem.get("facility_code")}, "expired"))
+            elif problem["code"] == "missing":
+                renewals.append(_worklist(entry, {"facility_code": problem.get("facility_code")}, "missing"))
+        codes_order = ("unreachable", "expired", "missing", "wrong_facility", "wrong_issuer", "duplicate")
+        host_problems.sort(key=lambda p: codes_order.index(p["code"]) if p["code"] in codes_order else 99)
+        for problem in host_problems:
+            problems[problem["code"]] += 1
+        urgent = [p["code"] for p in host_problems if p["code"] not in ("stale", "face_auth_old")]
+        row |= {
+            "status": urgent[0] if urgent else "ok",
+            "problems": host_problems,
+            "certificates": sorted(shown, key=lambda c: c["days_remaining"]),
+            "face_auth": report["face_auth"],
+            "os_build": report["host"].get("os_build"),
+            "days_left": min((c["days_remaining"] for c in shown if c["kept"]), default=None),
+        }
+        hosts.append(row)
+
+    def money(site_costs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "next_3_months": {"count": site_costs["3"], "yen": site_costs["3"] * FEE_YEN},
+            "next_6_months": {"count": site_costs["6"], "yen": site_costs["6"] * FEE_YEN},
+            "next_12_months": {"count": site_costs["12"], "yen": site_costs["12"] * FEE_YEN},
+            "expired": {"count": site_costs["expired"], "yen": site_costs["expired"] * (FEE_YEN + POSTAGE_YEN)},
+        }
+
+    total = {"3": 0, "6": 0, "12": 0, "expired": 0}
+    for site_costs in cost.values():
+        for key in total:
+            total[key] += site_costs[key]
+    months = [_month_key(add_months(now.replace(day=1), i)) for i in range(TIMELINE_MONTHS)]
+    sites: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in hosts:
+        sites[row["site"]].append(row)
+    return {
+        "schema": SCHEMA,
+        "generated_at": now.isoformat(),
+        "summary": {
+            "hosts": len(entries),
+            "reachable": sum(1 for e in entries if e.report is not None),
+            "unreachable": sum(1 for e in entries if e.report is None),
+            "stages": {s: stages.get(s, 0) for s in STAGES},
+            "problems": dict(problems),
+            "needs_attention": sum(1 for h in hosts if h["status"] != "ok"),
+        },
+        "cost": {
+            "total": money(total),
+            "by_site": {s: money(c) for s, c in sorted(cost.items())},
+            "fee_yen": FEE_YEN,
+            "postage_yen": POSTAGE_YEN,
+        },
+        "timeline": [{"month": m, "count": timeline.get(m, 0)} for m in months],
+        "problem_hosts": [
+            h
+            for h in hosts
+            if h["status"] != "ok" or any(p["code"] in ("face_auth_old", "stale") for p in h["problems"])
+        ],
+        "sites": {
+            s: sorted(rows, key=lambda r: (r.get("days_left") is None, r.get("days_left") or 0))
+            for s, rows in sorted(sites.items())
+        },
+        "renewals": sorted(renewals, key=lambda r: (r["deadline"] or "", r["host"])),
+        "duplicates": [{"thumbprint": t, "hosts": h} for t, h in sorted(duplicates.items())],
+    }
+
+
+def _worklist(entry: HostEntry, cert: dict[str, Any], reason: str) -> dict[str, Any]:
+    not_after = cert.get("not_after")
+    renewal = cert.get("renewal") or {}
+    return {
+        "facility_code": cert.get("facility_code") or "",
+        "terminal": cert.get("subject_cn") or "",
+        "host": entry.host,
+        "site": entry.site,
+        "not_after": not_after,
+        "apply_by": renewal.get("apply_by"),
+        "deadline": renewal.get("deadline") or not_after,
+        "reason": reason,
+        "cost_yen": FEE_YEN + (POSTAGE_YEN if reason == "expired" else 0),
+    }

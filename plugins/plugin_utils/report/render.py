@@ -1,0 +1,290 @@
+"""Render the fleet report: report.html (Japanese), report.en.html, renewals.csv, report.json, report.md, .prom."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..i18n import MESSAGES
+from .aggregate import STAGES
+
+TEXT: dict[str, dict[str, str]] = {
+    **{key: value for key, value in MESSAGES.items() if key.startswith("stage.")},
+    "title": {"ja": "電子証明書 監査レポート", "en": "Certificate audit report"},
+    "generated": {"ja": "作成日時", "en": "Generated"},
+    "hosts": {"ja": "端末", "en": "PCs"},
+    "attention": {"ja": "要対応", "en": "need attention"},
+    "unreachable": {"ja": "接続不可", "en": "unreachable"},
+    "by_stage": {"ja": "有効期限の段階別", "en": "By expiry stage"},
+    "timeline": {"ja": "今後15か月の有効期限", "en": "Expiries over the next 15 months"},
+    "problems": {"ja": "要対応の端末", "en": "PCs that need attention"},
+    "no_problems": {"ja": "対応が必要な端末はありません。", "en": "No PC needs attention."},
+    "cost": {"ja": "更新費用の見込み", "en": "Renewal cost forecast"},
+    "within3": {"ja": "3か月以内", "en": "within 3 months"},
+    "within6": {"ja": "6か月以内", "en": "within 6 months"},
+    "within12": {"ja": "12か月以内", "en": "within 12 months"},
+    "expired_cost": {"ja": "期限切れ（郵送料込み）", "en": "already expired (with postage)"},
+    "site": {"ja": "拠点", "en": "Site"},
+    "total": {"ja": "合計", "en": "Total"},
+    "host": {"ja": "端末名", "en": "PC"},
+    "code": {"ja": "医療機関等コード", "en": "Facility code"},
+    "subject": {"ja": "証明書", "en": "Certificate"},
+    "expires": {"ja": "有効期限", "en": "Expires"},
+    "days_left": {"ja": "残り日数", "en": "Days left"},
+    "stage": {"ja": "段階", "en": "Stage"},
+    "status": {"ja": "状態", "en": "Status"},
+    "what": {"ja": "内容", "en": "What"},
+    "renewals": {"ja": "更新申請の作業リスト", "en": "Renewal worklist"},
+    "apply_by": {"ja": "申請目安", "en": "Apply by"},
+    "face_auth": {"ja": "顔認証ライブラリ", "en": "Face-auth library"},
+    "count_unit": {"ja": "件", "en": ""},
+    "yen": {"ja": "円", "en": " yen"},
+    "sort_hint": {"ja": "見出しをクリックすると並べ替えます", "en": "Click a heading to sort"},
+    "other_lang": {"ja": "English", "en": "日本語"},
+    "status.ok": {"ja": "正常", "en": "OK"},
+    "status.unreachable": {"ja": "接続不可", "en": "unreachable"},
+    "status.expired": {"ja": "期限切れ", "en": "expired"},
+    "status.missing": {"ja": "証明書なし", "en": "no certificate"},
+    "status.wrong_facility": {"ja": "他施設の証明書", "en": "other facility's certificate"},
+    "status.wrong_issuer": {"ja": "発行者不一致", "en": "wrong issuer"},
+    "status.no_key": {"ja": "秘密鍵なし", "en": "no private key"},
+    "status.expiring": {"ja": "期限間近", "en": "expiring"},
+    "status.duplicate": {"ja": "同一証明書が複数端末に", "en": "same certificate on two PCs"},
+    "status.no_backup": {"ja": "バックアップなし", "en": "no backup"},
+    "status.backup_outdated": {"ja": "バックアップが古い", "en": "backup older than certificate"},
+    "status.not_exportable": {"ja": "秘密鍵エクスポート不可", "en": "key not exportable"},
+    "status.face_auth_old": {"ja": "顔認証ライブラリが古い", "en": "face-auth library too old"},
+    "status.ca_not_trusted": {"ja": "ルートCA未登録", "en": "CA not trusted"},
+    "status.stale": {"ja": "不要な証明書あり", "en": "stale certificates"},
+    "status.disagreement": {"ja": "インベントリと端末が不一致", "en": "inventory and PC disagree"},
+    "status.bad_code": {"ja": "医療機関等コードが不正な証明書", "en": "certificate with an unusable facility code"},
+    "reason.renew": {"ja": "更新", "en": "renew"},
+    "reason.expired": {"ja": "再発行（期限切れ）", "en": "reissue (expired)"},
+    "reason.missing": {"ja": "新規発行", "en": "new certificate"},
+}
+
+
+PROBLEM_JA = {
+    "unreachable": "端末に接続できません（電源、ネットワーク、WinRM の設定を確認してください）",
+    "expired": "{facility_code} の証明書は期限切れです（再発行の申請が必要です）",
+    "missing": "{facility_code} の使用できる証明書がありません",
+    "wrong_facility": "他の医療機関等コードの証明書があります（{thumbprint}）",
+    "wrong_issuer": "発行者が異なる証明書があります（{thumbprint}）",
+    "no_key": "{facility_code} の証明書に秘密鍵がありません",
+    "expiring": "{facility_code} の証明書はあと {days} 日で期限切れです",
+    "duplicate": "同じ証明書が他の端末にもあります（{thumbprint}）",
+    "no_backup": "バックアップがありません（{thumbprint}）",
+    "backup_outdated": "{facility_code} のバックアップは古い証明書のものです",
+    "not_exportable": "秘密鍵をエクスポートできないため、バックアップできません（{thumbprint}）",
+    "face_auth_old": "顔認証ライブラリ {version} は {minimum} 未満です（更新の前にアップデートが必要です）",
+    "ca_not_trusted": "ルート CA が信頼されたルート証明機関に登録されていません",
+    "stale": "不要な証明書が {count} 件あります",
+    "disagreement": "インベントリの医療機関等コードと端末の電子証明書が一致しません（何も削除しません）",
+    "bad_code": "医療機関等コードが読み取れない証明書があります（{thumbprint}）",
+}
+
+
+def problem_text(problem: dict[str, Any], lang: str) -> str:
+    """Return a problem's message in ``lang`` (the Japanese wording when its details are known)."""
+    if lang == "ja" and problem["code"] in PROBLEM_JA:
+        try:
+            return PROBLEM_JA[problem["code"]].format_map({**problem, "version": problem.get("version") or "なし"})
+        except KeyError:
+            pass
+    return str(problem["message"])
+
+
+def texts(lang: str) -> dict[str, str]:
+    """Return every text of the report in ``lang``."""
+    return {key: value[lang] for key, value in TEXT.items()}
+
+
+def fmt_date(value: str | None, lang: str) -> str:
+    """Format an ISO timestamp as a date: 2027年1月8日 or 2027-01-08."""
+    if not value:
+        return "-"
+    when = dt.datetime.fromisoformat(value)
+    return f"{when.year}年{when.month}月{when.day}日" if lang == "ja" else when.strftime("%Y-%m-%d")
+
+
+def fmt_yen(value: int, lang: str) -> str:
+    """Format an amount: 1,500円 or 1,500 yen."""
+    return f"{value:,}円" if lang == "ja" else f"{value:,} yen"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),  # the same in the collection and the CLI
+        # Certificate text is hostile input: every HTML template (named *.html.j2) is autoescaped.
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return env
+
+
+def timeline_svg(timeline: list[dict[str, Any]], lang: str) -> str:
+    """Return an inline SVG bar chart of expiries per month."""
+    width, height, left, bottom = 720, 200, 30, 30
+    peak = max([t["count"] for t in timeline] + [1])
+    bar = (width - left) / len(timeline)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{TEXT["timeline"][lang]}" class="timeline">'
+    ]
+    for index, item in enumerate(timeline):
+        h = (height - bottom - 20) * item["count"] / peak
+        x = left + index * bar
+        y = height - bottom - h
+        colour = "#c0392b" if index < 3 else "#e67e22" if index < 6 else "#2e86c1"
+        parts.append(
+            f'<rect x="{x + 4:.1f}" y="{y:.1f}" width="{bar - 8:.1f}" height="{h:.1f}" fill="{colour}">'
+            f"<title>{item['month']}: {item['count']}</title></rect>"
+        )
+        if item["count"]:
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" font-size="12">'
+                f"{item['count']}</text>"
+            )
+        year, month = item["month"].split("-")
+        label = f"{int(month)}月" if lang == "ja" else dt.date(2000, int(month), 1).strftime("%b")
+        parts.append(
+            f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" font-size="11">{label}</text>'
+        )
+        if month == "01" or index == 0:
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height - 2}" text-anchor="middle" font-size="10" '
+                f'fill="#666">{year}</text>'
+            )
+    parts.append(f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" stroke="#999"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html(data: dict[str, Any], lang: str) -> str:
+    """Render the self-contained HTML report in ``lang``."""
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        data=data,
+        t=texts(lang),
+        lang=lang,
+        stages=STAGES,
+        svg=timeline_svg(data["timeline"], lang),
+        date=lambda v: fmt_date(v, lang),
+        yen=lambda v: fmt_yen(v, lang),
+        problem=lambda p: problem_text(p, lang),
+        other=("report.en.html" if lang == "ja" else "report.html"),
+    )
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """Render the Markdown report (bilingual headings)."""
+    return (
+        _environment()
+        .get_template("report.md.j2")
+        .render(data=data, ja=texts("ja"), en=texts("en"), stages=STAGES, date=lambda v: fmt_date(v, "en"))
+    )
+
+
+def renewals_csv(data: dict[str, Any]) -> bytes:
+    """Return the renewal worklist as UTF-8 CSV with a BOM, so Excel opens the Japanese headings."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        ["医療機関等コード", "端末(証明書CN)", "ホスト", "拠点", "有効期限", "申請目安", "区分", "費用(円)"]
+    )
+    for row in data["renewals"]:
+        writer.writerow(
+            [
+                row["facility_code"],
+                row["terminal"],
+                row["host"],
+                row["site"],
+                fmt_date(row["not_after"], "en") if row["not_after"] else "",
+                fmt_date(row["apply_by"], "en") if row["apply_by"] else "",
+                TEXT[f"reason.{row['reason']}"]["ja"],
+                row["cost_yen"],
+            ]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _label(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def prometheus(data: dict[str, Any]) -> str:
+    """Return a node_exporter textfile with the metric names existing certificate exporters use."""
+    generated = dt.datetime.fromisoformat(data["generated_at"]).timestamp()
+    lines = [
+        "# HELP x509_cert_not_after Certificate expiry as a Unix timestamp.",
+        "# TYPE x509_cert_not_after gauge",
+    ]
+    expired_lines = ["# HELP x509_cert_expired 1 when the certificate has expired.", "# TYPE x509_cert_expired gauge"]
+    for rows in data["sites"].values():
+        for host in rows:
+            for cert in host["certificates"]:
+                # One series per certificate (thumbprint), and whether the policy keeps it: a PC holding an old
+                # and a renewed certificate of one CN must not collapse into one series (false expiry alerts).
+                labels = (
+                    f'subject_CN="{_label(cert["subject_cn"])}",issuer_CN="{_label(cert["issuer_cn"])}",'
+                    f'host="{_label(host["host"])}",facility_code="{_label(cert["facility_code"] or "")}",'
+                    f'site="{_label(host["site"])}",thumbprint="{_label(cert["thumbprint"])}",'
+                    f'kept="{"true" if cert.get("kept") else "false"}"'
+                )
+                not_after = dt.datetime.fromisoformat(cert["not_after"]).timestamp()
+                lines.append(f"x509_cert_not_after{{{labels}}} {not_after:.0f}")
+                expired_lines.append(f"x509_cert_expired{{{labels}}} {1 if not_after <= generated else 0}")
+    up = ["# HELP onshi_cert_host_up 1 when the audit reached the PC.", "# TYPE onshi_cert_host_up gauge"]
+    problems = ["# HELP onshi_cert_problem 1 for each problem found on a PC.", "# TYPE onshi_cert_problem gauge"]
+    for rows in data["sites"].values():
+        for host in rows:
+            up.append(
+                f'onshi_cert_host_up{{host="{_label(host["host"])}",site="{_label(host["site"])}"}} '
+                f"{0 if host['status'] == 'unreachable' else 1}"
+            )
+            for code in sorted({p["code"] for p in host["problems"]}):
+                problems.append(
+                    f'onshi_cert_problem{{host="{_label(host["host"])}",site="{_label(host["site"])}",code="{code}"}} 1'
+                )
+    stamp = [
+        "# HELP onshi_cert_report_timestamp When the audit ran.",
+        "# TYPE onshi_cert_report_timestamp gauge",
+        f"onshi_cert_report_timestamp {generated:.0f}",
+    ]
+    return "\n".join(lines + expired_lines + up + problems + stamp) + "\n"
+
+
+def _write(path: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(temp, 0o644)
+    os.replace(temp, path)
+
+
+def write_all(data: dict[str, Any], dest: Path) -> list[Path]:
+    """Write every report file into ``dest``; return their paths."""
+    dest.mkdir(parents=True, exist_ok=True)
+    files = {
+        "report.html": html(data, "ja").encode(),
+        "report.en.html": html(data, "en").encode(),
+        "renewals.csv": renewals_csv(data),
+        "report.json": json.dumps(data, ensure_ascii=False, indent=2).encode(),
+        "report.md": markdown(data).encode(),
+        "onshi_cert.prom": prometheus(data).encode(),
+    }
+    written = []
+    for name, content in files.items():
+        _write(dest / name, content)
+        written.append(dest / name)
+    return written

@@ -1,0 +1,635 @@
+"""The order every change follows on a PC: read, plan, back up what will go, import, verify, only then remove.
+
+Pure orchestration over an agent runner (``run(steps, check_mode)``, ``without_become()``); the action
+plugins supply one that goes over the task's connection. Every decision is
+:func:`onshi_cert.core.policy.plan_host`'s; this module only carries it out. No Ansible imports here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from .agent.contract import (
+    HR_ACCESS_DENIED,
+    HR_BAD_KEY_STATE,
+    HR_CANCELLED,
+    HR_INVALID_PASSWORD,
+    Response,
+    Step,
+    b64,
+)
+from .core import backup as backups
+from .core.certinfo import thumbprint, utcnow
+from .core.errors import OnshiCertError
+from .core.hoststate import HostFacts, InstalledCert, parse_listing
+from .core.install import (
+    FIXES,
+    P12File,
+    PreflightError,
+    import_copy,
+    judge_bundle,
+    judge_installed,
+    open_p12,
+)
+from .core.pkcs12 import Pkcs12Bundle, encryption_for_build
+from .core.policy import (
+    INTERMEDIATE_STORE,
+    MY,
+    ROOT_STORES,
+    Expectations,
+    HostPlan,
+    Judged,
+    Scope,
+    plan_host,
+    refusal,
+)
+
+KEY_READY = {"has_private_key": True, "key_usable": True}
+# What each Windows failure means here, keyed by HRESULT (Windows' text is localized; codes are not).
+WINDOWS_FIXES = {
+    HR_INVALID_PASSWORD: "Windows could not store the key: the logon has no DPAPI (become with the operating user's "
+    "password), or the PC cannot read the PFX's encryption; ",
+    HR_ACCESS_DENIED: "the account lacks the right (LocalMachine stores need an administrator); ",
+    HR_CANCELLED: "Windows wanted a security confirmation no remote session can give (CurrentUser\\Root): use "
+    "ca_store LocalMachine\\Root; ",
+    HR_BAD_KEY_STATE: "the key is not exportable; ",
+}
+
+
+class Runner(Protocol):
+    """Runs agent requests on one PC."""
+
+    executions: int
+
+    def run(self, steps: list[Step], *, check_mode: bool = False) -> Response: ...
+
+    def without_become(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+class WorkflowError(OnshiCertError):
+    """The PC refused a step or a precondition does not hold; says what was and was not changed."""
+
+
+@dataclass
+class Settings:
+    """What a task asked for."""
+
+    expect: Expectations
+    check_mode: bool = False
+    backup_dir: Path | None = None
+    backup_password: str | None = None
+    ca_store: str | None = "LocalMachine\\Root"
+    new_password: Callable[[], str] = field(default=lambda: "")
+    operator: str = ""
+
+    def index(self) -> backups.BackupIndex:
+        """Return the backup folder's index (read once per task)."""
+        return backups.BackupIndex.scan(self.backup_dir)
+
+
+@dataclass
+class State:
+    """What the first execution read."""
+
+    facts: HostFacts
+    my: list[InstalledCert]
+    roots: list[InstalledCert]
+    intermediates: list[InstalledCert]
+    export_password: str | None = None  # the one-time password of the PFX bytes in ``my``
+
+    def ca_certs(self) -> list[x509.Certificate]:
+        """Return the CA certificates the PC holds (chain candidates, and to complete backups)."""
+        return [c.cert for c in self.roots + self.intermediates]
+
+    def ca_present(self) -> set[str]:
+        """Return the thumbprints in the PC's root and intermediate stores."""
+        return {c.thumbprint for c in self.roots + self.intermediates}
+
+
+def _check(response: Response, what: str) -> Response:
+    if response.failed:
+        fix = (
+            "allow the onshi-cert agent in the PC's AppLocker/WDAC policy (or sign it with a trusted certificate)"
+            if response.language_mode
+            else ""
+        )
+        raise WorkflowError(f"{what}: {response.error or response.msg}", fix=fix)
+    return response
+
+
+def read_state(runner: Runner, settings: Settings, *, export_except: list[str] | None) -> State:
+    """Read facts and stores in one execution; with ``export_except`` also export the keys not listed."""
+    listing: dict[str, Any] = {"store": MY}
+    if export_except is not None and not settings.check_mode:
+        listing |= {"export_except": export_except, "export_password": settings.new_password()}
+    steps = [Step("host_info"), Step("list_certs", listing), Step("list_certs", {"store": INTERMEDIATE_STORE})]
+    steps += [Step("list_certs", {"store": store}) for store in ROOT_STORES]
+    response = _check(runner.run(steps, check_mode=settings.check_mode), "cannot read the PC's certificates")
+    rule = settings.expect.rule
+    return State(
+        facts=HostFacts.from_result(response.result_of("host_info")),
+        my=parse_listing(response.result_of("list_certs", 0), rule, listing.get("export_password")),
+        intermediates=parse_listing(response.result_of("list_certs", 1), rule),
+        roots=parse_listing(response.result_of("list_certs", 2), rule)
+        + parse_listing(response.result_of("list_certs", 3), rule),
+        export_password=listing.get("export_password"),
+    )
+
+
+def require_dpapi(state: State) -> None:
+    """Refuse, with the fix, a logon that cannot persist user keys (Windows would say 'password is not correct')."""
+    if not state.facts.dpapi:
+        raise WorkflowError(
+            f"the agent runs as {state.facts.user} with a {state.facts.logon_type} logon that has no DPAPI, so "
+            "Windows cannot store a private key for the user (it would misleadingly say 'The specified network "
+            "password is not correct')",
+            fix="run the task with become: true, become_method: runas, become_user: the operating user and "
+            "ansible_become_password set; or connect with CredSSP",
+        )
+
+
+# --- the offers: .p12 files and backups, judged on the controller before the PC is touched -------------------
+
+
+def p12_offers(files: list[tuple[P12File | Path, str]], expect: Expectations) -> list[Judged]:
+    """Open and judge each ``(file, password)``; a file that cannot be used stops the task, naming it."""
+    offers = []
+    for item, password in files:
+        path = item.path if isinstance(item, P12File) else Path(item)
+        try:
+            bundle = open_p12(path, password)
+        except OnshiCertError as exc:
+            raise PreflightError(exc.args[0], fix=exc.fix, file=str(path)) from None
+        offers.append(judge_bundle(bundle, expect, origin=str(path)))
+    return offers
+
+
+def restore_offers(settings: Settings, index: backups.BackupIndex, restore_from: str) -> tuple[list[Judged], list[str]]:
+    """Return the chosen backup of each expected code of ``restore_from`` judged, and what was said of each."""
+    if settings.backup_dir is None or not settings.backup_password:
+        raise WorkflowError("restore_from needs backup_dir and backup_password", fix="set both (password from vault)")
+    expect = settings.expect
+
+    def accept(bundle: Pkcs12Bundle, backup: backups.Backup) -> str | None:
+        judged = judge_bundle(bundle, expect, origin=str(backup.path), source="backup")
+        if not judged.ours:
+            return f"does not chain to a pinned root ({judged.chain.reason})"
+        if judged.code != backup.facility_code:
+            return f"holds a certificate for {judged.code}, not {backup.facility_code}"
+        return None
+
+    choices, missing = backups.choose_restore(
+        index, restore_from, expect.facility_codes, settings.backup_password, accept
+    )
+    if missing and not choices:
+        raise WorkflowError(
+            f"no usable backup of {restore_from} in {settings.backup_dir} for {'; '.join(missing)}",
+            fix="check the old PC's name or facility code; without a valid backup, apply for a new certificate "
+            "on the portal (1,500 yen + 753 yen postage)",
+        )
+    notes = [
+        f"restoring {c.facility_code} from {c.backup.path.name}"
+        + (f" (newer ones passed over: {'; '.join(c.passed_over)})" if c.passed_over else "")
+        for c in choices
+    ]
+    notes += [f"no usable backup for {m}" for m in missing]
+    offers = [judge_bundle(c.bundle, expect, origin=str(c.backup.path), source="backup") for c in choices]
+    return offers, notes
+
+
+# --- carrying out the plan ----------------------------------------------------------------------------------------
+
+
+def _refuse_early(expect: Expectations, offers: list[Judged]) -> None:
+    """Refuse a forged, foreign or wrong-code file before the PC is touched (its own chain and the pins decide).
+
+    Only a file whose root is not in it and not given as a PEM pin waits for the PC's stores.
+    """
+    for offer in offers:
+        refused = refusal(offer, expect, utcnow())
+        if refused and not (refused[0] == "wrong_issuer" and offer.chain.reason.startswith("the pinned root")):
+            raise PreflightError(refused[1], fix=FIXES.get(refused[0], ""), code=refused[0], file=offer.origin)
+
+
+def _refuse(plan: HostPlan) -> None:
+    """Stop before any change when a file offered to this PC must never be installed."""
+    if plan.refusals:
+        offer, code, message = plan.refusals[0]
+        raise PreflightError(message, fix=FIXES.get(code, ""), code=code, file=offer.origin)
+
+
+def back_up_removals(
+    state: State, plan: HostPlan, settings: Settings, index: backups.BackupIndex, host: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Write a verified backup of every removal that needs one; a removal whose export failed is held back."""
+    written: list[dict[str, Any]] = []
+    notes: list[str] = []
+    encryption = encryption_for_build(state.facts.os_build)
+    held = []
+    for removal in plan.removals:
+        if removal.backup == "verified":
+            found = index.verified(removal.thumbprint, settings.backup_password)
+            if found is not None:
+                written.append(found.to_dict() | {"new": False})
+            continue
+        if removal.backup == "impossible":
+            notes.append(f"{removal.thumbprint} removed without a backup: {removal.backup_note}")
+            continue
+        item: InstalledCert = removal.item.payload
+        if item.pfx is None:
+            held.append(removal)
+            notes.append(
+                f"{removal.thumbprint} is kept: its export failed ({item.export_error or 'no export'}), "
+                "so it cannot be backed up"
+            )
+            continue
+        if settings.backup_dir is None or not settings.backup_password:
+            raise WorkflowError(
+                f"{removal.thumbprint} must be backed up before it is removed, but no backup folder is set",
+                fix="set backup_dir and backup_password (from the vault)",
+            )
+        one_time, chain = state.export_password or "", removal.item.chain.ca_certificates
+        data, bundle = backups.rebuild(item.pfx, one_time, chain, settings.backup_password, encryption)
+        backups.verify(data, settings.backup_password, removal.thumbprint)
+        code = removal.item.code or (removal.item.info.facility_codes or ["unknown"])[0]
+        saved = backups.write(settings.backup_dir, host, code, data, bundle, encryption)
+        index.add(saved, settings.backup_password)
+        written.append(saved.to_dict() | {"new": True})
+    for removal in held:
+        plan.removals.remove(removal)
+        plan.stays[removal.thumbprint] = "its export failed, so it cannot be backed up"
+    return written, notes
+
+
+def back_up_imports(
+    plan: HostPlan, settings: Settings, state: State, index: backups.BackupIndex, host: str
+) -> list[dict[str, Any]]:
+    """Back up each certificate about to be imported, from its file on the controller (same key, no export)."""
+    done: list[dict[str, Any]] = []
+    if settings.backup_dir is None or not settings.backup_password:
+        raise WorkflowError(
+            "backup_new needs backup_dir and backup_password",
+            fix="set both (the password from the vault), or backup_new: false",
+        )
+    for item in plan.imports:
+        if item.source == "backup" or index.verified(item.thumbprint, settings.backup_password):
+            continue
+        code = item.code or "unknown"
+        if settings.check_mode:
+            path = backups.backup_path(settings.backup_dir, code, host, item.thumbprint)
+            done.append({"facility_code": code, "thumbprint": item.thumbprint, "new": True, "path": str(path)})
+            continue
+        encryption = encryption_for_build(state.facts.os_build)
+        bundle: Pkcs12Bundle = item.payload
+        chain = item.chain.ca_certificates
+        full = Pkcs12Bundle(bundle.key, bundle.leaf, chain, bundle.protection, bundle.friendly_name)
+        data = full.to_bytes(settings.backup_password, encryption)
+        reopened = backups.verify(data, settings.backup_password, item.thumbprint)
+        saved = backups.write(settings.backup_dir, host, code, data, reopened, encryption)
+        index.add(saved, settings.backup_password)
+        done.append(saved.to_dict() | {"new": True})
+    return done
+
+
+def ca_steps(plan: HostPlan) -> list[Step]:
+    """Return add_cert steps for the CA certificates the plan adds (pinned roots and verified intermediates only)."""
+    return [
+        Step("add_cert", {"store": store, "der": b64(cert.public_bytes(Encoding.DER))}) for store, cert in plan.ca_adds
+    ]
+
+
+def apply(runner: Runner, state: State, plan: HostPlan, settings: Settings) -> list[InstalledCert]:
+    """Make the planned changes in one execution (two when an administrator must add a machine CA).
+
+    Import first, then assert every kept certificate has a usable key, and only then remove; the
+    agent stops at the first failing step, so a failed check leaves every certificate in place.
+    """
+    machine = [s for s in ca_steps(plan) if s.args["store"].startswith("LocalMachine")]
+    if machine and not state.facts.is_admin:
+        with runner.without_become():
+            response = runner.run(machine)
+        _check(response, "cannot add the CA to the machine's trusted roots (nothing else was changed)")
+        machine = []
+    steps: list[Step] = []
+    encryption = encryption_for_build(state.facts.os_build)
+    for item in plan.imports:
+        secret = settings.new_password()
+        pfx = import_copy(item.payload).to_bytes(secret, encryption)
+        args = {"store": MY, "pfx": b64(pfx), "password": secret, "thumbprint": item.thumbprint}
+        steps.append(Step("import_pfx", args))
+    steps += machine + [s for s in ca_steps(plan) if not s.args["store"].startswith("LocalMachine")]
+    for thumb in sorted(set(plan.keep.values())):
+        steps.append(Step("assert_cert", {"store": MY, "thumbprint": thumb, "expect": KEY_READY}))
+    steps += [Step("remove_cert", {"store": MY, "thumbprint": r.thumbprint}) for r in plan.removals]
+    steps.append(Step("list_certs", {"store": MY}))
+    response = runner.run(steps)
+    if response.failed:
+        done = [s.op for s in response.steps if s.ok]
+        code = f" [HRESULT {response.hresult}]" if response.hresult else ""
+        raise WorkflowError(
+            f"{response.error}{code} (steps done before it: {', '.join(done) or 'none'}; no certificate was removed "
+            "after a failed check)",
+            fix=WINDOWS_FIXES.get(response.hresult or "", "")
+            + "re-run the playbook once the cause is fixed: it picks up where it stopped",
+        )
+    return parse_listing(response.result_of("list_certs"), settings.expect.rule)
+
+
+# --- what the engineer sees ------------------------------------------------------------------------------------
+
+
+def _line(thumb: str, code: str | None, not_after: Any, issuer: str, note: str = "") -> str:
+    return f"{thumb} {code or '-'} until {not_after:%Y-%m-%d} issuer={issuer}" + (f"  [{note}]" if note else "")
+
+
+def diff(state: State, plan: HostPlan, settings: Settings) -> list[dict[str, str]]:
+    """Return one before/after block per store the plan touches, each changed line with its reason."""
+    user = settings.operator or state.facts.user_name or "CurrentUser"
+    removed = {r.thumbprint: r for r in plan.removals}
+    before, after = [], []
+    for cert in state.my:
+        info = cert.info
+        removal = removed.get(cert.thumbprint)
+        text = _line(cert.thumbprint, info.facility_code, info.not_after, info.issuer_cn)
+        if removal:
+            before.append(text + f"  [remove: {removal.detail}; backup: {removal.backup_note or removal.backup}]")
+        else:
+            before.append(text)
+            after.append(text)
+    present = {c.thumbprint for c in state.my}
+    for item in plan.imports:
+        info = item.info
+        line = _line(item.thumbprint, item.code, info.not_after, info.issuer_cn, f"install from {item.origin}")
+        if item.thumbprint in present:  # re-imported to restore its key: replace the line
+            old = _line(item.thumbprint, item.code, info.not_after, info.issuer_cn)
+            after = [a for a in after if a != old]
+        after.append(line)
+    blocks = [_block(f"CurrentUser({user})\\My", before, after)]
+    for store in sorted({s for s, _ in plan.ca_adds}):
+        added = [
+            f"{thumbprint(c)} {c.subject.rfc4514_string()}  [add: pinned chain of the kept certificate]"
+            for s, c in plan.ca_adds
+            if s == store
+        ]
+        name = store if store.startswith("LocalMachine") else store.replace("CurrentUser", f"CurrentUser({user})")
+        blocks.append(_block(name, [], added))
+    return [b for b in blocks if b["before"] != b["after"]] or blocks[:1]
+
+
+def _block(name: str, before: list[str], after: list[str]) -> dict[str, str]:
+    return {
+        "before_header": name,
+        "after_header": name,
+        "before": "".join(f"{line}\n" for line in sorted(before)),
+        "after": "".join(f"{line}\n" for line in sorted(after)),
+    }
+
+
+def summary(certs: list[InstalledCert]) -> list[str]:
+    """Return one line per certificate of ``CurrentUser\\My``."""
+    return sorted(
+        f"{c.thumbprint} {c.info.facility_code or '-'} until {c.info.not_after:%Y-%m-%d} "
+        f"key={'yes' if c.info.has_key else 'no'} issuer={c.info.issuer_cn}"
+        for c in certs
+    )
+
+
+def describe_plan(plan: HostPlan, check_mode: bool) -> dict[str, Any]:
+    """Return the plan as the module result shows it (check mode says 'would')."""
+    return {
+        "planned": check_mode,
+        "codes": {
+            code: {
+                "keep": c.winner.thumbprint if c.winner else None,
+                "source": c.winner.source if c.winner else None,
+                "origin": c.winner.origin if c.winner else None,
+                "not_after": c.winner.info.not_after.isoformat() if c.winner else None,
+                "install": c.install,
+                "outdated": [{"file": o.origin, "reason": why} for o, why in c.outdated],
+            }
+            for code, c in plan.codes.items()
+        },
+        "installed": [
+            {
+                "thumbprint": i.thumbprint,
+                "facility_code": i.code,
+                "from": i.origin,
+                "not_after": i.info.not_after.isoformat(),
+            }
+            for i in plan.imports
+        ],
+        "removed": [r.to_dict() for r in plan.removals],
+        "kept": [{"thumbprint": t, "reason": why} for t, why in plan.stays.items()],
+        "ca_added": [{"store": s, "subject": c.subject.rfc4514_string()} for s, c in plan.ca_adds],
+        "missing": plan.missing,
+        "attention": [a.to_dict() for a in plan.attention],
+        "disagreement": plan.disagreement,
+    }
+
+
+# --- the jobs -----------------------------------------------------------------------------------------------------
+
+
+def converge(
+    runner: Runner,
+    settings: Settings,
+    host: str,
+    *,
+    offers: list[Judged] | None = None,
+    scope: Scope | None = None,
+    backup_new: bool = False,
+    min_days_left: int = 0,
+    notes: list[str] | None = None,
+    missing_fix: str | None = None,
+) -> dict[str, Any]:
+    """Bring the PC to the plan: the newest valid certificate per code, trusted, backed up; the stale ones gone.
+
+    ``offers`` are files judged on the controller; a forged, foreign or wrong-code file stops the
+    task before the PC is touched. ``min_days_left`` makes a code whose kept certificate expires
+    sooner fail (a renewal that did not happen is never reported as done). With ``missing_fix``, a
+    code left without a certificate fails the task (after what could be done was done), saying that fix.
+    """
+    if not settings.expect.facility_codes:
+        raise WorkflowError(
+            "no facility code is expected for this PC, so a wrong facility's certificate could not be told apart",
+            fix="set onshi_cert_facility_codes for the host in the inventory",
+        )
+    offers = offers or []
+    scope = scope or Scope()
+    _refuse_early(settings.expect, offers)
+    index = settings.index()
+    mine = index.verified_map(index.thumbprints_of(host), settings.backup_password)
+    export_except = sorted({o.thumbprint for o in offers} | {t for t, ok in mine.items() if ok})
+    export_except = export_except if scope.remove else None
+    state = read_state(runner, settings, export_except=export_except)
+    pool = [*state.ca_certs(), *(c for o in offers for c in o.payload.chain)]
+    backed_up = index.verified_map([c.thumbprint for c in state.my], settings.backup_password)
+    pc = judge_installed(state.my, settings.expect, pool, backed_up=backed_up)
+    offers = [judge_bundle(o.payload, settings.expect, origin=o.origin, source=o.source, pool=pool) for o in offers]
+    plan = plan_host(
+        settings.expect, pc, offers, ca_present=state.ca_present(), ca_store=settings.ca_store, scope=scope
+    )
+    _refuse(plan)
+    _require_renewed(plan, min_days_left)
+    if plan.imports:
+        require_dpapi(state)
+    warnings = list(plan.warnings) + list(notes or [])
+    new_backups = back_up_imports(plan, settings, state, index, host) if backup_new else []
+    if settings.check_mode or not plan.changes:
+        result = _result(state, plan, settings, runner, summary(state.my), backups=new_backups, warnings=warnings)
+        result["changed"] = plan.changes or bool(new_backups)
+        return _require_every_code(result, plan, missing_fix)
+    written, backup_notes = back_up_removals(state, plan, settings, index, host)
+    after = apply(runner, state, plan, settings)
+    for item in plan.imports:
+        if not any(c.thumbprint == item.thumbprint and c.info.key_usable for c in after):
+            raise WorkflowError(
+                f"{item.thumbprint} is not in CurrentUser\\My with a usable key after the import",
+                fix="check the PC's event log; nothing was removed",
+            )
+    result = _result(
+        state,
+        plan,
+        settings,
+        runner,
+        summary(after),
+        backups=written + new_backups,
+        warnings=warnings + backup_notes,
+    )
+    return _require_every_code(result, plan, missing_fix)
+
+
+def _require_every_code(result: dict[str, Any], plan: HostPlan, fix: str | None) -> dict[str, Any]:
+    """Fail the task (keeping what was done) when a code has no certificate and the job must give every code one."""
+    if fix is None or not plan.missing:
+        return result
+    done = "; what could be done was done" if result["changed"] else "; nothing was changed"
+    problems = [a.message for a in plan.attention if a.facility_code in plan.missing]
+    result |= {
+        "failed": True,
+        "msg": f"needs a certificate for {', '.join(plan.missing)} ({'; '.join(problems)}), but no usable .p12 or "
+        f"backup was offered{done}. Fix: {fix}",
+    }
+    return result
+
+
+def _require_renewed(plan: HostPlan, min_days_left: int) -> None:
+    if min_days_left <= 0:
+        return
+    short = [
+        f"{code}: {c.winner.thumbprint} expires on {c.winner.info.not_after:%Y-%m-%d}" if c.winner else f"{code}: none"
+        for code, c in plan.codes.items()
+        if c.winner is None or c.winner.info.not_after <= _now_plus(min_days_left)
+    ]
+    if short:
+        raise WorkflowError(
+            f"not renewed: no certificate valid for more than {min_days_left} days ({'; '.join(short)}); nothing "
+            "was changed",
+            fix="renew on the PC with the MPKI client tool, or put the renewed .p12 in the certs folder, then re-run",
+        )
+
+
+def _now_plus(days: int) -> dt.datetime:
+    return utcnow() + dt.timedelta(days=days)
+
+
+def _result(
+    state: State,
+    plan: HostPlan,
+    settings: Settings,
+    runner: Runner,
+    certificates: list[str],
+    *,
+    backups: list[dict[str, Any]],
+    warnings: list[str],
+) -> dict[str, Any]:
+    kept = next(iter(plan.codes.values())).winner if len(plan.codes) == 1 else None
+    return {
+        "changed": plan.changes,
+        **describe_plan(plan, settings.check_mode),
+        "thumbprint": kept.thumbprint if kept else None,
+        "facility_code": kept.code if kept else None,
+        "not_after": kept.info.not_after.isoformat() if kept else None,
+        "imported": bool(plan.imports),
+        "backups": backups,
+        "warnings": list(dict.fromkeys(warnings)),
+        "attention_needed": plan.needs_person,
+        "host": state.facts.to_dict(),
+        "certificates": certificates,
+        "diff": diff(state, plan, settings),
+        "executions": runner.executions,
+    }
+
+
+def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | None) -> dict[str, Any]:
+    """Back up the kept certificate of each facility code (``onshi_cert_backup``), verified, in one execution."""
+    if settings.backup_dir is None or not settings.backup_password:
+        raise WorkflowError(
+            "backup_dir and backup_password are required",
+            fix="set onshi_cert_backup_dir and the vaulted onshi_cert_backup_password",
+        )
+    index = settings.index()
+    verified = index.verified_map(index.thumbprints_of(host), settings.backup_password)
+    state = read_state(runner, settings, export_except=sorted(t for t, ok in verified.items() if ok))
+    backed_up = index.verified_map([c.thumbprint for c in state.my], settings.backup_password)
+    pc = judge_installed(state.my, settings.expect, state.ca_certs(), backed_up=backed_up)
+    plan = plan_host(settings.expect, pc, scope=Scope(remove=False), ca_store=None)
+    encryption = encryption_for_build(state.facts.os_build)
+    done: list[dict[str, Any]] = []
+    warnings: list[str] = list(plan.warnings)
+    for code, code_plan in sorted(plan.codes.items()):
+        winner = code_plan.winner
+        if winner is None:
+            warnings.append(f"no valid certificate for {code}: nothing to back up")
+            continue
+        existing = index.verified(winner.thumbprint, settings.backup_password)
+        if existing is not None:
+            done.append(existing.to_dict() | {"new": False})
+            continue
+        if settings.check_mode:
+            path = backups.backup_path(settings.backup_dir, code, host, winner.thumbprint)
+            done.append({"facility_code": code, "thumbprint": winner.thumbprint, "path": str(path), "new": True})
+            continue
+        item: InstalledCert = winner.payload
+        if item.pfx is None:
+            raise WorkflowError(
+                f"cannot back up {winner.thumbprint} ({code}): {item.export_error or 'the key is not exportable'}",
+                fix="this certificate was imported without 'mark this key as exportable'; keep its downloaded .p12 "
+                "as the backup, or re-import it from that .p12 with onshi_cert (state: present)",
+            )
+        data, bundle = backups.rebuild(
+            item.pfx, state.export_password or "", winner.chain.ca_certificates, settings.backup_password, encryption
+        )
+        backups.verify(data, settings.backup_password, winner.thumbprint)
+        written = backups.write(settings.backup_dir, host, code, data, bundle, encryption)
+        index.add(written, settings.backup_password)
+        done.append(written.to_dict() | {"new": True, "data": data})
+    new = [d for d in done if d["new"]]
+    if pc_copy_dir and new and not settings.check_mode:
+        steps = [
+            Step(
+                "write_file",
+                {"path": f"{pc_copy_dir.rstrip(chr(92))}\\{host}_{d['thumbprint']}.pfx", "content": b64(d["data"])},
+            )
+            for d in new
+        ]
+        _check(runner.run(steps), f"cannot copy the backup to {pc_copy_dir} on the PC (the controller copy is kept)")
+    for entry in done:
+        entry.pop("data", None)
+    return {
+        "changed": bool(new),
+        "backups": done,
+        "warnings": warnings,
+        "attention": [a.to_dict() for a in plan.attention],
+        "attention_needed": plan.needs_person,
+        "host": state.facts.to_dict(),
+        "executions": runner.executions,
+    }

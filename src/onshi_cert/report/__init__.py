@@ -1,6 +1,0 @@
-"""The fleet audit report: aggregate every PC's certificate health, render HTML, CSV, JSON, Markdown, Prometheus."""
-
-from onshi_cert.report.aggregate import SCHEMA, HostEntry, build
-from onshi_cert.report.render import write_all
-
-__all__ = ["SCHEMA", "HostEntry", "build", "write_all"]
