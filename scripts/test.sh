@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every check and test: ruff, then pytest (unit and integration against the lab).
+# Run every check and test: ruff, ansible-lint, pytest (unit and integration against the lab), then the
+# integration subset with every supported ansible-core release (scripts/matrix.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -11,3 +12,5 @@ echo "== ansible-lint (production profile)"
 ansible-lint --profile production --offline playbooks roles
 echo "== pytest"
 pytest -n 2 --dist loadfile "$@"
+echo "== ansible-core version matrix (2.16-2.21, the integration subset marked 'matrix')"
+bash scripts/matrix.sh

@@ -124,6 +124,14 @@ class AgentSession:
         except ContractError as exc:
             raise AnsibleActionFail(f"{self.host}: internal error: {exc}") from None
         request["_ansible_no_log"] = True
+        if not self.action._is_pipelining_enabled("new"):
+            # Unpipelined, ansible-core would write the module and its arguments (passwords, key material) to
+            # a file on the PC first. WinRM and PSRP pipeline unless keep_remote_files is set.
+            raise AnsibleActionFail(
+                f"{self.host}: the onshi-cert agent's request carries passwords and must reach the PC over stdin, "
+                "never as a file; Fix: unset ANSIBLE_KEEP_REMOTE_FILES (keep_remote_files) and use the winrm or "
+                "psrp connection"
+            )
         self.executions += 1
         with self._quiet():
             raw = self.action._execute_module(

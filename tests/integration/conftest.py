@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import random
 import shutil
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 
 from onshi_cert_tools.lab.fleet import LabCA
 from onshi_cert_tools.lab.runtime import SAMPLE_FLEET, LabClient, up
+from tests.integration import helpers
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +62,20 @@ def p12(lab_ca: LabCA, tmp_path: Path):
 def my_store(lab: LabClient, host: str, user: str = "OQSComApp") -> list[dict]:
     """Return the rows of a user's CurrentUser\\My on a lab host."""
     return lab.host(host)["summary"]["stores"].get(f"CurrentUser[{user}]\\My", [])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test that takes ``release`` once per ansible-core release named by ONSHI_MATRIX_BINS
+    (bin folders of virtualenvs, see scripts/matrix.sh), or once with this virtualenv's."""
+    if "release" in metafunc.fixturenames:
+        bins = [b for b in os.environ.get("ONSHI_MATRIX_BINS", "").split(os.pathsep) if b]
+        ids = [Path(b).parent.name for b in bins] or ["this-venv"]
+        metafunc.parametrize("release", bins or [""], ids=ids, indirect=True)
+
+
+@pytest.fixture
+def release(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run this test's playbooks with the given release's ansible-playbook (the lab knows its payload)."""
+    if request.param:
+        monkeypatch.setattr(helpers, "BIN", Path(request.param))
+    return request.param

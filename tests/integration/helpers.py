@@ -13,6 +13,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+#: ansible-playbook comes from here: this virtualenv, or another ansible-core release's (the `release` fixture).
 BIN = Path(sys.executable).parent
 
 

@@ -37,7 +37,8 @@ def changed_hosts(run) -> set[str]:
     return {h for h, counts in run.recap.items() if counts["changed"]}
 
 
-def test_provision_check_apply_converge(reset_lab) -> None:
+@pytest.mark.matrix
+def test_provision_check_apply_converge(reset_lab, release) -> None:
     """Check mode plans and changes nothing; apply fixes every PC it can; a re-run changes nothing."""
     lab = reset_lab
     issued = downloads.issue(lab.state_dir, lab.state_dir / "certs")
@@ -86,7 +87,8 @@ def test_cleanup_check_apply_converge(reset_lab) -> None:
     assert changed_hosts(run_playbook("playbooks/cleanup.yml", lab.inventory)) == set()
 
 
-def test_backup_then_replace_a_failed_pc(reset_lab) -> None:
+@pytest.mark.matrix
+def test_backup_then_replace_a_failed_pc(reset_lab, release) -> None:
     """backup.yml backs up the fleet; replace_pc.yml restores the newest backup onto a blank replacement PC."""
     lab = reset_lab
     first = run_playbook("playbooks/backup.yml", lab.inventory)
@@ -132,7 +134,8 @@ def test_replace_refuses_an_expired_backup(reset_lab, lab_ca) -> None:
     assert lab.host("sapporo-shika-pc01")["state"] == before
 
 
-def test_renew_checks_face_auth_installs_and_finishes_in_place_renewals(reset_lab, lab_ca) -> None:
+@pytest.mark.matrix
+def test_renew_checks_face_auth_installs_and_finishes_in_place_renewals(reset_lab, lab_ca, release) -> None:
     """renew.yml stops a PC with an old face-auth library, installs a renewed .p12, and finishes an MPKI renewal."""
     lab = reset_lab
     downloads.issue(lab.state_dir, lab.state_dir / "certs", ["sapporo-naika-pc02", "hiroshima-clinic-pc01"])
@@ -171,7 +174,8 @@ def test_renew_checks_face_auth_installs_and_finishes_in_place_renewals(reset_la
     )
 
 
-def test_audit_writes_the_report(reset_lab) -> None:
+@pytest.mark.matrix
+def test_audit_writes_the_report(reset_lab, release) -> None:
     """audit.yml is read-only and writes every report file, with the unreachable PC in it."""
     lab = reset_lab
     before = states(lab)

@@ -103,3 +103,15 @@ def test_no_secret_leaks_at_any_verbosity(reset_lab, lab_ca) -> None:
         if pkcs12_or_key(blob)
     ]
     assert hits == []
+
+
+def test_the_request_never_becomes_a_file_on_the_pc(reset_lab) -> None:
+    """With keep_remote_files (no pipelining) ansible-core would write the request to a file on the PC: refused
+    before anything reaches the PC, with the fix."""
+    lab = reset_lab
+    run = run_playbook(
+        "playbooks/audit.yml", lab.inventory, limit="sapporo-naika-pc01", env={"ANSIBLE_KEEP_REMOTE_FILES": "1"}
+    )
+    assert run.recap["sapporo-naika-pc01"]["failures"] == 1
+    assert "must reach the PC over stdin" in run.stdout and "ANSIBLE_KEEP_REMOTE_FILES" in run.stdout
+    assert lab.records("sapporo-naika-pc01")["executions"] == 0

@@ -7,45 +7,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import pkgutil
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from onshi_cert.agent.contract import AGENT_FILE, agent_script
 from onshi_cert_tools.lab.agent_model import Interrupted, run_agent
+from onshi_cert_tools.lab.cores import ENVIRONMENT, Core, known_cores
 from onshi_cert_tools.lab.windows import Session, WindowsHost
 
-POWERSHELL_PREFIX = ["PowerShell", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Unrestricted"]
+POWERSHELL = ("powershell", "powershell.exe")
 MANIFEST_SEPARATOR = b"\n\0\0\0\0\n"
+LEGACY_SEPARATOR = b"\0\0\0\0"
 KNOWN_WRAPPERS = {"exec_wrapper.ps1", "module_wrapper.ps1", "become_wrapper.ps1"}
-
-
-def _ansible_script(name: str) -> str:
-    data = pkgutil.get_data("ansible.executor.powershell", name)
-    if data is None:  # pragma: no cover - ansible-core always ships them
-        raise RuntimeError(f"ansible-core lacks {name}")
-    return data.decode("utf-8")
-
-
-def _as_encoded_command(script: str) -> str:
-    """Normalise a script exactly as ansible's PowerShell shell plugin does before encoding it."""
-    return "\n".join(line.strip() for line in script.splitlines() if line.strip())
-
-
-def _needed_by(*wrappers: str) -> frozenset[str]:
-    """Return every script ansible-core's own dependency scan says these wrappers load (C# utils included)."""
-    from ansible.executor.powershell.module_manifest import PSModuleDepFinder
-
-    finder = PSModuleDepFinder()
-    for wrapper in wrappers:
-        finder.scan_exec_script(wrapper)
-    return frozenset(finder.scripts)
-
-
-BOOTSTRAP = _as_encoded_command(_ansible_script("bootstrap_wrapper.ps1"))
-NEEDED_FOR_MODULE = _needed_by("module_wrapper.ps1")
-NEEDED_FOR_BECOME = _needed_by("exec_wrapper.ps1", "become_wrapper.ps1")
-EXEC_WRAPPER = _ansible_script("exec_wrapper.ps1")
+KNOWN_LEGACY_WRAPPERS = {"module_powershell_wrapper", "become_wrapper"}
 AGENT_SHA256 = hashlib.sha256(agent_script()).hexdigest()
 
 
@@ -66,15 +41,122 @@ class Outcome:
 
 
 def decode_command_line(command: str, arguments: list[str]) -> str:
-    """Return the PowerShell script a command line runs; Refused when it is not an encoded command."""
-    parts = [command, *arguments]
-    if (
-        len(parts) != len(POWERSHELL_PREFIX) + 2
-        or [p.lower() for p in parts[:5]] != [p.lower() for p in POWERSHELL_PREFIX]
-        or parts[5].lower() != "-encodedcommand"
-    ):
-        raise Refused(f"command line {' '.join(parts)[:120]!r} is not a PowerShell encoded command")
-    return base64.b64decode(parts[6]).decode("utf-16-le")
+    """Return the PowerShell script a command line runs; Refused when it is not an encoded command.
+
+    WinRM joins the command and its arguments with spaces (ansible-core 2.21 sends the whole line as the
+    command), and PowerShell reads -NoProfile -NonInteractive [-ExecutionPolicy X] -EncodedCommand B64.
+    """
+    line = " ".join([command, *arguments])
+    try:
+        parts = shlex.split(line)
+    except ValueError:
+        parts = []
+    options = [p.lower() for p in parts[1:-1]]
+    well_formed = (
+        len(parts) >= 5
+        and parts[0].lower() in POWERSHELL
+        and options[:2] == ["-noprofile", "-noninteractive"]
+        and options[-1] == "-encodedcommand"
+        and options[2:-1] in ([], ["-executionpolicy", "unrestricted"])
+    )
+    if not well_formed:
+        raise Refused(f"command line {line[:120]!r} is not a PowerShell encoded command")
+    try:
+        return base64.b64decode(parts[-1], validate=True).decode("utf-16-le")
+    except ValueError as exc:
+        raise Refused(f"command line {line[:120]!r} does not carry a base64 UTF-16 script") from exc
+
+
+@dataclass
+class Payload:
+    """What the exec wrappers would run: the module's text, its arguments and the become request."""
+
+    module_name: str
+    module_text: str
+    complex_args: dict[str, Any]
+    become: dict[str, Any] | None  # user, password (None: S4U), logon type
+    scripts: list[str]
+
+
+def _parse_actions(core: Core, stdin: bytes) -> Payload:
+    """Read ansible-core 2.19+'s input: the bootstrap JSON, then a manifest of scripts and actions."""
+    head, sep, rest = stdin.partition(MANIFEST_SEPARATOR)
+    if not sep:
+        raise Refused("the bootstrap input has no exec manifest")
+    bootstrap = json.loads(head)
+    if bootstrap.get("name") != "exec_wrapper" or bootstrap.get("script") not in core.exec_wrappers:
+        raise Refused(f"the bootstrap input does not carry ansible-core {core.version}'s exec_wrapper.ps1")
+    manifest = json.loads(rest)
+    scripts = {
+        name: base64.b64decode(info["script"]).decode("utf-8", errors="replace")
+        for name, info in manifest.get("scripts", {}).items()
+    }
+    actions = manifest.get("actions", [])
+    names = [a.get("name") for a in actions]
+    unknown = [n for n in names if n not in KNOWN_WRAPPERS]
+    if unknown:
+        raise Refused(f"exec wrapper action {unknown[0]!r} is not modelled by the lab (async and coverage are not)")
+    if not names or names[-1] != "module_wrapper.ps1":
+        raise Refused("the exec manifest does not end with module_wrapper.ps1")
+    needed = core.needed_module | (core.needed_become if "become_wrapper.ps1" in names else frozenset())
+    absent = sorted(needed - set(scripts))
+    if absent:
+        # On Windows the wrapper would fail to load them: say so instead of running the agent anyway.
+        raise Refused(f"the exec manifest lacks {', '.join(absent)}, which the wrappers it runs would load")
+    module = actions[-1].get("params", {})
+    module_name = module.get("Script", "?")
+    complex_args: dict[str, Any] = {}
+    for variable in module.get("Variables") or []:
+        if variable.get("Name") == "complex_args":
+            complex_args = variable.get("Value") or {}
+    become = None
+    action = next((a for a in actions if a.get("name") == "become_wrapper.ps1"), None)
+    if action:
+        params = action.get("params", {})
+        become = {
+            "user": str(params.get("BecomeUser") or ""),
+            "password": action.get("secure_params", {}).get("BecomePassword"),
+            "logon": str(params.get("LogonType") or "Interactive"),
+        }
+    return Payload(
+        module_name, scripts.get(module_name, ""), complex_args, become, [bootstrap["script"], *scripts.values()]
+    )
+
+
+def _parse_legacy(core: Core, stdin: bytes) -> Payload:
+    """Read ansible-core 2.16-2.18's input: the exec wrapper, four NULs, then a JSON manifest."""
+    head, sep, rest = stdin.partition(LEGACY_SEPARATOR)
+    if not sep:
+        raise Refused("the bootstrap input has no exec manifest")
+    if head.decode("utf-8", errors="replace") not in core.exec_wrappers:
+        raise Refused(f"the bootstrap input does not carry ansible-core {core.version}'s exec_wrapper.ps1")
+    manifest = json.loads(rest)
+    names = list(manifest.get("actions", []))
+    unknown = [n for n in names if n not in KNOWN_LEGACY_WRAPPERS]
+    if unknown:
+        raise Refused(f"exec wrapper action {unknown[0]!r} is not modelled by the lab (async and coverage are not)")
+    if not names or names[-1] != "module_powershell_wrapper":
+        raise Refused("the exec manifest does not end with module_powershell_wrapper")
+    present = {*manifest.get("powershell_modules", {}), *manifest.get("csharp_utils", {})}
+    needed = core.needed_module | (core.needed_become if "become_wrapper" in names else frozenset())
+    absent = sorted(needed - present)
+    if absent:
+        raise Refused(f"the exec manifest lacks {', '.join(absent)}, which the wrappers it runs would load")
+    if "become_wrapper" in names and "become_wrapper" not in manifest:
+        raise Refused("the exec manifest runs become_wrapper without carrying it")
+    become = None
+    if "become_wrapper" in names:
+        flags = dict(
+            flag.split("=", 1) for flag in str(manifest.get("become_flags") or "").split() if "=" in flag
+        )
+        become = {
+            "user": str(manifest.get("become_user") or ""),
+            "password": manifest.get("become_password"),
+            "logon": flags.get("logon_type", "interactive"),
+        }
+    module_text = base64.b64decode(manifest.get("module_entry", "")).decode("utf-8", errors="replace")
+    wrappers = [base64.b64decode(manifest[n]).decode("utf-8", errors="replace") for n in names if n in manifest]
+    return Payload(AGENT_FILE, module_text, manifest.get("module_args") or {}, become, [head.decode(), *wrappers])
 
 
 def _fail(msg: str) -> Outcome:
@@ -96,61 +178,41 @@ def execute(
     and Interrupted when a fault cuts the connection at a step boundary.
     """
     script = decode_command_line(command, arguments)
-    if script != BOOTSTRAP:
-        raise Refused(f"the encoded command is not ansible-core's bootstrap_wrapper.ps1 ({len(script)} characters)")
-    head, sep, rest = stdin.partition(MANIFEST_SEPARATOR)
-    if not sep:
-        raise Refused("the bootstrap input has no exec manifest")
-    bootstrap = json.loads(head)
-    if bootstrap.get("name") != "exec_wrapper" or bootstrap.get("script") != EXEC_WRAPPER:
-        raise Refused("the bootstrap input does not carry ansible-core's exec_wrapper.ps1")
-    manifest = json.loads(rest)
-    scripts = {
-        name: base64.b64decode(info["script"]).decode("utf-8", errors="replace")
-        for name, info in manifest.get("scripts", {}).items()
-    }
-    actions = manifest.get("actions", [])
-    names = [a.get("name") for a in actions]
-    unknown = [n for n in names if n not in KNOWN_WRAPPERS]
-    if unknown:
-        raise Refused(f"exec wrapper action {unknown[0]!r} is not modelled by the lab (async and coverage are not)")
-    if not names or names[-1] != "module_wrapper.ps1":
-        raise Refused("the exec manifest does not end with module_wrapper.ps1")
-    needed = NEEDED_FOR_MODULE | (NEEDED_FOR_BECOME if "become_wrapper.ps1" in names else frozenset())
-    absent = sorted(needed - set(scripts))
-    if absent:
-        # On Windows the wrapper would fail to load them: say so instead of running the agent anyway.
-        raise Refused(f"the exec manifest lacks {', '.join(absent)}, which the wrappers it runs would load")
-    module = actions[-1].get("params", {})
-    module_name = module.get("Script", "?")
-    module_text = scripts.get(module_name, "")
-    digest = hashlib.sha256(module_text.encode("utf-8")).hexdigest()
-    if not module_name.endswith(AGENT_FILE) or digest != AGENT_SHA256:
+    if "\n" not in script.strip() and script.strip().lower().startswith(POWERSHELL):
+        # ansible-core 2.16-2.18 wrap the module's command line in one more encoded PowerShell command:
+        # the outer PowerShell runs the inner one, which reads the same input.
+        script = decode_command_line(script.strip(), [])
+    core = next((c for c in known_cores() if script in c.bootstraps), None)
+    if core is None:
+        versions = ", ".join(c.version for c in known_cores())
         raise Refused(
-            f"module {module_name!r} (sha256 {digest[:12]}) is not the onshi-cert agent "
+            f"the encoded command is not the bootstrap_wrapper.ps1 of a known ansible-core ({versions}; "
+            f"name more with {ENVIRONMENT}) ({len(script)} characters)"
+        )
+    payload = (_parse_legacy if core.style == "legacy" else _parse_actions)(core, stdin)
+    digest = hashlib.sha256(payload.module_text.encode("utf-8")).hexdigest()
+    if not payload.module_name.endswith(AGENT_FILE) or digest != AGENT_SHA256:
+        raise Refused(
+            f"module {payload.module_name!r} (sha256 {digest[:12]}) is not the onshi-cert agent "
             f"{AGENT_FILE} (sha256 {AGENT_SHA256[:12]}); the lab runs nothing else"
         )
-    complex_args: dict[str, Any] = {}
-    for variable in module.get("Variables") or []:
-        if variable.get("Name") == "complex_args":
-            complex_args = variable.get("Value") or {}
-    recorded = [script, EXEC_WRAPPER, *scripts.values()]
+    complex_args = payload.complex_args
+    recorded = [script, *payload.scripts]
 
     connecting = host.user(connecting_user)
     if connecting is None:  # authentication already checked the user exists
         return _fail(f"Failed to find user '{connecting_user}'")
     session = Session(connecting.name, connecting.admin, "network", dpapi=False)
-    become = next((a for a in actions if a.get("name") == "become_wrapper.ps1"), None)
+    become = payload.become
     if become:
-        target_name = str(become.get("params", {}).get("BecomeUser") or "")
-        password = become.get("secure_params", {}).get("BecomePassword")
+        target_name, password = become["user"], become["password"]
         target = host.user(target_name)
         if target is None or (password is not None and password != target.password):
             return _fail(
                 f"Failed to become user {target_name}: LogonUser failed (The user name or password is incorrect, "
                 "Win32ErrorCode 1326)"
             )
-        logon = str(become.get("params", {}).get("LogonType") or "Interactive").lower()
+        logon = become["logon"].lower()
         # With a password Windows creates a full logon with DPAPI; without one, an S4U logon has none.
         session = Session(
             target.name,

@@ -46,3 +46,29 @@ def test_a_become_manifest_missing_a_script_is_refused(host, missing: str) -> No
     stdin = payload.stdin_for(REQUEST, become_user="OQSComApp", become_password="Lab-Oqs-2026!")
     with pytest.raises(Refused, match=missing.replace(".", r"\.")):
         execute(host, "Administrator", command, arguments, without(stdin, missing))
+
+
+def test_the_command_line_may_come_whole_or_wrapped_once_more(host) -> None:
+    """ansible-core 2.21 sends the whole line as the command (quoted base64); 2.16-2.18 wrap the line in one more
+    encoded PowerShell command. Both run the same bootstrap, as Windows would."""
+    import base64
+
+    command, arguments = payload.command_line()
+    stdin = payload.stdin_for(REQUEST)
+    whole = " ".join([command, *arguments[:-1], f"'{arguments[-1]}'"])
+    assert json.loads(execute(host, "Administrator", whole, [], stdin).stdout)["steps"][0]["ok"] is True
+    outer = base64.b64encode(" ".join([command, *arguments]).encode("utf-16-le")).decode()
+    wrapped = [*arguments[:-1], outer]
+    assert json.loads(execute(host, "Administrator", command, wrapped, stdin).stdout)["steps"][0]["ok"] is True
+
+
+def test_an_unknown_release_or_another_script_is_refused_by_name(host) -> None:
+    """A bootstrap that no known ansible-core sends is refused, naming the releases the lab knows."""
+    import base64
+
+    command, arguments = payload.command_line()
+    other = base64.b64encode(b"W\x00r\x00i\x00t\x00e\x00-\x00H\x00o\x00s\x00t\x00").decode()
+    with pytest.raises(Refused, match=r"not the bootstrap_wrapper\.ps1 of a known ansible-core"):
+        execute(host, "Administrator", command, [*arguments[:-1], other], payload.stdin_for(REQUEST))
+    with pytest.raises(Refused, match="is not a PowerShell encoded command"):
+        execute(host, "Administrator", "cmd.exe", ["/c", "dir"], b"")
