@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from . import options
+from . import options, requirements
 from .agent.contract import AGENT_MODULE, ContractError, Response, Step, build_request, parse_response
 from .core.errors import OnshiCertError
 
@@ -188,11 +188,18 @@ class OnshiAction(ActionBase):
         del tmp
         task_vars = task_vars or {}
         host = task_vars.get("inventory_hostname", "?")
+        absent = requirements.missing()
+        if absent:
+            raise AnsibleActionFail(
+                f"{host}: onshi.cert needs the Python package(s) {', '.join(absent)} in the Python that runs "
+                "ansible-playbook on the controller; Fix: pip install -r requirements.txt of the collection "
+                "(ansible_collections/onshi/cert/requirements.txt), or use the onshi-cert execution environment"
+            )
         try:
             options.check_text_inputs(self._task.args)
         except OnshiCertError as exc:
             raise fail(host, exc) from None
-        _, args = self.validate_argument_spec(**self.SPEC, **self.SPEC_RULES)
+        args = self.validate_argument_spec(**self.SPEC, **self.SPEC_RULES)[1]
         try:
             refuse_collection_paths(args)
             outcome = self.act(args, task_vars, host)

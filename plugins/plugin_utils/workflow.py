@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+# Guarded: without cryptography the action plugins stop first and name it (requirements.py).
+with contextlib.suppress(ImportError):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
 
 from .agent.contract import (
     HR_ACCESS_DENIED,
@@ -373,7 +375,7 @@ def diff(state: State, plan: HostPlan, settings: Settings) -> list[dict[str, str
             after = [a for a in after if a != old]
         after.append(line)
     blocks = [_block(f"CurrentUser({user})\\My", before, after)]
-    for store in sorted({s for s, _ in plan.ca_adds}):
+    for store in sorted({s for s, _cert in plan.ca_adds}):
         added = [
             f"{thumbprint(c)} {c.subject.rfc4514_string()}  [add: pinned chain of the kept certificate]"
             for s, c in plan.ca_adds

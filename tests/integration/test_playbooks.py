@@ -179,9 +179,11 @@ def test_audit_writes_the_report(reset_lab, release) -> None:
     """audit.yml is read-only and writes every report file, with the unreachable PC in it."""
     lab = reset_lab
     before = states(lab)
-    run = run_playbook("playbooks/audit.yml", lab.inventory)
+    run = run_playbook("playbooks/audit.yml", lab.inventory, env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
     assert states(lab) == before
     assert changed_hosts(run) == set()
+    stats = run.stdout[run.stdout.index("CUSTOM STATS") :]  # what AWX receives through set_stats
+    assert "onshi_cert_summary" in stats and "needs_attention" in stats and "onshi_cert_attention_hosts" in stats
     folder = lab.state_dir / "reports" / "latest"
     names = {p.name for p in folder.iterdir()}
     assert names == {"report.html", "report.en.html", "renewals.csv", "report.json", "report.md", "onshi_cert.prom"}

@@ -8,14 +8,17 @@ in order; the first failure stops the rest, and every step is reported.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+# Guarded: without cryptography the action plugins stop first and name it (requirements.py).
+with contextlib.suppress(ImportError):
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 CONTRACT_VERSION = 1
 AGENT_MODULE = "onshi_cert_agent"
@@ -44,7 +47,7 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
     "assert_cert": ("verify", "thumbprint"),
     "write_file": ("write", "path"),
 }
-MUTATING = frozenset(op for op, (_, changes) in OPERATIONS.items() if changes)
+MUTATING = frozenset(op for op, (_required, changes) in OPERATIONS.items() if changes)
 
 # Step arguments that carry secrets or key material: never logged, never returned to the user.
 SECRET_ARGS = frozenset({"pfx", "password", "content", "export_password"})

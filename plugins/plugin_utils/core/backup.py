@@ -9,6 +9,7 @@ backup (another password, a re-export) never overwrites an older one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
+# Guarded: without cryptography the action plugins stop first and name it (requirements.py).
+with contextlib.suppress(ImportError):
+    from cryptography import x509
 
 from .certinfo import thumbprint, utcnow
 from .errors import OnshiCertError, Pkcs12Error

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography import x509
+# Guarded: without cryptography the action plugins stop first and name it (requirements.py).
+with contextlib.suppress(ImportError):
+    from cryptography import x509
 
 from ..agent.contract import unseal
 from .certinfo import CertificateInfo, describe_certificate

@@ -6,12 +6,15 @@ is :func:`onshi_cert.core.policy.plan_host`, the only place that says what is ke
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
+# Guarded: without cryptography the action plugins stop first and name it (requirements.py).
+with contextlib.suppress(ImportError):
+    from cryptography import x509
 
 from .certinfo import utcnow
 from .errors import OnshiCertError

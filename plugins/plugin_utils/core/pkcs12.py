@@ -5,15 +5,18 @@ Everything happens in memory on the controller (WINDOWS.md 8: never load a PFX o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+# Guarded: without cryptography the action plugins stop first and name it (requirements.py).
+with contextlib.suppress(ImportError):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
 
 from . import _der
 from .certinfo import CertificateInfo, describe_certificate, public_key_id
@@ -130,7 +133,7 @@ def _layout(data: bytes) -> _Layout:
             elif kind.oid() == OID_DATA:
                 bags = body[0].children()[0].expect(_der.OCTET_STRING).content
                 for bag in _der.parse(bags).children():
-                    bag_id, value, *_ = bag.children()
+                    bag_id, value = bag.children()[:2]
                     if bag_id.oid() == OID_SHROUDED_KEY_BAG:
                         key_bag = value.children()[0].encode()
                         key_alg = _algorithm_of(value.children()[0].children()[0])
@@ -164,7 +167,7 @@ def _pkcs12_kdf(digest: str, password: bytes, salt: bytes, purpose: int, iterati
     output = b""
     while len(output) < size:
         digest_value = hashlib.new(digest, diversifier + bytes(material)).digest()
-        for _ in range(iterations - 1):
+        for _round in range(iterations - 1):
             digest_value = hashlib.new(digest, digest_value).digest()
         output += digest_value
         addend = int.from_bytes(stretch(digest_value)[:block], "big") + 1

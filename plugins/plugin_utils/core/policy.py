@@ -15,13 +15,16 @@ Every caller (the action plugins, the roles through them, intake, inspect, the a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from cryptography import x509
+# Guarded: without cryptography the action plugins stop first and name it (requirements.py).
+with contextlib.suppress(ImportError):
+    from cryptography import x509
 
 from .certinfo import DEFAULT_ISSUER_CN, CertificateInfo, thumbprint, utcnow
 from .facility import FacilityRule

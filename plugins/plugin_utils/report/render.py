@@ -136,33 +136,34 @@ def timeline_svg(timeline: list[dict[str, Any]], lang: str) -> str:
     """Return an inline SVG bar chart of expiries per month."""
     width, height, left, bottom = 720, 200, 30, 30
     peak = max([t["count"] for t in timeline] + [1])
-    bar = (width - left) / len(timeline)
+    column = (width - left) / len(timeline)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{TEXT["timeline"][lang]}" class="timeline">'
     ]
     for index, item in enumerate(timeline):
         h = (height - bottom - 20) * item["count"] / peak
-        x = left + index * bar
+        x = left + index * column
         y = height - bottom - h
         colour = "#c0392b" if index < 3 else "#e67e22" if index < 6 else "#2e86c1"
         parts.append(
-            f'<rect x="{x + 4:.1f}" y="{y:.1f}" width="{bar - 8:.1f}" height="{h:.1f}" fill="{colour}">'
+            f'<rect x="{x + 4:.1f}" y="{y:.1f}" width="{column - 8:.1f}" height="{h:.1f}" fill="{colour}">'
             f"<title>{item['month']}: {item['count']}</title></rect>"
         )
         if item["count"]:
             parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" font-size="12">'
+                f'<text x="{x + column / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" font-size="12">'
                 f"{item['count']}</text>"
             )
         year, month = item["month"].split("-")
         label = f"{int(month)}月" if lang == "ja" else dt.date(2000, int(month), 1).strftime("%b")
         parts.append(
-            f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" font-size="11">{label}</text>'
+            f'<text x="{x + column / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" '
+            f'font-size="11">{label}</text>'
         )
         if month == "01" or index == 0:
             parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{height - 2}" text-anchor="middle" font-size="10" '
+                f'<text x="{x + column / 2:.1f}" y="{height - 2}" text-anchor="middle" font-size="10" '
                 f'fill="#666">{year}</text>'
             )
     parts.append(f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" stroke="#999"/>')

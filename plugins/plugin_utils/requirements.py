@@ -1,0 +1,17 @@
+"""The collection's third-party Python packages (its requirements.txt) and which of them this controller lacks.
+
+Every module of plugin_utils guards its import of them, so that Ansible (and ansible-test) can load the
+plugins anywhere; an action plugin then stops before any work and says what to install, here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+#: import name -> what to install (as in requirements.txt)
+PACKAGES = {"cryptography": "cryptography>=42,<49"}
+
+
+def missing() -> list[str]:
+    """Return the requirement lines of the packages that cannot be imported here."""
+    return [requirement for module, requirement in PACKAGES.items() if importlib.util.find_spec(module) is None]
