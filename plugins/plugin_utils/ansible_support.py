@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from . import options, requirements
@@ -188,6 +189,7 @@ class OnshiAction(ActionBase):
         del tmp
         task_vars = task_vars or {}
         host = task_vars.get("inventory_hostname", "?")
+        self.validate_role_variables(task_vars, host)
         absent = requirements.missing()
         if absent:
             raise AnsibleActionFail(
@@ -207,6 +209,26 @@ class OnshiAction(ActionBase):
             raise fail(host, exc, file=getattr(exc, "file", None) or args.get("path")) from None
         result.update(outcome)
         return result
+
+    def validate_role_variables(self, task_vars: dict[str, Any], host: str) -> None:
+        """Check the calling role's variables against its meta/argument_specs.yml, here in the worker.
+
+        The playbooks import the roles with ``rolespec_validate: false``: Ansible's own check would add a task,
+        and so a forked worker, per PC; this is the same ArgumentSpecValidator check with the same messages.
+        """
+        role = getattr(self._task, "_role", None)
+        if role is None or not hasattr(role, "_get_role_argspecs"):
+            return
+        spec = (role._get_role_argspecs().get("main") or {}).get("options") or {}
+        if not spec:
+            return
+        provided = self._templar.template({name: task_vars[name] for name in spec if name in task_vars})
+        errors = ArgumentSpecValidator(spec).validate(provided, validate_role_argument_spec=True).error_messages
+        if errors:
+            raise AnsibleActionFail(
+                f"{host}: the variables of the role {role.get_name()} are wrong: {'; '.join(errors)}; Fix: set them "
+                f"in the inventory or with -e (ansible-doc -t role {role.get_name()} lists each one)"
+            )
 
     def act(self, args: dict[str, Any], task_vars: dict[str, Any], host: str) -> dict[str, Any]:
         """Do the module's work; return its result."""
