@@ -27,6 +27,12 @@ attributes:
   check_mode:
     support: full
     description: Refuses every changing operation in check mode.
+requirements:
+  - "On the controller: the Python package cryptography >= 42 (the collection's requirements.txt)."
+  - "On the PC: Windows PowerShell 5.1 (Windows 10/11, Server 2016 or later), reached with the winrm or psrp connection."
+seealso:
+  - module: onshi.cert.onshi_cert
+  - module: onshi.cert.onshi_cert_info
 author:
   - onshi-cert developers (@onshi-cert)
 """

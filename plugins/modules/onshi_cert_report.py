@@ -38,6 +38,10 @@ attributes:
   check_mode:
     support: full
     description: The report is an output on the controller, not managed state; it is written in check mode too and never reports a change.
+requirements:
+  - "On the controller: the Python package cryptography >= 42 (the collection's requirements.txt)."
+seealso:
+  - module: onshi.cert.onshi_cert_info
 author:
   - onshi-cert developers (@onshi-cert)
 """

@@ -59,6 +59,8 @@ def test_documented_options_match_the_plugin_spec(module: str) -> None:
 @pytest.mark.parametrize("module", [*MODULES, "onshi_cert_agent"])
 def test_every_return_value_is_documented_fully(module: str) -> None:
     """Each return value has a description, returned, type and a sample (or documented contents)."""
+    documentation = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "DOCUMENTATION")
+    assert documentation["requirements"] and documentation["seealso"], "requirements and seealso, as ansible.windows"
     returns = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "RETURN")
     examples = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "EXAMPLES")
     assert examples
