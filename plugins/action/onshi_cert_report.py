@@ -1,11 +1,13 @@
 # onshi_cert_report: write the fleet audit report on the controller from every PC's onshi_cert facts.
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import OnshiAction
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.report import HostEntry, build, write_all
+from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zone
 
 SPEC = {
     "argument_spec": {
@@ -14,6 +16,7 @@ SPEC = {
         "sites": {"type": "dict", "default": {}},
         "facility_codes": {"type": "dict", "default": {}},
         "dest": {"type": "path", "required": True},
+        "timezone": {"type": "str", "default": "Asia/Tokyo"},
     }
 }
 IGNORED_GROUPS = {"all", "ungrouped", "oqs_pcs"}
@@ -41,19 +44,22 @@ class ActionModule(OnshiAction):
                     error=None if facts else "the PC did not answer (unreachable, or the audit failed on it)",
                 )
             )
-        data = build(entries)
+        data = build(entries, timezone=args["timezone"])
+        tz = zone(args["timezone"])
+        # {date} in dest is today's date where the readers are (JST by default), not the controller's.
+        dest = Path(args["dest"].replace("{date}", dt.datetime.now(tz).strftime("%Y%m%d")))
         try:
-            files = write_all(data, Path(args["dest"]))
+            files = write_all(data, dest)
         except OSError as exc:
             raise OnshiCertError(
-                f"cannot write the report into {args['dest']}: {exc.strerror}",
+                f"cannot write the report into {dest}: {exc.strerror}",
                 fix="choose a writable onshi_cert_audit_report_dir",
             ) from None
         return {
             "changed": False,
             "files": [str(f) for f in files],
             "summary": data["summary"],
-            "report": str(Path(args["dest"]) / "report.html"),
+            "report": str(dest / "report.html"),
             "attention_hosts": sorted(
                 h["host"] for rows in data["sites"].values() for h in rows if h["status"] != "ok"
             ),

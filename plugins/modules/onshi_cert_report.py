@@ -31,9 +31,18 @@ options:
     type: dict
     default: {}
   dest:
-    description: Folder on the controller for the report files (created when missing).
+    description:
+      - Folder on the controller for the report files (created when missing).
+      - C({date}) in it becomes today's date in O(timezone) (C(20261130)), so a controller running in UTC still
+        names the folder by the Japanese date.
     type: path
     required: true
+  timezone:
+    description:
+      - The IANA time zone the report's times and dates are shown in (Japan Standard Time by default); the data
+        in C(report.json) stays in UTC.
+    type: str
+    default: Asia/Tokyo
 attributes:
   check_mode:
     support: full

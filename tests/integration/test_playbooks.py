@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -208,3 +210,23 @@ def test_report_renders_in_a_browser(reset_lab, tmp_path) -> None:
         assert image.size == (1200, 2000)
         assert not is_blank(image), name
         assert not is_blank(image.crop((0, 0, 1200, 300))), f"{name}: the top of the page is empty"
+
+
+def test_audit_folder_and_times_are_japanese(reset_lab, tmp_path) -> None:
+    """The default report folder is named by today's date in Japan, whatever the controller's zone; the report's
+    times read JST and its dates carry the weekday."""
+    lab = reset_lab
+    run = run_playbook(
+        "playbooks/audit.yml",
+        lab.inventory,
+        limit="sapporo-naika-pc01",
+        extra_vars={"onshi_cert_audit_report_dir": str(tmp_path / "reports" / "{date}")},
+        env={"TZ": "Pacific/Honolulu"},  # a controller clock 19 hours behind Japan
+    )
+    assert run.rc == 0, run.stdout[-3000:]
+    today_in_japan = dt.datetime.now(ZoneInfo("Asia/Tokyo")).strftime("%Y%m%d")
+    folder = tmp_path / "reports" / today_in_japan
+    assert (folder / "report.html").is_file(), sorted(p.name for p in (tmp_path / "reports").iterdir())
+    html = (folder / "report.html").read_text()
+    assert " JST · onshi-cert" in html and re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \([月火水木金土日]\)", html)
+    assert json.loads((folder / "report.json").read_text())["timezone"] == "Asia/Tokyo"

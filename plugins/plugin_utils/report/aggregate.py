@@ -35,8 +35,11 @@ def _month_key(when: dt.datetime) -> str:
     return f"{when.year:04d}-{when.month:02d}"
 
 
-def build(entries: list[HostEntry], now: dt.datetime | None = None) -> dict[str, Any]:
-    """Return the report data: summary, problems first, cost forecast, timeline, per-site hosts, worklist."""
+def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: str = "Asia/Tokyo") -> dict[str, Any]:
+    """Return the report data: summary, problems first, cost forecast, timeline, per-site hosts, worklist.
+
+    Times stay UTC in the data; ``timezone`` is the zone people read them in (the renderers convert).
+    """
     now = now or utcnow()
     thumb_hosts: dict[str, list[str]] = defaultdict(list)
     for entry in entries:
@@ -132,6 +135,7 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None) -> dict[str,
     return {
         "schema": SCHEMA,
         "generated_at": now.isoformat(),
+        "timezone": timezone,
         "summary": {
             "hosts": len(entries),
             "reachable": sum(1 for e in entries if e.report is not None),

@@ -10,9 +10,11 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
+from ..core.errors import OnshiCertError
 from ..i18n import MESSAGES
 from .aggregate import STAGES
 
@@ -107,12 +109,45 @@ def texts(lang: str) -> dict[str, str]:
     return {key: value[lang] for key, value in TEXT.items()}
 
 
-def fmt_date(value: str | None, lang: str) -> str:
-    """Format an ISO timestamp as a date: 2027年1月8日 or 2027-01-08."""
+DEFAULT_TIMEZONE = "Asia/Tokyo"
+WEEKDAYS_JA = "月火水木金土日"
+
+
+def zone(name: str | None = None) -> dt.tzinfo:
+    """Return the time zone people read times in (Japan's by default); without the tz database, JST by hand."""
+    name = name or DEFAULT_TIMEZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        if name == DEFAULT_TIMEZONE:
+            return dt.timezone(dt.timedelta(hours=9), "JST")
+        raise OnshiCertError(
+            f"unknown time zone {name!r}", fix="use an IANA name such as 'Asia/Tokyo' (onshi_cert_timezone)"
+        ) from None
+
+
+def local(value: str, tz: dt.tzinfo | None = None) -> dt.datetime:
+    """Return an ISO timestamp in the readers' time zone."""
+    when = dt.datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(tz or zone())
+
+
+def fmt_date(value: str | None, lang: str, tz: dt.tzinfo | None = None, *, weekday: bool = True) -> str:
+    """Format an ISO timestamp as a local date: 2027年1月8日 (金) or 2027-01-08 (Fri); no weekday in data files."""
     if not value:
         return "-"
-    when = dt.datetime.fromisoformat(value)
-    return f"{when.year}年{when.month}月{when.day}日" if lang == "ja" else when.strftime("%Y-%m-%d")
+    when = local(value, tz)
+    if lang == "ja":
+        text = f"{when.year}年{when.month}月{when.day}日"
+        return f"{text} ({WEEKDAYS_JA[when.weekday()]})" if weekday else text
+    return when.strftime("%Y-%m-%d (%a)" if weekday else "%Y-%m-%d")
+
+
+def fmt_time(value: str, tz: dt.tzinfo | None = None) -> str:
+    """Format an ISO timestamp as a local time with its zone: 09:00 JST."""
+    return local(value, tz).strftime("%H:%M %Z")
 
 
 def fmt_yen(value: int, lang: str) -> str:
@@ -174,13 +209,15 @@ def timeline_svg(timeline: list[dict[str, Any]], lang: str) -> str:
 def html(data: dict[str, Any], lang: str) -> str:
     """Render the self-contained HTML report in ``lang``."""
     template = _environment().get_template("report.html.j2")
+    tz = zone(data.get("timezone"))
     return template.render(
         data=data,
         t=texts(lang),
         lang=lang,
         stages=STAGES,
         svg=timeline_svg(data["timeline"], lang),
-        date=lambda v: fmt_date(v, lang),
+        date=lambda v: fmt_date(v, lang, tz),
+        time=lambda v: fmt_time(v, tz),
         yen=lambda v: fmt_yen(v, lang),
         problem=lambda p: problem_text(p, lang),
         other=("report.en.html" if lang == "ja" else "report.html"),
@@ -192,7 +229,14 @@ def markdown(data: dict[str, Any]) -> str:
     return (
         _environment()
         .get_template("report.md.j2")
-        .render(data=data, ja=texts("ja"), en=texts("en"), stages=STAGES, date=lambda v: fmt_date(v, "en"))
+        .render(
+            data=data,
+            ja=texts("ja"),
+            en=texts("en"),
+            stages=STAGES,
+            date=lambda v: fmt_date(v, "en", zone(data.get("timezone"))),
+            time=lambda v: fmt_time(v, zone(data.get("timezone"))),
+        )
     )
 
 
@@ -210,8 +254,8 @@ def renewals_csv(data: dict[str, Any]) -> bytes:
                 row["terminal"],
                 row["host"],
                 row["site"],
-                fmt_date(row["not_after"], "en") if row["not_after"] else "",
-                fmt_date(row["apply_by"], "en") if row["apply_by"] else "",
+                fmt_date(row["not_after"], "en", zone(data.get("timezone")), weekday=False) if row["not_after"] else "",
+                fmt_date(row["apply_by"], "en", zone(data.get("timezone")), weekday=False) if row["apply_by"] else "",
                 TEXT[f"reason.{row['reason']}"]["ja"],
                 row["cost_yen"],
             ]

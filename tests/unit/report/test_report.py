@@ -168,14 +168,26 @@ def test_write_all_outputs(data, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("value", "lang", "text"),
     [
-        ("2027-01-08T00:00:00+00:00", "ja", "2027年1月8日"),
-        ("2027-01-08T00:00:00+00:00", "en", "2027-01-08"),
+        ("2027-01-08T00:00:00+00:00", "ja", "2027年1月8日 (金)"),
+        ("2027-01-08T00:00:00+00:00", "en", "2027-01-08 (Fri)"),
+        ("2027-01-07T16:00:00+00:00", "ja", "2027年1月8日 (金)"),  # 01:00 JST: already the 8th in Japan
+        ("2026-11-29T23:30:00+00:00", "ja", "2026年11月30日 (月)"),
         (None, "ja", "-"),
     ],
 )
-def test_dates_in_japanese_style(value, lang, text) -> None:
-    """Dates read 2027年1月8日 in the Japanese report."""
+def test_dates_in_japanese_style_and_time(value, lang, text) -> None:
+    """Dates read 2027年1月8日 (金) in the Japanese report, in Japan's time zone."""
     assert fmt_date(value, lang) == text
+
+
+def test_times_are_japan_standard_time_unless_configured() -> None:
+    from onshi_cert.report.render import fmt_time, zone
+
+    assert fmt_time("2026-11-25T03:00:00+00:00") == "12:00 JST"
+    assert fmt_time("2026-11-25T03:00:00+00:00", zone("UTC")) == "03:00 UTC"
+    assert fmt_date("2026-11-25T03:00:00+00:00", "ja", weekday=False) == "2026年11月25日"
+    with pytest.raises(Exception, match="unknown time zone"):
+        zone("Mars/Olympus")
 
 
 def test_amounts() -> None:
