@@ -190,13 +190,17 @@ def _print_human(result: dict, lang: str) -> None:
         print(f"! {warning}")
 
 
+SAMPLE_ISSUER_CN = "onshi-cert TEST CA - not a real certificate authority"
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     """Write a sample CA and .p12 files (password in a 0600 file beside them) for trying the tools."""
     from onshi_cert_tools.factory import CertificateFactory
 
     out = Path(args.directory)
     out.mkdir(parents=True, exist_ok=True)
-    factory = CertificateFactory()
+    # A name no one can take for the real root: samples end up on test PCs and in rehearsals.
+    factory = CertificateFactory(issuer_cn=SAMPLE_ISSUER_CN)
     if args.code:
         samples = {f"{args.host or code}.p12": factory.leaf(parse_facility_code(code).code) for code in args.code}
         passwords = {name.removesuffix(".p12"): "1234" for name in samples}

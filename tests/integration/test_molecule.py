@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import my_store
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,21 +34,54 @@ def test_molecule_default_scenario() -> None:
         assert f"{action}: Executed: Successful" in output.replace("\x1b", "").replace("[0m", ""), action
 
 
-def test_windows_scenario_is_well_formed() -> None:
-    """The windows scenario's playbooks pass a syntax check (it runs only against a real host)."""
+def windows_scenario(lab, host: str, code: str) -> subprocess.CompletedProcess:
+    """Run `molecule test -s windows` against one lab PC, configured as a real PC would be (environment)."""
     bin_dir = Path(sys.executable).parent
-    for playbook in ("create.yml", "verify.yml", "destroy.yml"):
-        proc = subprocess.run(
-            [
-                str(bin_dir / "ansible-playbook"),
-                "--syntax-check",
-                "-i",
-                "localhost,",
-                str(ROOT / "molecule" / "windows" / playbook),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
+    address = lab.status()["hosts"][host]["address"]
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "NO_COLOR": "1",
+        "ONSHI_WINDOWS_HOST": address,
+        "ONSHI_WINDOWS_SCHEME": "http",  # NTLM with message encryption, as the lab serves it
+        "ONSHI_WINDOWS_PORT": "5985",
+        "ONSHI_WINDOWS_USER": "Administrator",
+        "ONSHI_WINDOWS_PASSWORD": "Lab-Admin-2026!",
+        "ONSHI_WINDOWS_OPERATOR": "OQSComApp",
+        "ONSHI_WINDOWS_OPERATOR_PASSWORD": "Lab-Oqs-2026!",
+        "ONSHI_WINDOWS_FACILITY_CODE": code,
+    }
+    return subprocess.run(
+        [str(bin_dir / "molecule"), "test", "-s", "windows"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def test_windows_scenario_on_a_test_pc(reset_lab) -> None:
+    """The real-PC scenario, pointed at a lab PC without a certificate: every stage passes and destroy leaves the
+    PC as it was (only the thumbprint it created is removed; its test CA is never taken for the real root)."""
+    before = my_store(reset_lab, "sendai-yakkyoku-pc01")
+    proc = windows_scenario(reset_lab, "sendai-yakkyoku-pc01", "0441234564")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    for action in ("syntax", "create", "converge", "idempotence", "verify", "destroy"):
+        assert f"{action}: Executed: Successful" in output, action
+    assert my_store(reset_lab, "sendai-yakkyoku-pc01") == before
+
+
+def test_windows_scenario_refuses_a_pc_holding_the_code(reset_lab) -> None:
+    """A PC that holds a certificate of the test facility code (maybe a clinic's real one) is refused before
+    anything is installed, and its certificate stays."""
+    before = my_store(reset_lab, "sapporo-naika-pc01")
+    proc = windows_scenario(reset_lab, "sapporo-naika-pc01", "0110113719")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "already holds a certificate for 0110113719" in output and "医療機関等コード 0110113719" in output
+    assert "converge: Executed" not in output
+    assert my_store(reset_lab, "sapporo-naika-pc01") == before

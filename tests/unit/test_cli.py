@@ -176,6 +176,8 @@ def test_sample_writes_usable_files(tmp_path, capsys, monkeypatch) -> None:
         str(tmp_path / "sample-ca.pem"),
     )
     assert code == 0 and json.loads(out)["certificate"]["facility_code"] == "3410712362"
+    issuer = json.loads(out)["certificate"]["issuer_cn"]
+    assert "TEST" in issuer and issuer != "Online Billing NW Common Root CA"  # never mistaken for the real root
 
 
 def test_windows_contract_writes_cases_and_the_runner(tmp_path, capsys, monkeypatch) -> None:
