@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 
 #: import name -> what to install (as in requirements.txt)
-PACKAGES = {"cryptography": "cryptography>=42,<49"}
+PACKAGES = {"cryptography": "cryptography>=42,<49", "openpyxl": "openpyxl>=3.1,<4"}
 
 
 def missing() -> list[str]:

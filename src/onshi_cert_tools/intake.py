@@ -71,6 +71,25 @@ def vault_secret(vault_password_file: str | None) -> Any:
         raise IntakeError(f"cannot read the vault password file {path}: {exc.strerror}") from exc
 
 
+#: First cells that mark a heading row in a passwords CSV (as Excel users write it, in English or Japanese).
+CSV_HEADINGS = {"file", "filename", "file name", "request id", "ファイル", "ファイル名", "証明書ファイル", "申請id"}
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    """Return a text file's content read as UTF-8 (with or without BOM) or CP932 (Excel's Japanese CSV)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp932")
+    except UnicodeDecodeError:
+        raise IntakeError(
+            f"{path} is neither UTF-8 nor Shift_JIS (CP932) text",
+            fix="save it from Excel as 'CSV UTF-8 (comma delimited)' or 'CSV (comma delimited)'",
+        ) from None
+
+
 def read_passwords(path: Path, secret: Any) -> dict[str, str]:
     """Read passwords keyed by file name or Request ID from CSV (``file,password``) or YAML, vaulted or not."""
     from ansible.parsing.vault import VaultLib, is_encrypted
@@ -82,10 +101,12 @@ def read_passwords(path: Path, secret: Any) -> dict[str, str]:
                 f"{path} is vault-encrypted", fix="give --vault-password-file (or set ANSIBLE_VAULT_PASSWORD_FILE)"
             )
         data = VaultLib([("default", secret)]).decrypt(data)
-    text = data.decode("utf-8-sig")
+    text = decode_text(data, path)
     if path.suffix.lower() == ".csv":
-        rows = csv.reader(io.StringIO(text))
-        return {r[0].strip(): r[1].strip() for r in rows if len(r) >= 2 and r[0].strip() and r[0] != "file"}
+        rows = [r for r in csv.reader(io.StringIO(text)) if len(r) >= 2 and r[0].strip()]
+        if rows and rows[0][0].strip().lower() in CSV_HEADINGS:
+            rows = rows[1:]
+        return {r[0].strip(): r[1].strip() for r in rows}
     loaded = yaml.safe_load(text) or {}
     if isinstance(loaded, dict) and "onshi_cert_p12_passwords" in loaded:
         loaded = loaded["onshi_cert_p12_passwords"]

@@ -188,7 +188,15 @@ def test_audit_writes_the_report(reset_lab, release) -> None:
     assert "onshi_cert_summary" in stats and "needs_attention" in stats and "onshi_cert_attention_hosts" in stats
     folder = lab.state_dir / "reports" / "latest"
     names = {p.name for p in folder.iterdir()}
-    assert names == {"report.html", "report.en.html", "renewals.csv", "report.json", "report.md", "onshi_cert.prom"}
+    assert names == {
+        "report.html",
+        "report.en.html",
+        "renewals.csv",
+        "renewals.xlsx",
+        "report.json",
+        "report.md",
+        "onshi_cert.prom",
+    }
     data = json.loads((folder / "report.json").read_text())
     status = {h["host"]: h["status"] for rows in data["sites"].values() for h in rows}
     assert status["okinawa-houmon-pc01"] == "unreachable"

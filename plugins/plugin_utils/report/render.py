@@ -240,27 +240,72 @@ def markdown(data: dict[str, Any]) -> str:
     )
 
 
-def renewals_csv(data: dict[str, Any]) -> bytes:
-    """Return the renewal worklist as UTF-8 CSV with a BOM, so Excel opens the Japanese headings."""
+WORKLIST_HEADINGS = ["医療機関等コード", "端末(証明書CN)", "ホスト", "拠点", "有効期限", "申請目安", "区分", "費用(円)"]
+#: A cell starting with one of these runs as a formula in Excel (CSV injection); such text gets a leading '.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def worklist_rows(data: dict[str, Any]) -> list[list[Any]]:
+    """Return the renewal worklist rows (codes and certificate text as text, dates in the readers' zone)."""
+    tz = zone(data.get("timezone"))
+    return [
+        [
+            str(row["facility_code"]),
+            row["terminal"],
+            row["host"],
+            row["site"],
+            fmt_date(row["not_after"], "en", tz, weekday=False) if row["not_after"] else "",
+            fmt_date(row["apply_by"], "en", tz, weekday=False) if row["apply_by"] else "",
+            TEXT[f"reason.{row['reason']}"]["ja"],
+            row["cost_yen"],
+        ]
+        for row in data["renewals"]
+    ]
+
+
+def _inert(value: Any) -> Any:
+    """Return certificate or inventory text so that a spreadsheet shows it and never runs it."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def renewals_csv(data: dict[str, Any], encoding: str = "utf-8") -> bytes:
+    """Return the renewal worklist as CSV: UTF-8 with a BOM (Excel reads the Japanese headings), or CP932.
+
+    Text that would start a formula is prefixed with '. Excel still reads a code such as 0110113719 in a CSV as a
+    number (and drops the 0): people open renewals.xlsx, where every code is a text cell.
+    """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(
-        ["医療機関等コード", "端末(証明書CN)", "ホスト", "拠点", "有効期限", "申請目安", "区分", "費用(円)"]
-    )
-    for row in data["renewals"]:
-        writer.writerow(
-            [
-                row["facility_code"],
-                row["terminal"],
-                row["host"],
-                row["site"],
-                fmt_date(row["not_after"], "en", zone(data.get("timezone")), weekday=False) if row["not_after"] else "",
-                fmt_date(row["apply_by"], "en", zone(data.get("timezone")), weekday=False) if row["apply_by"] else "",
-                TEXT[f"reason.{row['reason']}"]["ja"],
-                row["cost_yen"],
-            ]
-        )
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
+    writer.writerow(WORKLIST_HEADINGS)
+    for row in worklist_rows(data):
+        writer.writerow([_inert(cell) for cell in row])
+    if encoding.lower().replace("_", "-") in ("cp932", "shift-jis", "sjis"):
+        return out.getvalue().encode("cp932", errors="replace")
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def renewals_xlsx(data: dict[str, Any]) -> bytes:
+    """Return the renewal worklist as an Excel workbook whose codes are text cells (their leading 0 stays)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "更新作業リスト"
+    sheet.append(WORKLIST_HEADINGS)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in worklist_rows(data):
+        sheet.append([_inert(cell) for cell in row])
+        for cell in sheet[sheet.max_row][:4]:  # code, terminal, host, site: text, never numbers
+            cell.data_type = "s"
+            cell.number_format = "@"
+    for column, width in zip("ABCDEFGH", (16, 22, 22, 14, 12, 12, 10, 10), strict=True):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A2"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 def _label(value: Any) -> str:
@@ -324,6 +369,7 @@ def write_all(data: dict[str, Any], dest: Path) -> list[Path]:
         "report.html": html(data, "ja").encode(),
         "report.en.html": html(data, "en").encode(),
         "renewals.csv": renewals_csv(data),
+        "renewals.xlsx": renewals_xlsx(data),
         "report.json": json.dumps(data, ensure_ascii=False, indent=2).encode(),
         "report.md": markdown(data).encode(),
         "onshi_cert.prom": prometheus(data).encode(),

@@ -133,8 +133,26 @@ def test_worklist_and_csv(data) -> None:
     text = renewals_csv(data)
     assert text.startswith(b"\xef\xbb\xbf")
     lines = text.decode("utf-8-sig").splitlines()
-    assert lines[0].startswith("医療機関等コード,")
-    assert any(line.startswith("1310512346,,dead-pc,tokyo,") and "再発行（期限切れ）" in line for line in lines)
+    assert lines[0].startswith('"医療機関等コード",')
+    assert any(line.startswith('"1310512346","","dead-pc","tokyo",') and "再発行（期限切れ）" in line for line in lines)
+    assert renewals_csv(data, "cp932").decode("cp932") == text.decode("utf-8-sig")  # the older Excel's encoding
+
+
+def test_worklist_keeps_codes_as_text_and_never_runs_formulas(data, tmp_path) -> None:
+    """In renewals.xlsx every code is a text cell with its leading 0; certificate text that starts like a formula
+    is shown, not run, in the workbook and the CSV."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from onshi_cert.report.render import renewals_xlsx
+
+    hostile = dict(data, renewals=[dict(data["renewals"][0], facility_code="0110113719", terminal="=HYPERLINK(1)")])
+    sheet = load_workbook(io.BytesIO(renewals_xlsx(hostile))).active
+    code, terminal = sheet["A2"], sheet["B2"]
+    assert (code.value, code.data_type, code.number_format) == ("0110113719", "s", "@")
+    assert terminal.value == "'=HYPERLINK(1)" and terminal.data_type == "s"
+    assert '"\'=HYPERLINK(1)"' in renewals_csv(hostile).decode("utf-8-sig")
 
 
 def test_prometheus_uses_the_exporter_metric_names(data) -> None:
@@ -153,7 +171,15 @@ def test_prometheus_uses_the_exporter_metric_names(data) -> None:
 def test_write_all_outputs(data, tmp_path) -> None:
     """Every file is written; the HTML is self-contained, bilingual and has the inline chart."""
     written = {p.name for p in write_all(data, tmp_path)}
-    assert written == {"report.html", "report.en.html", "renewals.csv", "report.json", "report.md", "onshi_cert.prom"}
+    assert written == {
+        "report.html",
+        "report.en.html",
+        "renewals.csv",
+        "renewals.xlsx",
+        "report.json",
+        "report.md",
+        "onshi_cert.prom",
+    }
     ja = (tmp_path / "report.html").read_text()
     en = (tmp_path / "report.en.html").read_text()
     for page in (ja, en):
