@@ -17,6 +17,7 @@ SPEC = {
         "facility_codes": {"type": "dict", "default": {}},
         "dest": {"type": "path", "required": True},
         "timezone": {"type": "str", "default": "Asia/Tokyo"},
+        "csv_encoding": {"type": "str", "choices": ["utf-8", "cp932"], "default": "utf-8"},
     }
 }
 IGNORED_GROUPS = {"all", "ungrouped", "oqs_pcs"}
@@ -49,7 +50,7 @@ class ActionModule(OnshiAction):
         # {date} in dest is today's date where the readers are (JST by default), not the controller's.
         dest = Path(args["dest"].replace("{date}", dt.datetime.now(tz).strftime("%Y%m%d")))
         try:
-            files = write_all(data, dest)
+            files = write_all(data, dest, args["csv_encoding"])
         except OSError as exc:
             raise OnshiCertError(
                 f"cannot write the report into {dest}: {exc.strerror}",

@@ -43,6 +43,13 @@ options:
         in C(report.json) stays in UTC.
     type: str
     default: Asia/Tokyo
+  csv_encoding:
+    description:
+      - The encoding of C(renewals.csv) - C(utf-8) with a BOM (Excel 2016 and later), or C(cp932) (Shift_JIS, for
+        older Excel and tools that read only that). C(renewals.xlsx) is written either way.
+    type: str
+    choices: [utf-8, cp932]
+    default: utf-8
 attributes:
   check_mode:
     support: full

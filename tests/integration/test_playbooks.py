@@ -228,7 +228,10 @@ def test_audit_folder_and_times_are_japanese(reset_lab, tmp_path) -> None:
         "playbooks/audit.yml",
         lab.inventory,
         limit="sapporo-naika-pc01",
-        extra_vars={"onshi_cert_audit_report_dir": str(tmp_path / "reports" / "{date}")},
+        extra_vars={
+            "onshi_cert_audit_report_dir": str(tmp_path / "reports" / "{date}"),
+            "onshi_cert_audit_csv_encoding": "cp932",
+        },
         env={"TZ": "Pacific/Honolulu"},  # a controller clock 19 hours behind Japan
     )
     assert run.rc == 0, run.stdout[-3000:]
@@ -238,3 +241,5 @@ def test_audit_folder_and_times_are_japanese(reset_lab, tmp_path) -> None:
     html = (folder / "report.html").read_text()
     assert " JST · onshi-cert" in html and re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \([月火水木金土日]\)", html)
     assert json.loads((folder / "report.json").read_text())["timezone"] == "Asia/Tokyo"
+    worklist = (folder / "renewals.csv").read_bytes()
+    assert not worklist.startswith(b"\xef\xbb\xbf") and worklist.decode("cp932").startswith('"医療機関等コード"')

@@ -362,13 +362,13 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(temp, path)
 
 
-def write_all(data: dict[str, Any], dest: Path) -> list[Path]:
-    """Write every report file into ``dest``; return their paths."""
+def write_all(data: dict[str, Any], dest: Path, csv_encoding: str = "utf-8") -> list[Path]:
+    """Write every report file into ``dest`` (renewals.csv in ``csv_encoding``: utf-8 or cp932); return their paths."""
     dest.mkdir(parents=True, exist_ok=True)
     files = {
         "report.html": html(data, "ja").encode(),
         "report.en.html": html(data, "en").encode(),
-        "renewals.csv": renewals_csv(data),
+        "renewals.csv": renewals_csv(data, csv_encoding),
         "renewals.xlsx": renewals_xlsx(data),
         "report.json": json.dumps(data, ensure_ascii=False, indent=2).encode(),
         "report.md": markdown(data).encode(),
