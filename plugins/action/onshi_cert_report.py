@@ -14,6 +14,8 @@ SPEC = {
         "hosts": {"type": "list", "elements": "str", "required": True},
         "facts": {"type": "dict", "required": True},
         "sites": {"type": "dict", "default": {}},
+        "site_names": {"type": "dict", "default": {}},
+        "facility_names": {"type": "dict", "default": {}},
         "facility_codes": {"type": "dict", "default": {}},
         "dest": {"type": "path", "required": True},
         "timezone": {"type": "str", "default": "Asia/Tokyo"},
@@ -39,7 +41,8 @@ class ActionModule(OnshiAction):
             entries.append(
                 HostEntry(
                     host=name,
-                    site=site_of(args["sites"].get(name)),
+                    site=str(args["site_names"].get(name) or site_of(args["sites"].get(name))),
+                    facility_name=str(args["facility_names"].get(name) or ""),
                     facility_codes=list(args["facility_codes"].get(name) or []),
                     report=facts if facts and "certificates" in facts else None,
                     error=None if facts else "the PC did not answer (unreachable, or the audit failed on it)",

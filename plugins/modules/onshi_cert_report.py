@@ -26,6 +26,16 @@ options:
     description: Each PC's groups (C(group_names)); the first group other than C(all), C(ungrouped) and C(oqs_pcs) is its site.
     type: dict
     default: {}
+  site_names:
+    description:
+      - Each PC's site (拠点) from the inventory (C(onshi_cert_site)), keyed by host name; where empty, the site is
+        the first group of O(sites) instead.
+    type: dict
+    default: {}
+  facility_names:
+    description: Each PC's facility name (医療機関名, C(onshi_cert_facility_name)), keyed by host name.
+    type: dict
+    default: {}
   facility_codes:
     description: Each PC's expected facility codes, keyed by host name.
     type: dict

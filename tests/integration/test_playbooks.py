@@ -231,6 +231,8 @@ def test_audit_folder_and_times_are_japanese(reset_lab, tmp_path) -> None:
         extra_vars={
             "onshi_cert_audit_report_dir": str(tmp_path / "reports" / "{date}"),
             "onshi_cert_audit_csv_encoding": "cp932",
+            "onshi_cert_site": "札幌北",
+            "onshi_cert_facility_name": "札幌内科クリニック<script>alert(1)</script>",
         },
         env={"TZ": "Pacific/Honolulu"},  # a controller clock 19 hours behind Japan
     )
@@ -240,6 +242,10 @@ def test_audit_folder_and_times_are_japanese(reset_lab, tmp_path) -> None:
     assert (folder / "report.html").is_file(), sorted(p.name for p in (tmp_path / "reports").iterdir())
     html = (folder / "report.html").read_text()
     assert " JST · onshi-cert" in html and re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \([月火水木金土日]\)", html)
-    assert json.loads((folder / "report.json").read_text())["timezone"] == "Asia/Tokyo"
+    data = json.loads((folder / "report.json").read_text())
+    assert data["timezone"] == "Asia/Tokyo"
+    (row,) = data["sites"]["札幌北"]  # the site and the clinic's name come from the inventory, not the group
+    assert row["facility_name"] == "札幌内科クリニック<script>alert(1)</script>"
+    assert "札幌内科クリニック&lt;script&gt;" in html and "<script>alert(1)" not in html
     worklist = (folder / "renewals.csv").read_bytes()
     assert not worklist.startswith(b"\xef\xbb\xbf") and worklist.decode("cp932").startswith('"医療機関等コード"')

@@ -25,6 +25,7 @@ class HostEntry:
     report: dict[str, Any] | None = None
     error: str | None = None
     extra_problems: list[dict[str, Any]] = field(default_factory=list)
+    facility_name: str = ""  # 医療機関名 (onshi_cert_facility_name)
 
 
 def _parse(value: str) -> dt.datetime:
@@ -56,7 +57,12 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
     cost: dict[str, dict[str, Any]] = defaultdict(lambda: {"3": 0, "6": 0, "12": 0, "expired": 0})
     for entry in sorted(entries, key=lambda e: (e.site, e.host)):
         report = entry.report
-        row: dict[str, Any] = {"host": entry.host, "site": entry.site, "facility_codes": entry.facility_codes}
+        row: dict[str, Any] = {
+            "host": entry.host,
+            "site": entry.site,
+            "facility_name": entry.facility_name,
+            "facility_codes": entry.facility_codes,
+        }
         if report is None:
             row |= {
                 "status": "unreachable",
@@ -170,6 +176,7 @@ def _worklist(entry: HostEntry, cert: dict[str, Any], reason: str) -> dict[str, 
     renewal = cert.get("renewal") or {}
     return {
         "facility_code": cert.get("facility_code") or "",
+        "facility_name": entry.facility_name,
         "terminal": cert.get("subject_cn") or "",
         "host": entry.host,
         "site": entry.site,

@@ -35,6 +35,7 @@ TEXT: dict[str, dict[str, str]] = {
     "within12": {"ja": "12か月以内", "en": "within 12 months"},
     "expired_cost": {"ja": "期限切れ（郵送料込み）", "en": "already expired (with postage)"},
     "site": {"ja": "拠点", "en": "Site"},
+    "facility_name": {"ja": "医療機関名", "en": "Facility"},
     "total": {"ja": "合計", "en": "Total"},
     "host": {"ja": "端末名", "en": "PC"},
     "code": {"ja": "医療機関等コード", "en": "Facility code"},
@@ -240,7 +241,17 @@ def markdown(data: dict[str, Any]) -> str:
     )
 
 
-WORKLIST_HEADINGS = ["医療機関等コード", "端末(証明書CN)", "ホスト", "拠点", "有効期限", "申請目安", "区分", "費用(円)"]
+WORKLIST_HEADINGS = [
+    "医療機関等コード",
+    "医療機関名",
+    "端末(証明書CN)",
+    "ホスト",
+    "拠点",
+    "有効期限",
+    "申請目安",
+    "区分",
+    "費用(円)",
+]
 #: A cell starting with one of these runs as a formula in Excel (CSV injection); such text gets a leading '.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -251,6 +262,7 @@ def worklist_rows(data: dict[str, Any]) -> list[list[Any]]:
     return [
         [
             str(row["facility_code"]),
+            row.get("facility_name", ""),
             row["terminal"],
             row["host"],
             row["site"],
@@ -297,10 +309,10 @@ def renewals_xlsx(data: dict[str, Any]) -> bytes:
         cell.font = Font(bold=True)
     for row in worklist_rows(data):
         sheet.append([_inert(cell) for cell in row])
-        for cell in sheet[sheet.max_row][:4]:  # code, terminal, host, site: text, never numbers
+        for cell in sheet[sheet.max_row][:5]:  # code, name, terminal, host, site: text, never numbers
             cell.data_type = "s"
             cell.number_format = "@"
-    for column, width in zip("ABCDEFGH", (16, 22, 22, 14, 12, 12, 10, 10), strict=True):
+    for column, width in zip("ABCDEFGHI", (16, 24, 22, 22, 14, 12, 12, 10, 10), strict=True):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
     out = io.BytesIO()

@@ -134,7 +134,9 @@ def test_worklist_and_csv(data) -> None:
     assert text.startswith(b"\xef\xbb\xbf")
     lines = text.decode("utf-8-sig").splitlines()
     assert lines[0].startswith('"医療機関等コード",')
-    assert any(line.startswith('"1310512346","","dead-pc","tokyo",') and "再発行（期限切れ）" in line for line in lines)
+    assert any(
+        line.startswith('"1310512346","","","dead-pc","tokyo",') and "再発行（期限切れ）" in line for line in lines
+    )
     assert renewals_csv(data, "cp932").decode("cp932") == text.decode("utf-8-sig")  # the older Excel's encoding
 
 
@@ -149,7 +151,7 @@ def test_worklist_keeps_codes_as_text_and_never_runs_formulas(data, tmp_path) ->
 
     hostile = dict(data, renewals=[dict(data["renewals"][0], facility_code="0110113719", terminal="=HYPERLINK(1)")])
     sheet = load_workbook(io.BytesIO(renewals_xlsx(hostile))).active
-    code, terminal = sheet["A2"], sheet["B2"]
+    code, terminal = sheet["A2"], sheet["C2"]
     assert (code.value, code.data_type, code.number_format) == ("0110113719", "s", "@")
     assert terminal.value == "'=HYPERLINK(1)" and terminal.data_type == "s"
     assert '"\'=HYPERLINK(1)"' in renewals_csv(hostile).decode("utf-8-sig")
