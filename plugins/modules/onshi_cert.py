@@ -138,9 +138,6 @@ notes:
   - Order is back up, import, verify, and only then remove. If the run is interrupted at any point,
     re-running converges.
   - The safety rules and what the engineer sees in each case are in C(docs/safety.md).
-requirements:
-  - "On the controller: the Python package cryptography >= 42 (the collection's requirements.txt)."
-  - "On the PC: Windows PowerShell 5.1 (Windows 10/11, Server 2016 or later), reached with the winrm or psrp connection."
 seealso:
   - module: onshi.cert.onshi_cert_info
   - module: onshi.cert.onshi_cert_backup

@@ -40,9 +40,6 @@ attributes:
 notes:
   - Executions per host - 1; plus 1 when I(pc_copy_dir) is set and a new backup was written.
   - A key that is not exportable cannot be backed up; the error says how to fix it.
-requirements:
-  - "On the controller: the Python package cryptography >= 42 (the collection's requirements.txt)."
-  - "On the PC: Windows PowerShell 5.1 (Windows 10/11, Server 2016 or later), reached with the winrm or psrp connection."
 seealso:
   - module: onshi.cert.onshi_cert
   - module: onshi.cert.onshi_cert_info

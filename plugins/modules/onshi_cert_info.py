@@ -53,9 +53,6 @@ notes:
   - Read-only; always one agent execution per host.
   - Expiry-only audits (no C(become)) read the connecting user's store, not the operator's. Use
     C(become) so the operator's C(CurrentUser\My) is read.
-requirements:
-  - "On the controller: the Python package cryptography >= 42 (the collection's requirements.txt)."
-  - "On the PC: Windows PowerShell 5.1 (Windows 10/11, Server 2016 or later), reached with the winrm or psrp connection."
 seealso:
   - module: onshi.cert.onshi_cert
   - module: onshi.cert.onshi_cert_report

@@ -290,25 +290,7 @@ def test_ansible_test_sanity(tarball, tmp_path) -> None:
     (cache / f"get_pip_{version.replace('.', '_')}.py").write_text(
         (Path(__file__).parent / "data" / "get_pip_shim.py").read_text()
     )
-    installed = install(tarball, tmp_path)
-    for command in (["init", "-q"], ["add", "-A"]):
-        subprocess.run(["git", *command], cwd=installed, check=True, capture_output=True)
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    proc = subprocess.run(
-        [
-            str(BIN / "ansible-test"),
-            "sanity",
-            "--local",
-            "--python",
-            "3.11",
-        ],
-        cwd=installed,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
+    proc = ansible_test(tarball, tmp_path, "sanity")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
     for test in SANITY_TESTS:
@@ -317,20 +299,26 @@ def test_ansible_test_sanity(tarball, tmp_path) -> None:
 
 def test_ansible_test_units(tarball, tmp_path) -> None:
     """ansible-test units runs the collection's own plugin unit tests (tests/unit/plugins) on the installed copy."""
-    installed = install(tarball, tmp_path)
-    assert not (installed / "tests" / "unit" / "lab").exists(), "the developers' unit tests are not shipped"
-    for command in (["init", "-q"], ["add", "-A"]):
-        subprocess.run(["git", *command], cwd=installed, check=True, capture_output=True)
-    proc = subprocess.run(
-        [str(BIN / "ansible-test"), "units", "--local", "--python", "3.11"],
+    proc = ansible_test(tarball, tmp_path, "units")
+    assert not (tmp_path / "ansible_collections/onshi/cert/tests/unit/lab").exists(), "the kit's tests are not shipped"
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    passed = re.search(r"(\d+) passed", output)
+    assert passed and int(passed.group(1)) >= 10, output[-2000:]
+
+
+def ansible_test(tarball: Path, folder: Path, command: str) -> subprocess.CompletedProcess:
+    """Install the collection under ``folder`` (in a git repository, as ansible-test wants) and run
+    `ansible-test <command> --local --python 3.11` in it."""
+    installed = install(tarball, folder)
+    for git in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *git], cwd=installed, check=True, capture_output=True)
+    return subprocess.run(
+        [str(BIN / "ansible-test"), command, "--local", "--python", "3.11"],
         cwd=installed,
         env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
         capture_output=True,
         text=True,
         check=False,
-        timeout=600,
+        timeout=900,
     )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
-    passed = re.search(r"(\d+) passed", output)
-    assert passed and int(passed.group(1)) >= 10, output[-2000:]

@@ -15,19 +15,24 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_molecule_default_scenario() -> None:
-    """create (lab up), converge, idempotence, verify and destroy all succeed."""
+def molecule_test(scenario: str, **environment: str) -> subprocess.CompletedProcess:
+    """Run `molecule test -s <scenario>` from the checkout with this virtualenv first on PATH."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1"}
-    proc = subprocess.run(
-        [str(bin_dir / "molecule"), "test", "-s", "default"],
+    return subprocess.run(
+        [str(bin_dir / "molecule"), "test", "-s", scenario],
         cwd=ROOT,
-        env=env,
+        env=env | environment,
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
+
+
+def test_molecule_default_scenario() -> None:
+    """create (lab up), converge, idempotence, verify and destroy all succeed."""
+    proc = molecule_test("default")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-5000:]
     for action in ("create", "converge", "idempotence", "verify", "destroy"):
@@ -36,30 +41,16 @@ def test_molecule_default_scenario() -> None:
 
 def windows_scenario(lab, host: str, code: str) -> subprocess.CompletedProcess:
     """Run `molecule test -s windows` against one lab PC, configured as a real PC would be (environment)."""
-    bin_dir = Path(sys.executable).parent
-    address = lab.status()["hosts"][host]["address"]
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "NO_COLOR": "1",
-        "ONSHI_WINDOWS_HOST": address,
-        "ONSHI_WINDOWS_SCHEME": "http",  # NTLM with message encryption, as the lab serves it
-        "ONSHI_WINDOWS_PORT": "5985",
-        "ONSHI_WINDOWS_USER": "Administrator",
-        "ONSHI_WINDOWS_PASSWORD": "Lab-Admin-2026!",
-        "ONSHI_WINDOWS_OPERATOR": "OQSComApp",
-        "ONSHI_WINDOWS_OPERATOR_PASSWORD": "Lab-Oqs-2026!",
-        "ONSHI_WINDOWS_FACILITY_CODE": code,
-    }
-    return subprocess.run(
-        [str(bin_dir / "molecule"), "test", "-s", "windows"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    return molecule_test(
+        "windows",
+        ONSHI_WINDOWS_HOST=lab.status()["hosts"][host]["address"],
+        ONSHI_WINDOWS_SCHEME="http",  # NTLM with message encryption, as the lab serves it
+        ONSHI_WINDOWS_PORT="5985",
+        ONSHI_WINDOWS_USER="Administrator",
+        ONSHI_WINDOWS_PASSWORD="Lab-Admin-2026!",
+        ONSHI_WINDOWS_OPERATOR="OQSComApp",
+        ONSHI_WINDOWS_OPERATOR_PASSWORD="Lab-Oqs-2026!",
+        ONSHI_WINDOWS_FACILITY_CODE=code,
     )
 
 

@@ -60,6 +60,9 @@ def test_documented_options_match_the_plugin_spec(module: str) -> None:
 def test_every_return_value_is_documented_fully(module: str) -> None:
     """Each return value has a description, returned, type and a sample (or documented contents)."""
     documentation = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "DOCUMENTATION")
+    if "onshi.cert.onshi_cert" in (documentation.get("extends_documentation_fragment") or []):
+        fragment = _doc(ROOT / "plugins" / "doc_fragments" / "onshi_cert.py", "DOCUMENTATION")
+        documentation["requirements"] = documentation.get("requirements", []) + fragment["requirements"]
     assert documentation["requirements"] and documentation["seealso"], "requirements and seealso, as ansible.windows"
     returns = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "RETURN")
     examples = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "EXAMPLES")
