@@ -1,4 +1,4 @@
-# Documentation of the onshi_cert action plugin (action_plugins/onshi_cert.py).
+# Documentation of the onshi_cert action plugin (plugins/action/onshi_cert.py).
 from __future__ import annotations
 
 DOCUMENTATION = r"""

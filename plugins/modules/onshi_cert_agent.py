@@ -1,5 +1,5 @@
 # Documentation of the onshi-cert host agent (onshi_cert_agent.ps1). Not for playbooks: the onshi_cert
-# modules call it. Its operations are written down in src/onshi_cert/agent/CONTRACT.md.
+# modules call it. Its operations are written down in plugins/plugin_utils/agent/CONTRACT.md.
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -9,7 +9,7 @@ description:
   - A small Windows PowerShell 5.1 module using the .NET X509Store API and no C# utilities, that runs
     a list of primitive certificate operations in order, stopping at the first failure.
   - Operations - C(host_info), C(list_certs), C(import_pfx), C(add_cert), C(remove_cert),
-    C(export_pfx), C(assert_cert), C(write_file). The contract is C(src/onshi_cert/agent/CONTRACT.md).
+    C(export_pfx), C(assert_cert), C(write_file). The contract is C(plugins/plugin_utils/agent/CONTRACT.md).
   - Use M(onshi.cert.onshi_cert_info), M(onshi.cert.onshi_cert) and M(onshi.cert.onshi_cert_backup) instead; they decide on the
     controller and call this agent.
 version_added: "0.1.0"

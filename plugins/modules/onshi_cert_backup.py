@@ -1,4 +1,4 @@
-# Documentation of the onshi_cert_backup action plugin (action_plugins/onshi_cert_backup.py).
+# Documentation of the onshi_cert_backup action plugin (plugins/action/onshi_cert_backup.py).
 from __future__ import annotations
 
 DOCUMENTATION = r"""

@@ -1,4 +1,4 @@
-# Documentation of the onshi_cert_info action plugin (action_plugins/onshi_cert_info.py).
+# Documentation of the onshi_cert_info action plugin (plugins/action/onshi_cert_info.py).
 from __future__ import annotations
 
 DOCUMENTATION = r"""

@@ -1,4 +1,4 @@
-# Documentation of the onshi_cert_report action plugin (action_plugins/onshi_cert_report.py).
+# Documentation of the onshi_cert_report action plugin (plugins/action/onshi_cert_report.py).
 from __future__ import annotations
 
 DOCUMENTATION = r"""

@@ -1,6 +1,6 @@
 """Glue shared by the action plugins: run the agent over the task's connection, shape failures.
 
-This is the only place, besides ``action_plugins/``, that imports Ansible.
+This is the only place, besides the plugins themselves (``plugins/action/``), that imports Ansible.
 """
 
 from __future__ import annotations

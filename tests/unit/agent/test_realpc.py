@@ -100,3 +100,14 @@ def test_the_powershell_runner_is_valid_windows_powershell() -> None:
 def test_expectations_are_evaluated_as_the_runner_does(answer, expect, bad) -> None:
     """The four tests, dotted paths, list indexes and keys holding dots (file paths)."""
     assert bool(realpc.problems_in(answer, expect)) is bad
+
+
+def test_the_workflows_run_files_that_exist() -> None:
+    """Every script a GitHub workflow runs from the checkout (-File PATH, bash PATH) is in the repository."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    for workflow in (root / ".github" / "workflows").glob("*.yml"):
+        for path in re.findall(r"(?:-File|bash) ((?:src|scripts|plugins)/[\w/.-]+)", workflow.read_text()):
+            assert (root / path).is_file(), f"{workflow.name} runs {path}, which does not exist"
