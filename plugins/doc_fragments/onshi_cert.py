@@ -6,7 +6,8 @@ class ModuleDocFragment:
     DOCUMENTATION = r"""
 requirements:
   - "On the controller: the Python package cryptography >= 42 (the collection's requirements.txt)."
-  - "On the PC: Windows PowerShell 5.1 (Windows 10/11, Server 2016 or later), reached with the winrm or psrp connection."
+  - "On the PC: Windows PowerShell 5.1 (Windows 10/11, Server 2016 or later), reached with the winrm or psrp
+    connection."
 options:
   facility_codes:
     description:

@@ -148,7 +148,7 @@ def _attention(item: Attention, backups: BackupIndex | None, host: str | None) -
     """Return a problem row; a missing backup where an older certificate's backup exists is 'outdated'."""
     row = item.to_dict()
     code = item.facility_code
-    older = backups is not None and any(b.host == host and b.facility_code == code for b in backups.backups)
+    older = backups is not None and host is not None and any(b.facility_code == code for b in backups.of_host(host))
     if item.code == "no_backup" and host and older:
         row |= {
             "code": "backup_outdated",

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -168,33 +169,88 @@ def _load(manifest: Path) -> Backup | None:
 
 
 @dataclass
+class Listed:
+    """A manifest as its name tells it (``<code>/<host>_<thumbprint>_<sha8>.json``), before it is read."""
+
+    path: Path
+    facility_code: str
+    host: str
+    thumbprint: str
+
+
+LISTED_NAME = re.compile(r"^(?P<host>.+)_(?P<thumb>[0-9A-Fa-f]{40})(?:_[0-9a-f]{8})?$")
+
+
+def _listed(manifest: Path) -> Listed | None:
+    """Read a manifest's name: <host>_<thumbprint>_<sha8> (or <host>_<thumbprint>, as older versions wrote)."""
+    match = LISTED_NAME.match(manifest.stem)
+    if match is None:
+        return None
+    return Listed(manifest, manifest.parent.name, match["host"], match["thumb"].upper())
+
+
+@dataclass
 class BackupIndex:
-    """Every complete backup of a folder, read once per task; password checks are cached."""
+    """The backups of a folder, listed once per task by name; a manifest (and its PFX, hashed) is read only
+    when a lookup needs it, so a PC's task costs its own backups, not the fleet's. Password checks are cached.
+
+    A manifest whose name does not say what it holds (renamed by hand) is only ever missed: the PC is then
+    treated as having no backup of it, which leads to backing up again, never to removing anything.
+    """
 
     root: Path | None
-    backups: list[Backup] = field(default_factory=list)
+    listing: list[Listed] = field(default_factory=list)
+    _loaded: dict[Path, Backup | None] = field(default_factory=dict, repr=False)
+    _added: list[Backup] = field(default_factory=list, repr=False)
     _opens: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
-    _by_thumb: dict[str, list[Backup]] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        for backup in self.backups:
-            self._by_thumb.setdefault(backup.thumbprint, []).append(backup)
 
     @classmethod
     def scan(cls, root: Path | None) -> BackupIndex:
-        """Read every manifest below ``root`` (none when it is not set or does not exist)."""
+        """List every manifest below ``root`` by name (none when it is not set or does not exist)."""
         if root is None or not root.is_dir():
             return cls(root)
-        found = [b for m in sorted(root.glob("*/*.json")) if (b := _load(m)) is not None]
-        return cls(root, found)
+        return cls(root, [item for m in sorted(root.glob("*/*.json")) if (item := _listed(m)) is not None])
+
+    def _read(self, items: Iterable[Listed]) -> list[Backup]:
+        found = []
+        for item in items:
+            if item.path not in self._loaded:
+                self._loaded[item.path] = _load(item.path)
+            backup = self._loaded[item.path]
+            if backup is not None:
+                found.append(backup)
+        return found
+
+    def _select(self, keep: Any) -> list[Backup]:
+        """Return the complete backups whose listing passes ``keep`` (read now), with those added this task."""
+        read = self._read(item for item in self.listing if keep(item))
+        seen = {b.path for b in read}
+        return read + [
+            b for b in self._added if keep(Listed(b.path, b.facility_code, b.host, b.thumbprint)) and b.path not in seen
+        ]
+
+    @property
+    def backups(self) -> list[Backup]:
+        """Every complete backup (reads every manifest: for restore choices and audits that need them all)."""
+        return self._select(lambda item: True)
 
     def of(self, thumb: str) -> list[Backup]:
         """Return the backups of one certificate, newest first."""
-        return sorted(self._by_thumb.get(thumb.upper(), []), key=lambda b: b.created, reverse=True)
+        wanted = thumb.upper()
+        found = [b for b in self._select(lambda item: item.thumbprint == wanted) if b.thumbprint == wanted]
+        return sorted(found, key=lambda b: b.created, reverse=True)
+
+    def of_host(self, host: str) -> list[Backup]:
+        """Return the backups made from ``host``."""
+        return [b for b in self._select(lambda item: item.host == host) if b.host == host]
+
+    def of_code(self, code: str) -> list[Backup]:
+        """Return the backups of one facility code."""
+        return [b for b in self._select(lambda item: item.facility_code == code) if b.facility_code == code]
 
     def thumbprints_of(self, host: str) -> list[str]:
         """Return the thumbprints backed up from ``host``."""
-        return sorted({b.thumbprint for b in self.backups if b.host == host})
+        return sorted({b.thumbprint for b in self.of_host(host)})
 
     def opens(self, backup: Backup, password: str) -> bool:
         """Return True when ``password`` opens ``backup`` and it holds its certificate (cached)."""
@@ -219,8 +275,7 @@ class BackupIndex:
 
     def add(self, backup: Backup, password: str) -> None:
         """Record a backup just written (and verified with ``password``)."""
-        self.backups.append(backup)
-        self._by_thumb.setdefault(backup.thumbprint, []).append(backup)
+        self._added.append(backup)
         self._opens[(str(backup.path), hashlib.sha256(password.encode()).hexdigest())] = True
 
 
@@ -252,7 +307,7 @@ def choose_restore(
     now = now or utcnow()
     by_code = restore_from.isdigit() and len(restore_from) == 10
     if by_code:
-        pool = [b for b in index.backups if b.facility_code == restore_from]
+        pool = index.of_code(restore_from)
         sources = sorted({b.host for b in pool})
         if len({b.thumbprint for b in pool}) > 1 and len(sources) > 1:
             raise BackupError(
@@ -261,7 +316,7 @@ def choose_restore(
                 fix="name the old PC instead: -e onshi_cert_restore_from=<old PC name>",
             )
     else:
-        pool = [b for b in index.backups if b.host == restore_from]
+        pool = index.of_host(restore_from)
     choices: list[RestoreChoice] = []
     missing: list[str] = []
     for code in codes:
