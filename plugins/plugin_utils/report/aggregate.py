@@ -10,7 +10,7 @@ from typing import Any
 from ..core.certinfo import utcnow
 from ..core.renewal import FEE_YEN, POSTAGE_YEN, RENEWAL_WINDOW_DAYS, add_months
 
-SCHEMA = "onshi-cert/report/v1"
+SCHEMA = "onshi-cert/report/v2"
 STAGES = ("ok", "90", "60", "30", "15", "7", "expired")
 TIMELINE_MONTHS = 15
 
@@ -54,7 +54,7 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
     problems: Counter[str] = Counter()
     timeline: Counter[str] = Counter()
     horizon = add_months(now, TIMELINE_MONTHS)
-    cost: dict[str, dict[str, Any]] = defaultdict(lambda: {"3": 0, "6": 0, "12": 0, "expired": 0})
+    cost: dict[str, dict[str, Any]] = defaultdict(lambda: {"months_3_6": 0, "months_6_12": 0})
     for entry in sorted(entries, key=lambda e: (e.site, e.host)):
         report = entry.report
         row: dict[str, Any] = {
@@ -95,15 +95,15 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
             stages[cert["stage"] if cert["stage"] in STAGES else "ok"] += 1
             if now <= not_after < horizon:
                 timeline[_month_key(not_after)] += 1
-            for months in (3, 6, 12):
-                if now <= not_after < add_months(now, months):
-                    cost[entry.site][str(months)] += 1
             if not_after - now <= dt.timedelta(days=RENEWAL_WINDOW_DAYS):
                 renewals.append(_worklist(entry, cert, "renew"))
+            elif not_after < add_months(now, 6):
+                cost[entry.site]["months_3_6"] += 1
+            elif not_after < add_months(now, 12):
+                cost[entry.site]["months_6_12"] += 1
         for problem in report["problems"]:
             if problem["code"] == "expired":
                 stages["expired"] += 1
-                cost[entry.site]["expired"] += 1
                 renewals.append(_worklist(entry, {"facility_code": problem.get("facility_code")}, "expired"))
             elif problem["code"] == "missing":
                 renewals.append(_worklist(entry, {"facility_code": problem.get("facility_code")}, "missing"))
@@ -122,18 +122,31 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
         }
         hosts.append(row)
 
-    def money(site_costs: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "next_3_months": {"count": site_costs["3"], "yen": site_costs["3"] * FEE_YEN},
-            "next_6_months": {"count": site_costs["6"], "yen": site_costs["6"] * FEE_YEN},
-            "next_12_months": {"count": site_costs["12"], "yen": site_costs["12"] * FEE_YEN},
-            "expired": {"count": site_costs["expired"], "yen": site_costs["expired"] * (FEE_YEN + POSTAGE_YEN)},
+    # Periods that do not overlap: the worklist (due now: renewals in their window, re-issues of expired and
+    # missing certificates, exactly the renewals[] rows), then renewals due in 3-6 and in 6-12 months.
+    worklist: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "yen": 0})
+    for row in renewals:
+        worklist[row["site"]]["count"] += 1
+        worklist[row["site"]]["yen"] += row["cost_yen"]
+
+    def money(site: str | None) -> dict[str, Any]:
+        sites_in = [site] if site is not None else sorted(set(cost) | set(worklist))
+        now_due = {
+            "count": sum(worklist[s]["count"] for s in sites_in if s in worklist),
+            "yen": sum(worklist[s]["yen"] for s in sites_in if s in worklist),
+        }
+        later = {
+            key: {"count": (n := sum(cost[s][key] for s in sites_in if s in cost)), "yen": n * FEE_YEN}
+            for key in ("months_3_6", "months_6_12")
+        }
+        periods = {"worklist": now_due, **later}
+        return periods | {
+            "total": {
+                "count": sum(p["count"] for p in periods.values()),
+                "yen": sum(p["yen"] for p in periods.values()),
+            }
         }
 
-    total = {"3": 0, "6": 0, "12": 0, "expired": 0}
-    for site_costs in cost.values():
-        for key in total:
-            total[key] += site_costs[key]
     months = [_month_key(add_months(now.replace(day=1), i)) for i in range(TIMELINE_MONTHS)]
     sites: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in hosts:
@@ -151,8 +164,8 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
             "needs_attention": sum(1 for h in hosts if h["status"] != "ok"),
         },
         "cost": {
-            "total": money(total),
-            "by_site": {s: money(c) for s, c in sorted(cost.items())},
+            "total": money(None),
+            "by_site": {s: money(s) for s in sorted(set(cost) | set(worklist))},
             "fee_yen": FEE_YEN,
             "postage_yen": POSTAGE_YEN,
         },

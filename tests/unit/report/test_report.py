@@ -110,12 +110,16 @@ def test_stage_counts_and_summary(data) -> None:
 
 
 def test_cost_forecast(data) -> None:
-    """Renewals in 3/6/12 months cost 1,500 yen each; expired ones 1,500 + 753 yen."""
+    """Labelled periods that do not overlap: now (exactly the worklist, re-issues with postage included), 3-6 and
+    6-12 months; each site's and the fleet's total add up."""
     total = data["cost"]["total"]
-    assert total["next_3_months"] == {"count": 1, "yen": 1500}
-    assert total["next_12_months"] == {"count": 2, "yen": 3000}
-    assert total["expired"] == {"count": 1, "yen": 2253}
-    assert data["cost"]["by_site"]["tokyo"]["expired"]["yen"] == 2253
+    worklist_yen = sum(r["cost_yen"] for r in data["renewals"])
+    assert total["worklist"] == {"count": len(data["renewals"]), "yen": worklist_yen}
+    assert any(r["reason"] == "expired" and r["cost_yen"] == 2253 for r in data["renewals"])  # re-issue + postage
+    assert total["total"]["yen"] == sum(total[k]["yen"] for k in ("worklist", "months_3_6", "months_6_12"))
+    for key in ("worklist", "months_3_6", "months_6_12", "total"):
+        assert total[key]["yen"] == sum(site[key]["yen"] for site in data["cost"]["by_site"].values()), key
+    assert data["cost"]["by_site"]["tokyo"]["worklist"]["yen"] >= 2253
 
 
 def test_timeline_covers_15_months(data, now) -> None:
@@ -189,7 +193,7 @@ def test_write_all_outputs(data, tmp_path) -> None:
         assert "<script src" not in page and "<link" not in page
     assert "電子証明書 監査レポート" in ja and "期限切れ" in ja and "2,253円" in ja
     assert "Certificate audit report" in en and "2,253 yen" in en
-    assert json.loads((tmp_path / "report.json").read_text())["schema"] == "onshi-cert/report/v1"
+    assert json.loads((tmp_path / "report.json").read_text())["schema"] == "onshi-cert/report/v2"
     assert "| off-pc | okinawa |" in (tmp_path / "report.md").read_text()
 
 
