@@ -279,3 +279,20 @@ def test_prometheus_series_are_unique_per_certificate(factory, now) -> None:
     assert len(series) == 2 and len(set(series)) == 2
     kept = [s for s in series if 'kept="true"' in s]
     assert len(kept) == 1 and describe_certificate(new.cert).thumbprint in kept[0]
+
+
+def test_the_textfile_parses_as_node_exporter_reads_it(data) -> None:
+    """Parsed with the Prometheus text-format parser (what node_exporter's textfile collector uses): every family is
+    typed, no series repeats a label set (node_exporter rejects the whole file then), hostile text stays inside
+    its label."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    hostile = dict(data, sites={"tokyo": [dict(data["sites"]["tokyo"][0], host='evil"} 1\nx{a="')]})
+    assert 'host="evil\\"} 1 x{a=\\""' in prometheus(hostile)  # escaped, one line
+    for text in (prometheus(data), prometheus(hostile)):
+        families = list(text_string_to_metric_families(text))
+        assert {f.name for f in families} >= {"x509_cert_not_after", "x509_cert_expired", "onshi_cert_host_up"}
+        for family in families:
+            assert family.type in ("gauge", "counter"), family.name
+            keys = [tuple(sorted(sample.labels.items())) for sample in family.samples]
+            assert len(keys) == len(set(keys)), f"{family.name} repeats a label set"
