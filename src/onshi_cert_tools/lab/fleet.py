@@ -154,6 +154,7 @@ def build_hosts(fleet: dict[str, Any], ca: LabCA, now: dt.datetime | None = None
             language=str(spec.get("language", "en-US")),
             language_mode=str(spec.get("language_mode", "FullLanguage")),
             site=str(spec.get("site", "default")),
+            facility_name=str(spec.get("facility_name") or ""),
             operator=operator,
             facility_codes=[str(c) for c in spec.get("facility_codes") or []],
             users=users,
@@ -211,6 +212,8 @@ def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state_expr: str) 
             hostvars["ansible_port"] = host.http_port
         if host.operator != operator:
             hostvars["onshi_cert_operator_user"] = host.operator
+        if host.facility_name:
+            hostvars["onshi_cert_facility_name"] = host.facility_name
         group = host.site.replace("-", "_")
         sites.setdefault(group, {"hosts": {}})["hosts"][host.name] = hostvars
     return {

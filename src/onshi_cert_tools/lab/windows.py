@@ -86,6 +86,7 @@ class WindowsHost:
     language: str = "en-US"  # Windows' display language: its messages are localized (ja-JP on Japanese Windows)
     language_mode: str = "FullLanguage"  # ConstrainedLanguage under AppLocker/WDAC enforcement
     site: str = "default"
+    facility_name: str = ""  # 医療機関名: the inventory's onshi_cert_facility_name (not a PC property; kept here)
     operator: str = "OQSComApp"
     facility_codes: list[str] = field(default_factory=list)
     users: dict[str, User] = field(default_factory=dict)
