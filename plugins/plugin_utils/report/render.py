@@ -232,6 +232,7 @@ def html(data: dict[str, Any], lang: str) -> str:
 
 def markdown(data: dict[str, Any]) -> str:
     """Render the Markdown report (bilingual headings)."""
+    tz = zone(data.get("timezone"))
     return (
         _environment()
         .get_template("report.md.j2")
@@ -240,8 +241,8 @@ def markdown(data: dict[str, Any]) -> str:
             ja=texts("ja"),
             en=texts("en"),
             stages=STAGES,
-            date=lambda v: fmt_date(v, "en", zone(data.get("timezone"))),
-            time=lambda v: fmt_time(v, zone(data.get("timezone"))),
+            date=lambda v: fmt_date(v, "en", tz),
+            time=lambda v: fmt_time(v, tz),
         )
     )
 
