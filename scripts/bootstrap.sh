@@ -24,3 +24,9 @@ if [ ! -x "$alone/bin/ansible-playbook" ] || [ requirements.txt -nt "$alone/.ins
         'ansible-core>=2.19,<2.21' 'pywinrm>=0.5,<0.6' -r requirements.txt
     touch "$alone/.installed"
 fi
+# A real ja_JP.UTF-8 locale for the tests of the Japanese messages, compiled into a private LOCPATH
+# (.venv/locale): a fresh machine seldom has one, and ansible refuses to start under a LANG it lacks.
+if [ ! -f .venv/locale/ja_JP.UTF-8/LC_CTYPE ] && command -v localedef >/dev/null 2>&1; then
+    mkdir -p .venv/locale
+    localedef -c -i ja_JP -f UTF-8 .venv/locale/ja_JP.UTF-8 2>/dev/null || true
+fi

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+# The suite speaks English unless a test chooses Japanese (ONSHI_CERT_LANG=ja, or a real ja_JP.UTF-8 locale for
+# the tests of the Japanese catalogue): the machine's own locale must not change what the assertions read.
+os.environ["ONSHI_CERT_LANG"] = "en"
 
 from onshi_cert_tools.factory import CertificateFactory
 
@@ -33,3 +45,55 @@ def lookalike_factory(now: dt.datetime) -> CertificateFactory:
     from onshi_cert_tools.factory import LOOKALIKE_ISSUER_CN
 
     return CertificateFactory(LOOKALIKE_ISSUER_CN, now=now, key_pool=1)
+
+
+JA_LOCALE = "ja_JP.UTF-8"
+
+
+@pytest.fixture(scope="session")
+def ja_locale() -> dict[str, str]:
+    """Return the environment of a real ``ja_JP.UTF-8`` locale, as a Japanese engineer's shell has it.
+
+    A fresh machine often has no Japanese locale generated (and ansible refuses to start under an unknown
+    LANG), so it is compiled with ``localedef`` into a private LOCPATH (``.venv/locale``, made by bootstrap);
+    ONSHI_CERT_LANG is cleared so that the locale alone chooses the language.
+    """
+    root = Path(__file__).resolve().parents[1] / ".venv" / "locale"
+    target = root / JA_LOCALE
+    if not (target / "LC_CTYPE").exists():
+        if shutil.which("localedef") is None:
+            pytest.fail("localedef is missing: install the Debian package 'locales' (scripts/system-deps.sh does)")
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root) as tmp:
+            built = Path(tmp) / JA_LOCALE
+            subprocess.run(["localedef", "-c", "-i", "ja_JP", "-f", "UTF-8", str(built)], check=False)
+            if not (built / "LC_CTYPE").exists():
+                pytest.fail("localedef could not build ja_JP.UTF-8: install the Debian package 'locales'")
+            with contextlib.suppress(OSError):  # another worker may have built it first
+                built.rename(target)
+    env = {
+        "LOCPATH": str(root),
+        "LANG": JA_LOCALE,
+        "LC_ALL": JA_LOCALE,
+        "LANGUAGE": "",
+        "ONSHI_CERT_LANG": "",
+    }
+    probe = subprocess.run(
+        [sys.executable, "-c", "import locale; print(locale.setlocale(locale.LC_ALL, ''))"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert probe.stdout.strip() == JA_LOCALE, probe.stderr
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _language_from_the_environment() -> Iterator[None]:
+    """Each test starts (and leaves the process) with the language the environment chooses (English here)."""
+    from onshi_cert import i18n
+
+    i18n.use(None)
+    yield
+    i18n.use(None)

@@ -5,8 +5,10 @@ from pathlib import Path
 
 from ansible_collections.onshi.cert.plugins.plugin_utils import options, workflow
 from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import AgentSession, OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.install import find_p12_files
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.policy import Scope
+from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
 
 SPEC = options.spec(
     state={"type": "str", "choices": ["present", "absent"], "default": "present"},
@@ -60,10 +62,14 @@ class ActionModule(OnshiAction):
             offers, notes = self._offers(args, settings, host)
             where = args.get("p12_dir")
             fix = (
-                f"put the downloaded .p12 into {where}/{host}/ (or {where}/{host}.p12, {where}/<code>.p12) and its "
-                "4-digit password into the vault"
+                _(
+                    "put the downloaded .p12 into {folder}/{host}/ (or {folder}/{host}.p12, {folder}/<code>.p12) and "
+                    "its 4-digit password into the vault",
+                    folder=where,
+                    host=host,
+                )
                 if where
-                else "apply for a new certificate for each code without a valid backup, then provision it"
+                else _("apply for a new certificate for each code without a valid backup, then provision it")
                 if args.get("restore_from")
                 else None
             )
@@ -95,10 +101,7 @@ class ActionModule(OnshiAction):
             key = next((k for k in found.password_keys if k in args["passwords"]), None)
             if key is None:
                 raise workflow.PreflightError(
-                    "no password for this file in onshi_cert_p12_passwords",
-                    fix=f"add '{found.password_keys[0]}: \"<4 digits>\"' (quoted) to the vault file "
-                    "(ansible-vault edit inventories/<fleet>/group_vars/all/vault.yml)",
-                    file=str(found.path),
+                    messages.P12_NO_PASSWORD, key=found.password_keys[0], file=str(found.path)
                 )
             files.append((found, str(args["passwords"][key])))
         return workflow.p12_offers(files, settings.expect), []

@@ -6,10 +6,13 @@ from pathlib import Path
 from ansible_collections.onshi.cert.plugins.plugin_utils import options
 from ansible_collections.onshi.cert.plugins.plugin_utils.agent.contract import Step
 from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import AgentSession, OnshiAction, fail
+from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.audit import host_report
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.backup import BackupIndex
+from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.hoststate import HostFacts, parse_listing
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.policy import ROOT_STORES
+from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
 
 SPEC = options.spec(
     **options.FACE_AUTH_SPEC,
@@ -31,7 +34,14 @@ class ActionModule(OnshiAction):
         steps += [Step("list_certs", {"store": store}) for store in READ_STORES]
         response = session.run(steps)
         if response.failed:
-            raise fail(host, response.error or response.msg)
+            raise fail(
+                host,
+                OnshiCertError(
+                    messages.PC_STEP_FAILED,
+                    what=_("cannot read the PC's certificates"),
+                    detail=response.error or response.msg,
+                ),
+            )
         installed = parse_listing(response.result_of("list_certs", 0), expect.rule)
         if args["expiry_only"]:  # a network logon cannot open keys: say nothing about them
             for item in installed:

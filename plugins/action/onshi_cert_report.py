@@ -5,7 +5,9 @@ import datetime as dt
 from pathlib import Path
 
 from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
+from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
 from ansible_collections.onshi.cert.plugins.plugin_utils.report import HostEntry, build, write_all
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zone
 
@@ -45,7 +47,7 @@ class ActionModule(OnshiAction):
                     facility_name=str(args["facility_names"].get(name) or ""),
                     facility_codes=list(args["facility_codes"].get(name) or []),
                     report=facts if facts and "certificates" in facts else None,
-                    error=None if facts else "the PC did not answer (unreachable, or the audit failed on it)",
+                    error=None if facts else _("the PC did not answer (unreachable, or the audit failed on it)"),
                 )
             )
         data = build(entries, timezone=args["timezone"])
@@ -55,16 +57,14 @@ class ActionModule(OnshiAction):
         try:
             files = write_all(data, dest, args["csv_encoding"])
         except OSError as exc:
-            raise OnshiCertError(
-                f"cannot write the report into {dest}: {exc.strerror}",
-                fix="choose a writable onshi_cert_audit_report_dir",
-            ) from None
+            raise OnshiCertError(messages.REPORT_WRITE, folder=dest, reason=exc.strerror) from None
+        attention = sorted(h["host"] for rows in data["sites"].values() for h in rows if h["status"] != "ok")
+        report = str(dest / "report.html")
         return {
             "changed": False,
+            "msg": _("report: {report} ({count} PC(s) need a person)", report=report, count=len(attention)),
             "files": [str(f) for f in files],
             "summary": data["summary"],
-            "report": str(dest / "report.html"),
-            "attention_hosts": sorted(
-                h["host"] for rows in data["sites"].values() for h in rows if h["status"] != "ok"
-            ),
+            "report": report,
+            "attention_hosts": attention,
         }

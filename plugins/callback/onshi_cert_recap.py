@@ -6,20 +6,31 @@ name: onshi_cert_recap
 type: aggregate
 short_description: a per-PC summary of what onshi-cert did and what each PC needs
 description:
-  - Prints, after Ansible's own recap, one line per PC - UNREACHABLE, FAILED, 要対応/ATTENTION (the PC
+  - Prints, after Ansible's own recap, one line per PC - UNREACHABLE/接続不可, FAILED/失敗, ATTENTION/要対応 (the PC
     needs a person - wrong issuer, wrong code, no backup possible, expiring, inventory and PC disagree),
-    changed, 予定/planned (check mode) or ok - with what was (or would be) installed, removed or backed up,
-    and for a failure the message and fix.
+    changed/変更, planned/予定 (check mode) or ok/正常 - with what was (or would be) installed, removed or backed up,
+    and for a failure its error code (ONSHI-E###), the message and the fix.
+  - Speaks Japanese or English as the modules do - C(ONSHI_CERT_LANG) (ja or en), else the controller's locale
+    (C(LANGUAGE), C(LC_ALL), C(LC_MESSAGES), C(LANG)).
 requirements:
-  - enable in ansible.cfg (callbacks_enabled = onshi_cert_recap)
+  - enable in ansible.cfg (callbacks_enabled = onshi.cert.onshi_cert_recap)
 """
 
 from ansible.plugins.callback import CallbackBase  # noqa: E402 - Ansible wants documentation first
+from ansible_collections.onshi.cert.plugins.plugin_utils import i18n  # noqa: E402
+from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages  # noqa: E402
+from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError  # noqa: E402
+from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import N_  # noqa: E402
+from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _  # noqa: E402
 
-UNREACHABLE_FIX = (
-    "check that the PC is on and reachable, that WinRM is enabled (winrm quickconfig) and the "
-    "inventory's ansible_host, ansible_port, user and password"
-)
+LABELS = {
+    "UNREACHABLE": N_("UNREACHABLE"),
+    "FAILED": N_("FAILED"),
+    "ATTENTION": N_("ATTENTION"),
+    "changed": N_("changed"),
+    "planned": N_("planned"),
+    "ok": N_("ok"),
+}
 
 
 class CallbackModule(CallbackBase):
@@ -33,6 +44,7 @@ class CallbackModule(CallbackBase):
         self.notes: dict[str, list[str]] = {}
         self.outcome: dict[str, str] = {}
         self.attention: set[str] = set()
+        i18n.use(None)
 
     def _note(self, host: str, text: str) -> None:
         self.notes.setdefault(host, [])
@@ -45,17 +57,27 @@ class CallbackModule(CallbackBase):
         planned = bool(data.get("planned"))
         if data.get("changed"):
             self.outcome[host] = "planned" if planned and self.outcome[host] != "changed" else "changed"
-        verb = "would " if planned else ""
         for item in data.get("installed") or []:
-            until = str(item.get("not_after"))[:10]
-            self._note(host, f"{verb}install {item.get('facility_code')} until {until}")
-        for item in data.get("removed") or []:
+            values = {"code": item.get("facility_code"), "date": str(item.get("not_after"))[:10]}
             self._note(
-                host, f"{verb}remove {str(item.get('thumbprint'))[:8]} ({item.get('detail') or item.get('reason')})"
+                host,
+                _("would install {code} until {date}", **values)
+                if planned
+                else _("installed {code} until {date}", **values),
+            )
+        for item in data.get("removed") or []:
+            values = {"thumbprint": str(item.get("thumbprint"))[:8], "reason": item.get("detail") or item.get("reason")}
+            self._note(
+                host,
+                _("would remove {thumbprint} ({reason})", **values)
+                if planned
+                else _("removed {thumbprint} ({reason})", **values),
             )
         new = [b for b in data.get("backups") or [] if b.get("new")]
         if new and data.get("changed"):
-            self._note(host, f"{verb}back up {len(new)}")
+            self._note(
+                host, _("would back up {count}", count=len(new)) if planned else _("backed up {count}", count=len(new))
+            )
         attention = list(data.get("attention") or [])
         report = data.get("onshi_cert")
         if isinstance(report, dict):
@@ -63,7 +85,7 @@ class CallbackModule(CallbackBase):
             if report.get("status") not in (None, "ok"):
                 attention = attention or [{"message": report["status"]}]
         if data.get("disagreement"):
-            self._note(host, "inventory and PC disagree")
+            self._note(host, _("inventory and PC disagree"))
         if attention or data.get("attention_needed"):
             self.attention.add(host)
             for problem in attention[:3]:
@@ -74,29 +96,32 @@ class CallbackModule(CallbackBase):
             return
         host = result._host.get_name()
         self.outcome[host] = "FAILED"
-        self._note(host, str(result._result.get("msg", "failed")).strip().splitlines()[0])
+        lines = str(result._result.get("msg", "failed")).strip().splitlines() or ["failed"]
+        self._note(host, lines[0])
 
     def v2_runner_on_unreachable(self, result) -> None:
         host = result._host.get_name()
         self.outcome[host] = "UNREACHABLE"
-        message = str(result._result.get("msg", "")).strip().splitlines()[0][:160]
-        self._note(host, f"{message} Fix: {UNREACHABLE_FIX}")
+        lines = str(result._result.get("msg", "")).strip().splitlines() or [""]
+        self._note(host, OnshiCertError(messages.UNREACHABLE, detail=lines[0][:160]).describe())
 
     def v2_playbook_on_stats(self, stats) -> None:
         hosts = sorted(set(self.outcome) | set(stats.processed))
         if not hosts:
             return
-        self._display.banner("ONSHI-CERT RECAP / 作業結果")
-        width = max(len(h) for h in hosts)
+        self._display.banner(_("ONSHI-CERT RECAP"))
+        labels = {key: _(text) for key, text in LABELS.items()}
+        width = max(i18n.display_width(h) for h in hosts)
+        label_width = max(i18n.display_width(text) for text in labels.values())
         order = {"UNREACHABLE": 0, "FAILED": 1, "ATTENTION": 2, "changed": 3, "planned": 4, "ok": 5}
         for host in sorted(hosts, key=lambda h: (order.get(self._status(h), 9), h)):
             outcome = self._status(host)
             notes = " | ".join(self.notes.get(host, [])) or "-"
-            label = {"ATTENTION": "要対応/ATTENTION", "planned": "予定/planned"}.get(outcome, outcome)
             colour = {"UNREACHABLE": "bright red", "FAILED": "red", "ATTENTION": "magenta", "changed": "yellow"}.get(
                 outcome, "green"
             )
-            self._display.display(f"{host.ljust(width)}  {label:16}  {notes}", color=colour)
+            line = f"{i18n.pad(host, width)}  {i18n.pad(labels[outcome], label_width)}  {notes}"
+            self._display.display(line, color=colour)
 
     def _status(self, host: str) -> str:
         """Return the PC's line status: a failure first, then a PC that needs a person, then what changed."""

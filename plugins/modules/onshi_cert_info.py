@@ -113,7 +113,10 @@ onshi_cert:
       type: bool
       sample: true
     face_auth:
-      description: The face-authentication library version and whether it allows renewal.
+      description:
+        - The face-authentication library version and whether it allows renewal.
+        - When it does not, C(message) says so with its error code (C(ONSHI-E057)) and the fix, in the reader's
+          language.
       returned: always
       type: dict
       sample: {"path": "C:\\Program Files\\OQS-Auth\\Version.info", "found": true, "version": "2.1.3",
@@ -125,6 +128,18 @@ onshi_cert:
       elements: dict
       sample: [{"code": "expiring", "message": "the certificate for 3410712362 expires in 45 days",
                 "facility_code": "3410712362", "stage": "60"}]
+    attention:
+      description: Whether the PC needs a person (a problem other than stale certificates or an old face-auth library).
+      returned: always
+      type: bool
+      sample: true
+    attention_message:
+      description: When I(attention), one line for people with the error code C(ONSHI-E058), every urgent problem and
+        the fix, in the reader's language (C(onshi_cert_lang) or the controller's locale); else empty.
+      returned: always
+      type: str
+      sample: "[ONSHI-E058] the PC needs a person: the certificate for 3410712362 has expired Fix: see the audit
+        report (report.html) for each fix"
     status:
       description: The most urgent problem code, or C(ok).
       returned: always

@@ -83,6 +83,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: Where the report is and how many PCs need a person, in the reader's language (C(onshi_cert_lang)).
+  returned: always
+  type: str
+  sample: "レポート: reports/20261130/report.html（要対応の端末 2 台）"
+attention_hosts:
+  description: The PCs whose status is not ok (they need a person), sorted.
+  returned: always
+  type: list
+  elements: str
+  sample: ["pc-0002", "pc-0007"]
 files:
   description: The files written.
   returned: always

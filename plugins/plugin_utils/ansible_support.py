@@ -15,9 +15,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from . import options, requirements
+from . import i18n, options, requirements
 from .agent.contract import AGENT_MODULE, ContractError, Response, Step, build_request, parse_response
+from .core import messages
 from .core.errors import OnshiCertError
+from .i18n import say as _
 
 
 def agent_name(action: ActionBase) -> str:
@@ -29,13 +31,6 @@ def agent_name(action: ActionBase) -> str:
 def one_time_password() -> str:
     """Return a random password for a PFX that only lives for one agent request."""
     return secrets.token_urlsafe(24)
-
-
-INSECURE_FIX = (
-    "use HTTPS (ansible_winrm_scheme: https or ansible_psrp_protocol: https, port 5986) or NTLM/Negotiate with "
-    "message encryption over HTTP (ansible_winrm_transport: ntlm; ansible_psrp_auth: ntlm); set "
-    "onshi_cert_allow_insecure_transport: true only for a test lab"
-)
 
 
 def insecure_transport(connection: Any, task_vars: dict[str, Any]) -> str | None:
@@ -52,9 +47,9 @@ def insecure_transport(connection: Any, task_vars: dict[str, Any]) -> str | None
         return None
     transports = [t for t in (connection.get_option("transport") or []) if t] or ["plaintext"]
     if set(transports) & {"basic", "plaintext"}:
-        return "Basic authentication over plain HTTP"
+        return _("Basic authentication over plain HTTP")
     if str(task_vars.get("ansible_winrm_message_encryption", "auto")).lower() == "never":
-        return "WinRM over plain HTTP with message encryption turned off"
+        return _("WinRM over plain HTTP with message encryption turned off")
     return None
 
 
@@ -67,9 +62,9 @@ def _insecure_psrp(connection: Any) -> str | None:
         return None
     auth = str(connection.get_option("auth") or "negotiate").lower()
     if auth in ("basic", "certificate"):
-        return f"{auth.capitalize()} authentication over plain HTTP (psrp)"
+        return _("{auth} authentication over plain HTTP (psrp)", auth=auth.capitalize())
     if str(connection.get_option("message_encryption") or "auto").lower() == "never":
-        return "PSRP over plain HTTP with message encryption turned off"
+        return _("PSRP over plain HTTP with message encryption turned off")
     return None
 
 
@@ -83,9 +78,7 @@ class AgentSession:
         self.host = task_vars.get("inventory_hostname", "?")
         reason = insecure_transport(action._connection, task_vars)
         if reason and task_vars.get("onshi_cert_allow_insecure_transport") is not True:
-            raise AnsibleActionFail(
-                f"{self.host}: refusing to send certificates and passwords with {reason}. Fix: {INSECURE_FIX}"
-            )
+            raise fail(self.host, OnshiCertError(messages.INSECURE, reason=reason))
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:
@@ -123,16 +116,12 @@ class AgentSession:
         try:
             request = build_request(steps, check_mode=check_mode)
         except ContractError as exc:
-            raise AnsibleActionFail(f"{self.host}: internal error: {exc}") from None
+            raise fail(self.host, OnshiCertError(messages.INTERNAL, detail=exc)) from None
         request["_ansible_no_log"] = True
         if not self.action._is_pipelining_enabled("new"):
             # Unpipelined, ansible-core would write the module and its arguments (passwords, key material) to
             # a file on the PC first. WinRM and PSRP pipeline unless keep_remote_files is set.
-            raise AnsibleActionFail(
-                f"{self.host}: the onshi-cert agent's request carries passwords and must reach the PC over stdin, "
-                "never as a file; Fix: unset ANSIBLE_KEEP_REMOTE_FILES (keep_remote_files) and use the winrm or "
-                "psrp connection"
-            )
+            raise fail(self.host, OnshiCertError(messages.NOT_PIPELINED))
         self.executions += 1
         with self._quiet():
             raw = self.action._execute_module(
@@ -142,17 +131,18 @@ class AgentSession:
             return parse_response(raw)
         except ContractError as exc:
             detail = raw.get("msg") or raw.get("module_stderr") or raw.get("module_stdout") or ""
-            raise AnsibleActionFail(
-                f"{self.host}: the onshi-cert agent did not answer: {str(detail).strip()[:500] or exc}"
+            raise fail(
+                self.host, OnshiCertError(messages.AGENT_NO_ANSWER, detail=str(detail).strip()[:500] or exc)
             ) from None
 
 
-def fail(host: str, exc: OnshiCertError | str, *, file: str | None = None) -> AnsibleActionFail:
-    """Return the one failure an action raises: host, file, what is wrong, and the fix."""
+def fail(host: str, exc: OnshiCertError, *, file: str | None = None) -> AnsibleActionFail:
+    """Return the one failure an action raises: host, file, ``[code]`` what is wrong, and the fix.
+
+    The result also carries ``error_code`` (ONSHI-E###) and ``fix``, for the recap and for AWX.
+    """
     where = f"{host}: {file}: " if file else f"{host}: "
-    if isinstance(exc, OnshiCertError):
-        return AnsibleActionFail(where + exc.describe())
-    return AnsibleActionFail(where + exc)
+    return AnsibleActionFail(where + exc.describe(), result={"error_code": exc.code, "fix": exc.fix})
 
 
 DATA_OPTIONS = ("backup_dir", "p12_dir", "dest")
@@ -163,12 +153,7 @@ def refuse_collection_paths(args: dict[str, Any]) -> None:
     for name in DATA_OPTIONS:
         value = args.get(name)
         if value and "ansible_collections" in Path(str(value)).resolve().parts:
-            raise OnshiCertError(
-                f"{name} {value} is inside an installed Ansible collection, where 'ansible-galaxy collection "
-                "install --force' deletes it (backups hold private keys)",
-                fix="set onshi_cert_data_dir (or onshi_cert_backup_dir, onshi_cert_p12_dir, "
-                "onshi_cert_audit_report_dir) to a folder of your own, for example beside the inventory",
-            )
+            raise OnshiCertError(messages.DATA_IN_COLLECTION, option=name, value=value)
 
 
 class OnshiAction(ActionBase):
@@ -189,14 +174,11 @@ class OnshiAction(ActionBase):
         del tmp
         task_vars = task_vars or {}
         host = task_vars.get("inventory_hostname", "?")
+        i18n.use(self._templar.template(task_vars.get("onshi_cert_lang")) if "onshi_cert_lang" in task_vars else None)
         self.validate_role_variables(task_vars, host)
         absent = requirements.missing()
         if absent:
-            raise AnsibleActionFail(
-                f"{host}: onshi.cert needs the Python package(s) {', '.join(absent)} in the Python that runs "
-                "ansible-playbook on the controller; Fix: pip install -r requirements.txt of the collection "
-                "(ansible_collections/onshi/cert/requirements.txt), or use the onshi-cert execution environment"
-            )
+            raise fail(host, OnshiCertError(messages.MISSING_PACKAGES, packages=", ".join(absent)))
         try:
             options.check_text_inputs(self._task.args)
         except OnshiCertError as exc:
@@ -225,10 +207,7 @@ class OnshiAction(ActionBase):
         provided = self._templar.template({name: task_vars[name] for name in spec if name in task_vars})
         errors = ArgumentSpecValidator(spec).validate(provided, validate_role_argument_spec=True).error_messages
         if errors:
-            raise AnsibleActionFail(
-                f"{host}: the variables of the role {role.get_name()} are wrong: {'; '.join(errors)}; Fix: set them "
-                f"in the inventory or with -e (ansible-doc -t role {role.get_name()} lists each one)"
-            )
+            raise fail(host, OnshiCertError(messages.ROLE_VARIABLES, role=role.get_name(), errors="; ".join(errors)))
 
     def act(self, args: dict[str, Any], task_vars: dict[str, Any], host: str) -> dict[str, Any]:
         """Do the module's work; return its result."""

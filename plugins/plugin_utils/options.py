@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .core import messages
 from .core.errors import FacilityCodeError, OnshiCertError
 from .core.facility import DEFAULT_FIELD, DEFAULT_PATTERN, FacilityRule, parse_facility_code
 from .core.hoststate import FACE_AUTH_MINIMUM, FACE_AUTH_PATH
@@ -54,12 +55,7 @@ def check_text_inputs(raw: Mapping[str, Any]) -> None:
             items = [(name, value)]
         for label, item in items:
             if isinstance(item, bool | int | float):
-                raise InputTypeError(
-                    f"{label} is the number {item!r}, not text: YAML reads unquoted digits as a number (a leading 0 "
-                    "as octal), so the value is not what was written",
-                    fix=f"quote it in the inventory or vault, for example {_as_written(int(item))} "
-                    "(the digits exactly as on the paper, in quotes)",
-                )
+                raise InputTypeError(messages.NOT_TEXT, label=label, value=item, written=_as_written(int(item)))
 
 
 def expectations(args: dict[str, Any]) -> Expectations:
@@ -71,22 +67,19 @@ def expectations(args: dict[str, Any]) -> Expectations:
             try:
                 parsed[option].append(parse_facility_code(value).code)
             except FacilityCodeError as exc:
-                raise FacilityCodeError(
-                    f"{option}: {exc}",
-                    fix=f"correct onshi_cert_{option} in the inventory (10 digits, from the issuance notice, quoted)",
-                ) from exc
+                raise FacilityCodeError(messages.CODE_OPTION, option=option, detail=exc) from exc
     codes, retire = parsed["facility_codes"], parsed["retire_codes"]
     try:
         anchors = TrustAnchors.from_config(args.get("trust_anchors") or [])
     except TrustError as exc:
-        raise TrustError(f"trust_anchors: {exc}") from exc
+        raise TrustError(messages.TRUST_OPTION, detail=exc) from exc
     return Expectations(tuple(codes), anchors, rule(args), tuple(c for c in retire if c not in codes))
 
 
 def require_anchors(expect: Expectations) -> None:
     """Refuse to judge anything when no root is pinned: trust would otherwise fall back to names."""
     if not expect.anchors:
-        raise TrustError("no trust anchor is configured, so no certificate can be judged genuine")
+        raise TrustError(messages.TRUST_NONE)
 
 
 def rule(args: dict[str, Any]) -> FacilityRule:

@@ -29,11 +29,11 @@ from .agent.contract import (
     b64,
 )
 from .core import backup as backups
+from .core import messages
 from .core.certinfo import thumbprint, utcnow
 from .core.errors import OnshiCertError
 from .core.hoststate import HostFacts, InstalledCert, parse_listing
 from .core.install import (
-    FIXES,
     P12File,
     PreflightError,
     import_copy,
@@ -53,16 +53,24 @@ from .core.policy import (
     plan_host,
     refusal,
 )
+from .i18n import N_
+from .i18n import say as _
 
 KEY_READY = {"has_private_key": True, "key_usable": True}
+# How a removed certificate can come back (policy's backup routes), as the diff says it.
+BACKUP_ROUTES = {"verified": N_("verified backup exists"), "export": N_("exported and verified first")}
 # What each Windows failure means here, keyed by HRESULT (Windows' text is localized; codes are not).
 WINDOWS_FIXES = {
-    HR_INVALID_PASSWORD: "Windows could not store the key: the logon has no DPAPI (become with the operating user's "
-    "password), or the PC cannot read the PFX's encryption; ",
-    HR_ACCESS_DENIED: "the account lacks the right (LocalMachine stores need an administrator); ",
-    HR_CANCELLED: "Windows wanted a security confirmation no remote session can give (CurrentUser\\Root): use "
-    "ca_store LocalMachine\\Root; ",
-    HR_BAD_KEY_STATE: "the key is not exportable; ",
+    HR_INVALID_PASSWORD: N_(
+        "Windows could not store the key: the logon has no DPAPI (become with the operating user's password), or "
+        "the PC cannot read the PFX's encryption"
+    ),
+    HR_ACCESS_DENIED: N_("the account lacks the right (LocalMachine stores need an administrator)"),
+    HR_CANCELLED: N_(
+        "Windows wanted a security confirmation no remote session can give (CurrentUser\\Root): use ca_store "
+        "LocalMachine\\Root"
+    ),
+    HR_BAD_KEY_STATE: N_("the key is not exportable"),
 }
 
 
@@ -118,12 +126,8 @@ class State:
 
 def _check(response: Response, what: str) -> Response:
     if response.failed:
-        fix = (
-            "allow the onshi-cert agent in the PC's AppLocker/WDAC policy (or sign it with a trusted certificate)"
-            if response.language_mode
-            else ""
-        )
-        raise WorkflowError(f"{what}: {response.error or response.msg}", fix=fix)
+        message = messages.AGENT_BLOCKED if response.language_mode else messages.PC_STEP_FAILED
+        raise WorkflowError(message, what=what, detail=response.error or response.msg)
     return response
 
 
@@ -134,7 +138,7 @@ def read_state(runner: Runner, settings: Settings, *, export_except: list[str] |
         listing |= {"export_except": export_except, "export_password": settings.new_password()}
     steps = [Step("host_info"), Step("list_certs", listing), Step("list_certs", {"store": INTERMEDIATE_STORE})]
     steps += [Step("list_certs", {"store": store}) for store in ROOT_STORES]
-    response = _check(runner.run(steps, check_mode=settings.check_mode), "cannot read the PC's certificates")
+    response = _check(runner.run(steps, check_mode=settings.check_mode), _("cannot read the PC's certificates"))
     rule = settings.expect.rule
     return State(
         facts=HostFacts.from_result(response.result_of("host_info")),
@@ -149,13 +153,7 @@ def read_state(runner: Runner, settings: Settings, *, export_except: list[str] |
 def require_dpapi(state: State) -> None:
     """Refuse, with the fix, a logon that cannot persist user keys (Windows would say 'password is not correct')."""
     if not state.facts.dpapi:
-        raise WorkflowError(
-            f"the agent runs as {state.facts.user} with a {state.facts.logon_type} logon that has no DPAPI, so "
-            "Windows cannot store a private key for the user (it would misleadingly say 'The specified network "
-            "password is not correct')",
-            fix="run the task with become: true, become_method: runas, become_user: the operating user and "
-            "ansible_become_password set; or connect with CredSSP",
-        )
+        raise WorkflowError(messages.NO_DPAPI, user=state.facts.user, logon=state.facts.logon_type)
 
 
 # --- the offers: .p12 files and backups, judged on the controller before the PC is touched -------------------
@@ -169,7 +167,7 @@ def p12_offers(files: list[tuple[P12File | Path, str]], expect: Expectations) ->
         try:
             bundle = open_p12(path, password)
         except OnshiCertError as exc:
-            raise PreflightError(exc.args[0], fix=exc.fix, file=str(path)) from None
+            raise PreflightError.wrap(exc, str(path)) from None
         offers.append(judge_bundle(bundle, expect, origin=str(path)))
     return offers
 
@@ -177,15 +175,15 @@ def p12_offers(files: list[tuple[P12File | Path, str]], expect: Expectations) ->
 def restore_offers(settings: Settings, index: backups.BackupIndex, restore_from: str) -> tuple[list[Judged], list[str]]:
     """Return the chosen backup of each expected code of ``restore_from`` judged, and what was said of each."""
     if settings.backup_dir is None or not settings.backup_password:
-        raise WorkflowError("restore_from needs backup_dir and backup_password", fix="set both (password from vault)")
+        raise WorkflowError(messages.MISSING_SETTING, what="restore_from", needs="backup_dir, backup_password")
     expect = settings.expect
 
     def accept(bundle: Pkcs12Bundle, backup: backups.Backup) -> str | None:
         judged = judge_bundle(bundle, expect, origin=str(backup.path), source="backup")
         if not judged.ours:
-            return f"does not chain to a pinned root ({judged.chain.reason})"
+            return _("does not chain to a pinned root ({reason})", reason=judged.chain.reason)
         if judged.code != backup.facility_code:
-            return f"holds a certificate for {judged.code}, not {backup.facility_code}"
+            return _("holds a certificate for {found}, not {code}", found=judged.code, code=backup.facility_code)
         return None
 
     choices, missing = backups.choose_restore(
@@ -193,16 +191,14 @@ def restore_offers(settings: Settings, index: backups.BackupIndex, restore_from:
     )
     if missing and not choices:
         raise WorkflowError(
-            f"no usable backup of {restore_from} in {settings.backup_dir} for {'; '.join(missing)}",
-            fix="check the old PC's name or facility code; without a valid backup, apply for a new certificate "
-            "on the portal (1,500 yen + 753 yen postage)",
+            messages.BACKUP_NONE_USABLE, source=restore_from, folder=settings.backup_dir, detail="; ".join(missing)
         )
     notes = [
-        f"restoring {c.facility_code} from {c.backup.path.name}"
-        + (f" (newer ones passed over: {'; '.join(c.passed_over)})" if c.passed_over else "")
+        _("restoring {code} from {file}", code=c.facility_code, file=c.backup.path.name)
+        + (_(" (newer ones passed over: {detail})", detail="; ".join(c.passed_over)) if c.passed_over else "")
         for c in choices
     ]
-    notes += [f"no usable backup for {m}" for m in missing]
+    notes += [_("no usable backup for {detail}", detail=m) for m in missing]
     offers = [judge_bundle(c.bundle, expect, origin=str(c.backup.path), source="backup") for c in choices]
     return offers, notes
 
@@ -217,15 +213,15 @@ def _refuse_early(expect: Expectations, offers: list[Judged]) -> None:
     """
     for offer in offers:
         refused = refusal(offer, expect, utcnow())
-        if refused and not (refused[0] == "wrong_issuer" and offer.chain.reason.startswith("the pinned root")):
-            raise PreflightError(refused[1], fix=FIXES.get(refused[0], ""), code=refused[0], file=offer.origin)
+        if refused and not (refused[0] == "wrong_issuer" and offer.chain.root_missing):
+            raise PreflightError.refused(refused[0], refused[1], offer.origin)
 
 
 def _refuse(plan: HostPlan) -> None:
     """Stop before any change when a file offered to this PC must never be installed."""
     if plan.refusals:
-        offer, code, message = plan.refusals[0]
-        raise PreflightError(message, fix=FIXES.get(code, ""), code=code, file=offer.origin)
+        offer, kind, message = plan.refusals[0]
+        raise PreflightError.refused(kind, message, offer.origin)
 
 
 def back_up_removals(
@@ -243,21 +239,27 @@ def back_up_removals(
                 written.append(found.to_dict() | {"new": False})
             continue
         if removal.backup == "impossible":
-            notes.append(f"{removal.thumbprint} removed without a backup: {removal.backup_note}")
+            notes.append(
+                _(
+                    "{thumbprint} removed without a backup: {note}",
+                    thumbprint=removal.thumbprint,
+                    note=removal.backup_note,
+                )
+            )
             continue
         item: InstalledCert = removal.item.payload
         if item.pfx is None:
             held.append(removal)
             notes.append(
-                f"{removal.thumbprint} is kept: its export failed ({item.export_error or 'no export'}), "
-                "so it cannot be backed up"
+                _(
+                    "{thumbprint} is kept: its export failed ({detail}), so it cannot be backed up",
+                    thumbprint=removal.thumbprint,
+                    detail=item.export_error or _("no export"),
+                )
             )
             continue
         if settings.backup_dir is None or not settings.backup_password:
-            raise WorkflowError(
-                f"{removal.thumbprint} must be backed up before it is removed, but no backup folder is set",
-                fix="set backup_dir and backup_password (from the vault)",
-            )
+            raise WorkflowError(messages.BACKUP_NO_FOLDER, thumbprint=removal.thumbprint)
         one_time, chain = state.export_password or "", removal.item.chain.ca_certificates
         data, bundle = backups.rebuild(item.pfx, one_time, chain, settings.backup_password, encryption)
         backups.verify(data, settings.backup_password, removal.thumbprint)
@@ -267,7 +269,7 @@ def back_up_removals(
         written.append(saved.to_dict() | {"new": True})
     for removal in held:
         plan.removals.remove(removal)
-        plan.stays[removal.thumbprint] = "its export failed, so it cannot be backed up"
+        plan.stays[removal.thumbprint] = _("its export failed, so it cannot be backed up")
     return written, notes
 
 
@@ -277,10 +279,7 @@ def back_up_imports(
     """Back up each certificate about to be imported, from its file on the controller (same key, no export)."""
     done: list[dict[str, Any]] = []
     if settings.backup_dir is None or not settings.backup_password:
-        raise WorkflowError(
-            "backup_new needs backup_dir and backup_password",
-            fix="set both (the password from the vault), or backup_new: false",
-        )
+        raise WorkflowError(messages.MISSING_SETTING, what="backup_new", needs="backup_dir, backup_password")
     for item in plan.imports:
         if item.source == "backup" or index.verified(item.thumbprint, settings.backup_password):
             continue
@@ -318,7 +317,7 @@ def apply(runner: Runner, state: State, plan: HostPlan, settings: Settings) -> l
     if machine and not state.facts.is_admin:
         with runner.without_become():
             response = runner.run(machine)
-        _check(response, "cannot add the CA to the machine's trusted roots (nothing else was changed)")
+        _check(response, _("cannot add the CA to the machine's trusted roots (nothing else was changed)"))
         machine = []
     steps: list[Step] = []
     encryption = encryption_for_build(state.facts.os_build)
@@ -335,12 +334,14 @@ def apply(runner: Runner, state: State, plan: HostPlan, settings: Settings) -> l
     response = runner.run(steps)
     if response.failed:
         done = [s.op for s in response.steps if s.ok]
-        code = f" [HRESULT {response.hresult}]" if response.hresult else ""
+        hresult = f" [HRESULT {response.hresult}]" if response.hresult else ""
+        known = WINDOWS_FIXES.get(response.hresult or "")
         raise WorkflowError(
-            f"{response.error}{code} (steps done before it: {', '.join(done) or 'none'}; no certificate was removed "
-            "after a failed check)",
-            fix=WINDOWS_FIXES.get(response.hresult or "", "")
-            + "re-run the playbook once the cause is fixed: it picks up where it stopped",
+            messages.WINDOWS_REFUSED,
+            fix=(_(known) + "; " if known else "") + _(messages.WINDOWS_REFUSED.fix),
+            detail=response.error,
+            hresult=hresult,
+            done=", ".join(done) or _("none"),
         )
     return parse_listing(response.result_of("list_certs"), settings.expect.rule)
 
@@ -349,7 +350,14 @@ def apply(runner: Runner, state: State, plan: HostPlan, settings: Settings) -> l
 
 
 def _line(thumb: str, code: str | None, not_after: Any, issuer: str, note: str = "") -> str:
-    return f"{thumb} {code or '-'} until {not_after:%Y-%m-%d} issuer={issuer}" + (f"  [{note}]" if note else "")
+    text = _(
+        "{thumbprint} {code} until {date} issuer={issuer}",
+        thumbprint=thumb,
+        code=code or "-",
+        date=f"{not_after:%Y-%m-%d}",
+        issuer=issuer,
+    )
+    return text + (f"  [{note}]" if note else "")
 
 
 def diff(state: State, plan: HostPlan, settings: Settings) -> list[dict[str, str]]:
@@ -362,25 +370,29 @@ def diff(state: State, plan: HostPlan, settings: Settings) -> list[dict[str, str
         removal = removed.get(cert.thumbprint)
         text = _line(cert.thumbprint, info.facility_code, info.not_after, info.issuer_cn)
         if removal:
-            before.append(text + f"  [remove: {removal.detail}; backup: {removal.backup_note or removal.backup}]")
+            note = _(
+                "remove: {reason}; backup: {backup}",
+                reason=removal.detail,
+                backup=removal.backup_note or _(BACKUP_ROUTES.get(removal.backup, removal.backup)),
+            )
+            before.append(f"{text}  [{note}]")
         else:
             before.append(text)
             after.append(text)
     present = {c.thumbprint for c in state.my}
     for item in plan.imports:
         info = item.info
-        line = _line(item.thumbprint, item.code, info.not_after, info.issuer_cn, f"install from {item.origin}")
+        line = _line(
+            item.thumbprint, item.code, info.not_after, info.issuer_cn, _("install from {file}", file=item.origin)
+        )
         if item.thumbprint in present:  # re-imported to restore its key: replace the line
             old = _line(item.thumbprint, item.code, info.not_after, info.issuer_cn)
             after = [a for a in after if a != old]
         after.append(line)
     blocks = [_block(f"CurrentUser({user})\\My", before, after)]
+    why = _("add: pinned chain of the kept certificate")
     for store in sorted({s for s, _cert in plan.ca_adds}):
-        added = [
-            f"{thumbprint(c)} {c.subject.rfc4514_string()}  [add: pinned chain of the kept certificate]"
-            for s, c in plan.ca_adds
-            if s == store
-        ]
+        added = [f"{thumbprint(c)} {c.subject.rfc4514_string()}  [{why}]" for s, c in plan.ca_adds if s == store]
         name = store if store.startswith("LocalMachine") else store.replace("CurrentUser", f"CurrentUser({user})")
         blocks.append(_block(name, [], added))
     return [b for b in blocks if b["before"] != b["after"]] or blocks[:1]
@@ -460,10 +472,7 @@ def converge(
     code left without a certificate fails the task (after what could be done was done), saying that fix.
     """
     if not settings.expect.facility_codes:
-        raise WorkflowError(
-            "no facility code is expected for this PC, so a wrong facility's certificate could not be told apart",
-            fix="set onshi_cert_facility_codes for the host in the inventory",
-        )
+        raise WorkflowError(messages.NO_EXPECTED_CODE)
     offers = offers or []
     scope = scope or Scope()
     _refuse_early(settings.expect, offers)
@@ -493,10 +502,7 @@ def converge(
     after = apply(runner, state, plan, settings)
     for item in plan.imports:
         if not any(c.thumbprint == item.thumbprint and c.info.key_usable for c in after):
-            raise WorkflowError(
-                f"{item.thumbprint} is not in CurrentUser\\My with a usable key after the import",
-                fix="check the PC's event log; nothing was removed",
-            )
+            raise WorkflowError(messages.NOT_IMPORTED, thumbprint=item.thumbprint)
     result = _result(
         state,
         plan,
@@ -513,13 +519,15 @@ def _require_every_code(result: dict[str, Any], plan: HostPlan, fix: str | None)
     """Fail the task (keeping what was done) when a code has no certificate and the job must give every code one."""
     if fix is None or not plan.missing:
         return result
-    done = "; what could be done was done" if result["changed"] else "; nothing was changed"
     problems = [a.message for a in plan.attention if a.facility_code in plan.missing]
-    result |= {
-        "failed": True,
-        "msg": f"needs a certificate for {', '.join(plan.missing)} ({'; '.join(problems)}), but no usable .p12 or "
-        f"backup was offered{done}. Fix: {fix}",
-    }
+    detail = _(
+        "needs a certificate for {codes} ({problems}), but no usable .p12 or backup was offered; {done}",
+        codes=", ".join(plan.missing),
+        problems="; ".join(problems),
+        done=_("what could be done was done") if result["changed"] else _("nothing was changed"),
+    )
+    error = WorkflowError(messages.CODE_WITHOUT_CERT, fix=fix, detail=detail)
+    result |= {"failed": True, "msg": error.describe(), "error_code": error.code}
     return result
 
 
@@ -527,16 +535,19 @@ def _require_renewed(plan: HostPlan, min_days_left: int) -> None:
     if min_days_left <= 0:
         return
     short = [
-        f"{code}: {c.winner.thumbprint} expires on {c.winner.info.not_after:%Y-%m-%d}" if c.winner else f"{code}: none"
+        _(
+            "{code}: {thumbprint} expires on {date}",
+            code=code,
+            thumbprint=c.winner.thumbprint,
+            date=f"{c.winner.info.not_after:%Y-%m-%d}",
+        )
+        if c.winner
+        else f"{code}: {_('none')}"
         for code, c in plan.codes.items()
         if c.winner is None or c.winner.info.not_after <= _now_plus(min_days_left)
     ]
     if short:
-        raise WorkflowError(
-            f"not renewed: no certificate valid for more than {min_days_left} days ({'; '.join(short)}); nothing "
-            "was changed",
-            fix="renew on the PC with the MPKI client tool, or put the renewed .p12 in the certs folder, then re-run",
-        )
+        raise WorkflowError(messages.NOT_RENEWED, days=min_days_left, detail="; ".join(short))
 
 
 def _now_plus(days: int) -> dt.datetime:
@@ -574,10 +585,7 @@ def _result(
 def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | None) -> dict[str, Any]:
     """Back up the kept certificate of each facility code (``onshi_cert_backup``), verified, in one execution."""
     if settings.backup_dir is None or not settings.backup_password:
-        raise WorkflowError(
-            "backup_dir and backup_password are required",
-            fix="set onshi_cert_backup_dir and the vaulted onshi_cert_backup_password",
-        )
+        raise WorkflowError(messages.MISSING_SETTING, what="onshi_cert_backup", needs="backup_dir, backup_password")
     index = settings.index()
     verified = index.verified_map(index.thumbprints_of(host), settings.backup_password)
     state = read_state(runner, settings, export_except=sorted(t for t, ok in verified.items() if ok))
@@ -590,7 +598,7 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
     for code, code_plan in sorted(plan.codes.items()):
         winner = code_plan.winner
         if winner is None:
-            warnings.append(f"no valid certificate for {code}: nothing to back up")
+            warnings.append(_("no valid certificate for {code}: nothing to back up", code=code))
             continue
         existing = index.verified(winner.thumbprint, settings.backup_password)
         if existing is not None:
@@ -603,9 +611,10 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
         item: InstalledCert = winner.payload
         if item.pfx is None:
             raise WorkflowError(
-                f"cannot back up {winner.thumbprint} ({code}): {item.export_error or 'the key is not exportable'}",
-                fix="this certificate was imported without 'mark this key as exportable'; keep its downloaded .p12 "
-                "as the backup, or re-import it from that .p12 with onshi_cert (state: present)",
+                messages.BACKUP_NOT_EXPORTABLE,
+                thumbprint=winner.thumbprint,
+                code=code,
+                detail=item.export_error or _("the key is not exportable"),
             )
         data, bundle = backups.rebuild(
             item.pfx, state.export_password or "", winner.chain.ca_certificates, settings.backup_password, encryption
@@ -623,7 +632,10 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
             )
             for d in new
         ]
-        _check(runner.run(steps), f"cannot copy the backup to {pc_copy_dir} on the PC (the controller copy is kept)")
+        _check(
+            runner.run(steps),
+            _("cannot copy the backup to {folder} on the PC (the controller copy is kept)", folder=pc_copy_dir),
+        )
     for entry in done:
         entry.pop("data", None)
     return {

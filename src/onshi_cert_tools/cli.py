@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from onshi_cert import i18n
 from onshi_cert.core import (
     BadPasswordError,
     CorruptPkcs12Error,
@@ -22,6 +23,7 @@ from onshi_cert.core import (
     Verdict,
     assess,
     load_pkcs12,
+    messages,
     parse_facility_code,
     renewal_plan,
 )
@@ -30,6 +32,7 @@ from onshi_cert.core.facility import DEFAULT_FIELD, DEFAULT_PATTERN
 from onshi_cert.core.install import judge_bundle
 from onshi_cert.core.trust import TrustAnchors, fingerprint, is_ca, is_self_signed, load_certificates, spki_pin
 from onshi_cert.i18n import detect_lang, display_width, pad, t
+from onshi_cert.i18n import say as _
 
 PASSWORD_ENV = "ONSHI_CERT_PASSWORD"
 ANCHORS_ENV = "ONSHI_CERT_TRUST_ANCHORS"  # pins (fingerprints or root certificate files), space-separated
@@ -77,17 +80,14 @@ def read_password(args: argparse.Namespace) -> str:
         return value
     if sys.stdin.isatty():
         return getpass.getpass("PKCS#12 password / パスワード: ")
-    raise OnshiCertError(
-        "no password given",
-        fix=f"use --password-file FILE, set {args.password_env}, or run in a terminal to be prompted",
-    )
+    raise OnshiCertError(messages.CLI_NO_PASSWORD, variable=args.password_env)
 
 
 def _inspect_failure(kind: str, path: str, exc: OnshiCertError, lang: str, as_json: bool) -> int:
     if as_json:
-        print(json.dumps({"file": path, "error": kind, "message": str(exc), "fix": exc.fix}, ensure_ascii=False))
+        print(json.dumps({"file": path, "error": kind, **exc.to_dict()}, ensure_ascii=False))
     else:
-        print(f"{t('error', lang)}: {path}: {exc}", file=sys.stderr)
+        print(f"{t('error', lang)}: {path}: [{exc.code}] {exc}", file=sys.stderr)
         if exc.fix:
             print(f"{t('fix', lang)}: {exc.fix}", file=sys.stderr)
     return EXIT_CODES[kind]
@@ -103,7 +103,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
-        err = OnshiCertError(f"cannot read the file ({exc.strerror})", fix="check the path")
+        err = OnshiCertError(messages.FILE_UNREADABLE, reason=exc.strerror)
         return _inspect_failure("usage", args.file, err, lang, args.json)
     try:
         password = read_password(args)
@@ -216,7 +216,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     password_file.chmod(0o600)
     ca_file = out / "sample-ca.pem"
     ca_file.write_bytes(factory.root.public_bytes(Encoding.PEM))
-    print(f"{ca_file}  (a TEST root: pin it only for rehearsals, with --trust-anchor {ca_file})")
+    print(_("{file}  (a TEST root: pin it only for rehearsals, with --trust-anchor {file})", file=ca_file))
     for name, issued in samples.items():
         target = out / name
         target.write_bytes(issued.p12("1234"))
@@ -265,13 +265,15 @@ def cmd_pin(args: argparse.Namespace) -> int:
         try:
             certs = load_certificates(Path(name).read_bytes())
         except (OSError, OnshiCertError) as exc:
-            print(f"pin: {name}: {exc}", file=sys.stderr)
+            print(f"pin: {name}: {exc.describe() if isinstance(exc, OnshiCertError) else exc}", file=sys.stderr)
             return 2
         for cert in certs:
-            kind = "root" if is_self_signed(cert) and is_ca(cert) else "NOT a self-signed root CA: do not pin"
-            print(f"# {cert.subject.rfc4514_string()} ({kind}), valid to {cert.not_valid_after_utc:%Y-%m-%d}")
-            print(f"#   public key SHA-256: {spki_pin(cert)}")
-            if kind == "root":
+            root = is_self_signed(cert) and is_ca(cert)
+            kind = _("root") if root else _("NOT a self-signed root CA: do not pin")
+            valid = _("valid to {date}", date=f"{cert.not_valid_after_utc:%Y-%m-%d}")
+            print(f"# {cert.subject.rfc4514_string()} ({kind}), {valid}")
+            print("#   " + _("public key SHA-256: {pin}", pin=spki_pin(cert)))
+            if root:
                 found.append(fingerprint(cert))
     if not found:
         return 1
@@ -455,11 +457,11 @@ def cmd_intake(args: argparse.Namespace) -> int:
     else:
         print(intake.table(result, detect_lang(args.lang)))
         print(
-            "(check: nothing written)"
+            _("(check: nothing written)")
             if args.check
-            else f"written: {len(changed)} file(s) under {args.out}"
+            else _("written: {count} file(s) under {folder}", count=len(changed), folder=args.out)
             if changed
-            else "nothing changed"
+            else _("nothing changed")
         )
     return 0
 
@@ -485,6 +487,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return its exit code."""
     args = build_parser().parse_args(argv)
+    i18n.use(getattr(args, "lang", None))
     return int(args.func(args))
 
 

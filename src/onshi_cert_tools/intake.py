@@ -20,11 +20,14 @@ from typing import Any
 
 import yaml
 
+from onshi_cert.core import messages
 from onshi_cert.core.certinfo import CertificateInfo
 from onshi_cert.core.errors import OnshiCertError
 from onshi_cert.core.install import preflight
 from onshi_cert.core.policy import Expectations
 from onshi_cert.core.trust import TrustAnchors
+from onshi_cert.i18n import N_, display_width, pad, tr
+from onshi_cert.i18n import say as _
 
 NEEDS = {"missing", "expired", "expiring", "no_key"}  # problems that a new certificate for their code fixes
 
@@ -68,7 +71,7 @@ def vault_secret(vault_password_file: str | None) -> Any:
     try:
         return VaultSecret(Path(path).read_bytes().strip())
     except OSError as exc:
-        raise IntakeError(f"cannot read the vault password file {path}: {exc.strerror}") from exc
+        raise IntakeError(messages.VAULT_FILE, path=path, reason=exc.strerror) from exc
 
 
 #: First cells that mark a heading row in a passwords CSV (as Excel users write it, in English or Japanese).
@@ -84,10 +87,7 @@ def decode_text(data: bytes, path: Path) -> str:
     try:
         return data.decode("cp932")
     except UnicodeDecodeError:
-        raise IntakeError(
-            f"{path} is neither UTF-8 nor Shift_JIS (CP932) text",
-            fix="save it from Excel as 'CSV UTF-8 (comma delimited)' or 'CSV (comma delimited)'",
-        ) from None
+        raise IntakeError(messages.TEXT_ENCODING, path=path) from None
 
 
 def read_passwords(path: Path, secret: Any) -> dict[str, str]:
@@ -97,9 +97,7 @@ def read_passwords(path: Path, secret: Any) -> dict[str, str]:
     data = path.read_bytes()
     if is_encrypted(data):
         if secret is None:
-            raise IntakeError(
-                f"{path} is vault-encrypted", fix="give --vault-password-file (or set ANSIBLE_VAULT_PASSWORD_FILE)"
-            )
+            raise IntakeError(messages.VAULT_NEEDED, path=path)
         data = VaultLib([("default", secret)]).decrypt(data)
     text = decode_text(data, path)
     if path.suffix.lower() == ".csv":
@@ -111,7 +109,7 @@ def read_passwords(path: Path, secret: Any) -> dict[str, str]:
     if isinstance(loaded, dict) and "onshi_cert_p12_passwords" in loaded:
         loaded = loaded["onshi_cert_p12_passwords"]
     if not isinstance(loaded, dict):
-        raise IntakeError(f"{path} must map file names (or Request IDs) to passwords")
+        raise IntakeError(messages.PASSWORDS_SHAPE, path=path)
     return {str(k): str(v) for k, v in loaded.items()}
 
 
@@ -130,9 +128,7 @@ def inventory_hosts(inventory: str) -> dict[str, list[str]]:
         if codes:
             hosts[str(host.name)[:]] = [str(c)[:] for c in codes]  # plain str, not Ansible's tagged strings
     if not hosts:
-        raise IntakeError(
-            f"no host in {inventory} has onshi_cert_facility_codes", fix="set each PC's facility codes in the inventory"
-        )
+        raise IntakeError(messages.NO_CODES_IN_INVENTORY, inventory=inventory)
     return hosts
 
 
@@ -142,8 +138,12 @@ def audit_state(report: Path | None) -> tuple[dict[str, set[str]], dict[str, set
     holds: dict[str, set[str]] = {}
     if report is None:
         return needs, holds
-    data = json.loads(report.read_text(encoding="utf-8"))
-    for rows in data["sites"].values():
+    try:
+        data = json.loads(report.read_text(encoding="utf-8"))
+        sites = data["sites"].values()
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise IntakeError(messages.INTAKE_REPORT, path=report, detail=exc) from None
+    for rows in sites:
         for host in rows:
             holds[host["host"]] = {c["thumbprint"] for c in host["certificates"]}
             needs[host["host"]] = {
@@ -155,11 +155,11 @@ def audit_state(report: Path | None) -> tuple[dict[str, set[str]], dict[str, set
 def _judge(path: Path, password: str | None, anchors: TrustAnchors) -> tuple[CertificateInfo | None, str]:
     """Judge a downloaded file exactly as provisioning would (the policy's preflight), before any PC."""
     if password is None:
-        return None, "no password for this file in the passwords file"
+        return None, _("no password for this file in the passwords file")
     try:
         judged = preflight(path.read_bytes(), password, Expectations((), anchors), origin=path.name)
     except OnshiCertError as exc:
-        return None, str(exc)
+        return None, exc.describe()
     return judged.info, ""
 
 
@@ -187,10 +187,7 @@ def inventory_anchors(inventory: str) -> TrustAnchors:
                 pins.add(str(value))
                 values.append(str(value)[:])
     if not values:
-        raise IntakeError(
-            f"no host in {inventory} has onshi_cert_trust_anchors, so no file can be judged genuine",
-            fix="pin the genuine root CA in the inventory (onshi-cert pin FILE prints the value)",
-        )
+        raise IntakeError(messages.NO_ANCHORS_IN_INVENTORY, inventory=inventory)
     return TrustAnchors.from_config(values)
 
 
@@ -219,7 +216,7 @@ def plan(
                     "rejected",
                     facility_code=info.facility_code,
                     thumbprint=info.thumbprint,
-                    reason=f"duplicate of {seen[info.thumbprint]}",
+                    reason=_("duplicate of {file}", file=seen[info.thumbprint]),
                 )
             )
             continue
@@ -236,17 +233,19 @@ def plan(
         done = next((h for h, held in holds.items() if info.thumbprint in held), None)
         base = {"facility_code": code, "thumbprint": info.thumbprint, "not_after": info.not_after.isoformat()}
         if done:
-            result.decisions.append(Decision(path.name, "done", host=done, reason="already installed", **base))
+            result.decisions.append(Decision(path.name, "done", host=done, reason=_("already installed"), **base))
             continue
         expecting = [h for h, codes in hosts.items() if code in codes]
         if not expecting:
             result.decisions.append(
-                Decision(path.name, "rejected", reason=f"no PC in the inventory expects {code}", **base)
+                Decision(path.name, "rejected", reason=_("no PC in the inventory expects {code}", code=code), **base)
             )
             continue
         free = [h for h in by_code.get(code, []) if (h, code) not in served]
         if not free:
-            result.decisions.append(Decision(path.name, "spare", reason=f"more files than PCs needing {code}", **base))
+            result.decisions.append(
+                Decision(path.name, "spare", reason=_("more files than PCs needing {code}", code=code), **base)
+            )
             continue
         served.add((free[0], code))
         result.decisions.append(Decision(path.name, "assigned", host=free[0], **base))
@@ -270,10 +269,7 @@ def write(result: Plan, download_dir: Path, passwords: dict[str, str], out: Path
     from ansible.parsing.vault import VaultLib, is_encrypted
 
     if secret is None:
-        raise IntakeError(
-            "no vault password: the download passwords are only ever written encrypted",
-            fix="give --vault-password-file (or set ANSIBLE_VAULT_PASSWORD_FILE)",
-        )
+        raise IntakeError(messages.NO_VAULT_PASSWORD)
     certs = out / "certs"
     certs.mkdir(parents=True, exist_ok=True, mode=0o700)
     changed = []
@@ -303,18 +299,38 @@ def write(result: Plan, download_dir: Path, passwords: dict[str, str], out: Path
     return changed
 
 
+HEADINGS = (N_("file"), N_("status"), N_("PC"), N_("facility code"), N_("expires"), N_("reason"))
+STATUSES = {
+    "assigned": N_("assigned"),
+    "done": N_("done"),
+    "rejected": N_("rejected"),
+    "spare": N_("spare"),
+}
+
+
 def table(result: Plan, lang: str = "en") -> str:
     """Return a readable table of what went where and what was rejected and why."""
-    heads = {
-        "en": ("file", "status", "PC", "facility code", "expires", "reason"),
-        "ja": ("ファイル", "結果", "端末", "医療機関等コード", "有効期限", "理由"),
-    }[lang]
+    heads = tuple(tr(lang, h) for h in HEADINGS)
     rows = [heads] + [
-        (d.file, d.status, d.host or "-", d.facility_code or "-", (d.not_after or "-")[:10], d.reason or "-")
+        (
+            d.file,
+            tr(lang, STATUSES.get(d.status, d.status)),
+            d.host or "-",
+            d.facility_code or "-",
+            (d.not_after or "-")[:10],
+            d.reason or "-",
+        )
         for d in result.decisions
     ]
-    widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
-    lines = ["  ".join(str(r[i]).ljust(widths[i]) for i in range(5)) + "  " + str(r[5]) for r in rows]
+    widths = [max(display_width(str(r[i])) for r in rows) for i in range(5)]
+    lines = ["  ".join(pad(str(r[i]), widths[i]) for i in range(5)) + "  " + str(r[5]) for r in rows]
     for code, hosts in sorted(result.unserved.items()):
-        lines.append(f"! {code}: {len(hosts)} PC(s) still need a file: {', '.join(hosts)}")
+        message = tr(
+            lang,
+            N_("{code}: {count} PC(s) still need a file: {hosts}"),
+            code=code,
+            count=len(hosts),
+            hosts=", ".join(hosts),
+        )
+        lines.append(f"! {message}")
     return "\n".join(lines)

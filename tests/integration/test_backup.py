@@ -55,7 +55,8 @@ def test_non_exportable_key_is_a_clear_error(reset_lab, tmp_path) -> None:
     """A key that cannot be exported fails with the fix, writing nothing."""
     result = backup(reset_lab, "nagoya-clinic-pc01", tmp_path)
     assert result["status"] == "failed"
-    assert result["result"]["msg"].startswith("nagoya-clinic-pc01: cannot back up")
+    assert result["result"]["msg"].startswith("nagoya-clinic-pc01: [ONSHI-E087] cannot back up")
+    assert result["result"]["error_code"] == "ONSHI-E087"
     assert "指定された状態で使用するには無効なキーです。" in result["result"]["msg"]  # a Japanese Windows PC
     assert "Fix:" in result["result"]["msg"]
     assert not (tmp_path / "b").exists()

@@ -98,7 +98,7 @@ CASES = {
         edit=lambda v: v.update(onshi_cert_backup_password=""),
         p12=True,
         playbook="playbooks/backup.yml",
-        parts=[HOST, "backup_dir and backup_password are required", "vault"],
+        parts=[HOST, "[ONSHI-E036] onshi_cert_backup requires backup_dir, backup_password", "vault"],
     ),
 }
 

@@ -67,7 +67,9 @@ def test_bad_facility_code_in_inventory_fails_before_connecting(reset_lab) -> No
     """A misspelt facility code fails with the host, the bad part and the fix, without touching the PC."""
     _, result = info(reset_lab, "sapporo-naika-pc01", facility_codes=["0110113718"])
     assert result["status"] == "failed"
-    assert result["result"]["msg"].startswith("sapporo-naika-pc01: facility_codes: facility code 0110113718: check")
+    assert result["result"]["msg"].startswith(
+        "sapporo-naika-pc01: [ONSHI-E006] facility_codes: facility code 0110113718: check"
+    )
     assert "onshi_cert_facility_codes" in result["result"]["msg"]
     assert reset_lab.records("sapporo-naika-pc01")["executions"] == 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,28 @@ def test_windows_contract_writes_cases_and_the_runner(tmp_path, capsys, monkeypa
     monkeypatch.delenv("ONSHI_OPERATOR_PASSWORD")
     monkeypatch.setattr(sys, "stdin", open("/dev/null"))  # noqa: SIM115
     assert run(capsys, "windows-contract", "--out", str(tmp_path / "again"))[0] == 2
+
+
+def test_a_japanese_shell_gets_japanese_errors_with_their_code(p12, ja_locale) -> None:
+    """Under a real ja_JP.UTF-8 locale the command speaks the catalogue's Japanese, code first, with the fix."""
+    path = p12()
+    env = {**os.environ, **ja_locale, "ONSHI_CERT_PASSWORD": "9999"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "onshi_cert_tools.cli", "inspect", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 3
+    assert f"エラー: {path}: [ONSHI-E012] パスワードが違うため、この PKCS#12 ファイルを開けません" in proc.stderr
+    assert "対処: ダウンロード時に設定した4桁のパスワードを使ってください" in proc.stderr
+    env["ONSHI_CERT_PASSWORD"] = "1234"
+    shown = subprocess.run(
+        [sys.executable, "-m", "onshi_cert_tools.cli", "inspect", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "医療機関等コード" in shown.stdout and "有効期限" in shown.stdout and "判定" in shown.stdout

@@ -18,6 +18,7 @@ from onshi_cert import options, workflow
 from onshi_cert.core import backup as backups
 from onshi_cert.core.certinfo import thumbprint
 from onshi_cert.core.errors import OnshiCertError
+from onshi_cert.core.messages import REFUSED
 from onshi_cert.core.policy import Expectations, Scope
 from onshi_cert.core.trust import TrustAnchors, fingerprint
 from onshi_cert_tools.factory import CertificateFactory
@@ -147,7 +148,7 @@ def test_a_forged_ca_copying_the_name_is_refused_before_any_change(ca, tmp_path)
         runner = LabRunner(host)
         with pytest.raises(OnshiCertError) as raised:
             workflow.converge(runner, s, "pc01", offers=offers(s, path))
-        assert raised.value.code == "wrong_issuer" and raised.value.file == str(path)
+        assert raised.value.code == REFUSED["wrong_issuer"].code == "ONSHI-E040" and raised.value.file == str(path)
         assert all(step.op in ("host_info", "list_certs") for request in runner.requests for step in request)
     assert my(host) == before and roots(host) == before_roots
 
@@ -188,7 +189,7 @@ def test_another_clinics_certificate_is_refused(ca, tmp_path, subject, code) -> 
     path = p12_file(tmp_path, ca.factory.leaf(CODE, **subject))
     with pytest.raises(OnshiCertError) as raised:
         workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, path))
-    assert raised.value.code in (code, "bad_code")
+    assert raised.value.code in (REFUSED[code].code, REFUSED["bad_code"].code)
     assert my(host) == {}
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ..i18n import say as _
+from . import messages
 from .backup import BackupIndex
 from .certinfo import utcnow
+from .errors import OnshiCertError
 from .hoststate import HostFacts, InstalledCert
 from .install import judge_installed
 from .policy import Attention, Expectations, HostPlan, Judged, Scope, assess, plan_host
@@ -91,14 +94,18 @@ def host_report(
     if plan.disagreement:
         problems.append(_problem("disagreement", plan.warnings[0]))
     if any(j.ours for j in judged) and not ca_trusted:
-        problems.append(_problem("ca_not_trusted", "the pinned root CA is not in the trusted root stores"))
+        problems.append(_problem("ca_not_trusted", _("the pinned root CA is not in the trusted root stores")))
     if not face["ok"]:
-        found = face["version"] or ("not found" if not face["found"] else "unreadable")
+        found = face["version"] or (_("not found") if not face["found"] else _("unreadable"))
         problems.append(
             _problem(
                 "face_auth_old",
-                f"face-authentication library version {found}: renewing with the MPKI tool needs "
-                f"{face_auth_minimum} or later",
+                _(
+                    "face-authentication library version {version}: renewing with the MPKI tool needs {minimum} or "
+                    "later",
+                    version=found,
+                    minimum=face_auth_minimum,
+                ),
                 version=face["version"],
                 minimum=face_auth_minimum,
             )
@@ -107,13 +114,24 @@ def host_report(
         problems.append(
             _problem(
                 "stale",
-                f"{len(plan.removals)} stale certificate(s) to remove",
+                _("{count} stale certificate(s) to remove", count=len(plan.removals)),
                 thumbprints=sorted(r.thumbprint for r in plan.removals),
                 count=len(plan.removals),
             )
         )
     problems.sort(key=lambda p: PROBLEMS.index(p["code"]) if p["code"] in PROBLEMS else len(PROBLEMS))
     urgent = [p["code"] for p in problems if p["code"] not in NOT_URGENT]
+    if not face["ok"]:
+        face["message"] = OnshiCertError(
+            messages.FACE_AUTH_TOO_OLD, version=found, path=face_auth_path, minimum=face_auth_minimum
+        ).describe()
+    attention_message = (
+        OnshiCertError(
+            messages.NEEDS_PERSON, detail="; ".join(p["message"] for p in problems if p["code"] not in NOT_URGENT)
+        ).describe()
+        if urgent
+        else ""
+    )
     return {
         "host": facts.to_dict(),
         "certificates": describe(judged, plan, expect, now),
@@ -129,6 +147,7 @@ def host_report(
         "problems": problems,
         "status": urgent[0] if urgent else "ok",
         "attention": bool(urgent),
+        "attention_message": attention_message,
         "checked_at": now.isoformat(),
     }
 
@@ -152,6 +171,6 @@ def _attention(item: Attention, backups: BackupIndex | None, host: str | None) -
     if item.code == "no_backup" and host and older:
         row |= {
             "code": "backup_outdated",
-            "message": f"the newest backup for {item.facility_code} is of an older certificate",
+            "message": _("the newest backup for {code} is of an older certificate", code=item.facility_code),
         }
     return row

@@ -25,16 +25,15 @@ from typing import Any
 with contextlib.suppress(ImportError):
     from cryptography import x509
 
+from ..i18n import say as _
+from . import messages
 from .certinfo import thumbprint, utcnow
 from .errors import OnshiCertError, Pkcs12Error
 from .pkcs12 import Encryption, Pkcs12Bundle, load_pkcs12
-from .renewal import FEE_YEN, POSTAGE_YEN
 
 
 class BackupError(OnshiCertError):
     """A backup could not be made, verified or written, or none can be restored."""
-
-    fix = "check the backup folder (writable, enough space) and the backup password in the vault"
 
 
 @dataclass
@@ -82,7 +81,7 @@ def rebuild(
     try:
         bundle = load_pkcs12(exported, one_time)
     except Pkcs12Error as exc:
-        raise BackupError(f"the PC's export cannot be opened: {exc}") from exc
+        raise BackupError(messages.BACKUP_EXPORT_UNREADABLE, detail=exc) from exc
     known = {thumbprint(c) for c in bundle.chain}
     bundle.chain += [c for c in chain if thumbprint(c) not in known and c != bundle.leaf]
     return bundle.to_bytes(password, encryption), bundle
@@ -93,9 +92,9 @@ def verify(data: bytes, password: str, expected_thumbprint: str) -> Pkcs12Bundle
     try:
         bundle = load_pkcs12(data, password)
     except Pkcs12Error as exc:
-        raise BackupError(f"the backup does not re-open: {exc}") from exc
+        raise BackupError(messages.BACKUP_DOES_NOT_REOPEN, detail=exc) from exc
     if thumbprint(bundle.leaf) != expected_thumbprint.upper():
-        raise BackupError(f"the backup holds {thumbprint(bundle.leaf)}, not {expected_thumbprint}")
+        raise BackupError(messages.BACKUP_WRONG_CERT, found=thumbprint(bundle.leaf), expected=expected_thumbprint)
     return bundle
 
 
@@ -142,7 +141,7 @@ def write(
         _atomic_write(path, data)
         _atomic_write(path.with_suffix(".json"), json.dumps(manifest, indent=2).encode())
     except OSError as exc:
-        raise BackupError(f"cannot write {path}: {exc.strerror}") from exc
+        raise BackupError(messages.BACKUP_WRITE, path=path, reason=exc.strerror) from exc
     return Backup(path, thumb, facility_code, bundle.leaf.not_valid_after_utc, digest, encryption.value, host, created)
 
 
@@ -311,9 +310,7 @@ def choose_restore(
         sources = sorted({b.host for b in pool})
         if len({b.thumbprint for b in pool}) > 1 and len(sources) > 1:
             raise BackupError(
-                f"backups of {restore_from} come from {len(sources)} PCs ({', '.join(sources)}): "
-                "which one is meant is ambiguous",
-                fix="name the old PC instead: -e onshi_cert_restore_from=<old PC name>",
+                messages.BACKUP_AMBIGUOUS, code=restore_from, count=len(sources), hosts=", ".join(sources)
             )
     else:
         pool = index.of_host(restore_from)
@@ -332,7 +329,7 @@ def choose_restore(
                 break
             passed.append(f"{backup.path.name}: {why}")
         if chosen is None:
-            missing.append(code + (f" ({'; '.join(passed)})" if passed else " (no backup)"))
+            missing.append(f"{code} ({'; '.join(passed) if passed else _('no backup')})")
             continue
         bundle = load_pkcs12(chosen.path.read_bytes(), password)
         choices.append(RestoreChoice(code, chosen, bundle, passed))
@@ -341,11 +338,11 @@ def choose_restore(
 
 def _restore_problem(index: BackupIndex, backup: Backup, password: str, accept: Any, now: dt.datetime) -> str | None:
     if not index.opens(backup, password):
-        return "does not open with the current backup password (damaged, or another password)"
+        return _("does not open with the current backup password (damaged, or another password)")
     if now >= backup.not_after:
-        return (
-            f"expired on {backup.not_after:%Y-%m-%d}: only a new certificate helps "
-            f"({FEE_YEN:,} yen + {POSTAGE_YEN} yen postage)"
+        return _(
+            "expired on {date}: only a new certificate helps (1,500 yen + 753 yen postage)",
+            date=f"{backup.not_after:%Y-%m-%d}",
         )
     bundle = load_pkcs12(backup.path.read_bytes(), password)
     return accept(bundle, backup)

@@ -1,28 +1,50 @@
-"""The error hierarchy of the certificate core: raised with ``from``, caught once at the edge."""
+"""The error hierarchy of the certificate core: raised with ``from``, caught once at the edge.
+
+Every error is raised from a :class:`Message` of the catalogue (``core/messages.py``): a stable code such as
+``ONSHI-E012`` that engineers can search and report in any language, the English message id and the fix, both
+rendered in the reader's language when the error is made.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
-class OnshiCertError(Exception):
-    """Base of every error the core raises; ``fix`` tells the engineer what to do."""
+from ..i18n import say as _
 
+
+@dataclass(frozen=True)
+class Message:
+    """One error of the catalogue: its code, what is wrong and what to do (gettext message ids)."""
+
+    code: str
+    text: str
     fix: str = ""
 
-    def __init__(self, message: str, *, fix: str = "") -> None:
-        super().__init__(message)
-        if fix:
-            self.fix = fix
+
+class OnshiCertError(Exception):
+    """Base of every error the core raises; ``code`` names it, ``fix`` tells the engineer what to do."""
+
+    def __init__(self, message: Message, /, *, fix: str | None = None, file: str | None = None, **values: object):
+        self.message = message
+        self.values = values
+        self.code = message.code
+        self.text = _(message.text, **values)
+        self.fix = fix if fix is not None else (_(message.fix, **values) if message.fix else "")
+        self.file = file
+        super().__init__(self.text)
 
     def describe(self) -> str:
-        """Return the message followed by the fix, for one-line error reports."""
-        text = str(self)
-        return f"{text} Fix: {self.fix}" if self.fix else text
+        """Return ``[code] message Fix: fix`` for one-line error reports, in the reader's language."""
+        text = f"[{self.code}] {self.text}"
+        return text + " " + _("Fix: {fix}", fix=self.fix) if self.fix else text
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the error as a task result or JSON output carries it."""
+        return {"error_code": self.code, "message": self.text, "fix": self.fix}
 
 
 class FacilityCodeError(OnshiCertError, ValueError):
     """A facility code (医療機関等コード) is malformed; the message names the wrong part."""
-
-    fix = "check the 10-digit facility code printed on the issuance notice (発行通知書)"
 
 
 class Pkcs12Error(OnshiCertError):
@@ -32,16 +54,10 @@ class Pkcs12Error(OnshiCertError):
 class CorruptPkcs12Error(Pkcs12Error):
     """The bytes are not a PKCS#12 file, or its content is damaged."""
 
-    fix = "download the .p12 again from the certificate download site"
-
 
 class BadPasswordError(Pkcs12Error):
     """The password does not open the PKCS#12 file."""
 
-    fix = "use the 4-digit password chosen at download; if it is lost, apply for a new certificate"
-
 
 class NoPrivateKeyError(Pkcs12Error):
     """The PKCS#12 file holds no private key, or no certificate matches its key."""
-
-    fix = "use the .p12 saved by the download site, or a backup exported WITH its private key"

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..i18n import say as _
+from . import messages
 from .errors import FacilityCodeError
 
 FEE_TABLES = {"1": "medical", "3": "dental", "4": "pharmacy", "6": "home-visit nursing"}
@@ -60,17 +62,14 @@ def parse_facility_code(value: str | int, *, allow_legacy: bool = True) -> Facil
     """Validate ``value`` and return its parts; raise FacilityCodeError naming the wrong part."""
     code = str(value).strip()
     if not code.isascii() or not code.isdigit():
-        raise FacilityCodeError(f"facility code {code!r} must hold digits only")
+        raise FacilityCodeError(messages.CODE_NOT_DIGITS, code=code)
     if len(code) != 10:
-        raise FacilityCodeError(f"facility code {code!r} must be 10 digits, not {len(code)}")
+        raise FacilityCodeError(messages.CODE_LENGTH, code=code, length=len(code))
     prefecture = int(code[:2])
     if not (1 <= prefecture <= 47 or 51 <= prefecture <= 97):
-        raise FacilityCodeError(f"facility code {code}: prefecture {code[:2]} is not 01-47 (or an alternate 51-97)")
+        raise FacilityCodeError(messages.CODE_PREFECTURE, code=code, prefecture=code[:2])
     if code[2] not in FEE_TABLES:
-        raise FacilityCodeError(
-            f"facility code {code}: fee-table digit {code[2]} is not 1 (medical), 3 (dental), "
-            "4 (pharmacy) or 6 (home-visit nursing)"
-        )
+        raise FacilityCodeError(messages.CODE_FEE_TABLE, code=code, digit=code[2])
     given = int(code[9])
     parts = {
         "code": code,
@@ -84,12 +83,13 @@ def parse_facility_code(value: str | int, *, allow_legacy: bool = True) -> Facil
     if given == expected:
         return FacilityCode(**parts)
     if allow_legacy and prefecture in LEGACY_PREFECTURES and given == luhn_check_digit(code[2:9]):
-        warning = (
-            f"facility code {code} carries a legacy check digit computed over its last 7 digits "
-            "(old code of prefectures 11-14): confirm it against the issuance notice"
+        warning = _(
+            "facility code {code} carries a legacy check digit computed over its last 7 digits "
+            "(old code of prefectures 11-14): confirm it against the issuance notice",
+            code=code,
         )
         return FacilityCode(**parts, legacy_check=True, warnings=(warning,))
-    raise FacilityCodeError(f"facility code {code}: check digit {given} is wrong (expected {expected})")
+    raise FacilityCodeError(messages.CODE_CHECK_DIGIT, code=code, given=given, expected=expected)
 
 
 def is_valid_facility_code(value: str | int, *, allow_legacy: bool = True) -> bool:
@@ -148,20 +148,33 @@ class FacilityRule:
             else:
                 elsewhere += [m.group(0) for m in ANY_CODE.finditer(value) if is_valid_facility_code(m.group(0))]
         if not in_field:
-            return CodeReading(error=f"no facility code in the subject's {self.field}")
+            return CodeReading(error=_("no facility code in the subject's {field}", field=self.field))
         codes: list[FacilityCode] = []
         for candidate in in_field:
             try:
                 codes.append(parse_facility_code(candidate))
             except FacilityCodeError as exc:
-                return CodeReading(error=f"{self.field} holds an invalid facility code: {exc}")
+                return CodeReading(
+                    error=_("{field} holds an invalid facility code: {detail}", field=self.field, detail=exc)
+                )
         if len(codes) > 1:
             listed = ", ".join(c.code for c in codes)
-            return CodeReading(error=f"{self.field} holds {len(codes)} different facility codes ({listed})")
+            return CodeReading(
+                error=_(
+                    "{field} holds {count} different facility codes ({codes})",
+                    field=self.field,
+                    count=len(codes),
+                    codes=listed,
+                )
+            )
         others = sorted({c for c in elsewhere if c != codes[0].code})
         if others:
             return CodeReading(
-                error=f"the subject carries another facility code ({', '.join(others)}) beside "
-                f"{self.field}={codes[0].code}: ambiguous"
+                error=_(
+                    "the subject carries another facility code ({others}) beside {field}={code}: ambiguous",
+                    others=", ".join(others),
+                    field=self.field,
+                    code=codes[0].code,
+                )
             )
         return CodeReading(codes[0])

@@ -16,6 +16,8 @@ from pathlib import Path
 with contextlib.suppress(ImportError):
     from cryptography import x509
 
+from ..i18n import say as _
+from . import messages
 from .certinfo import utcnow
 from .errors import OnshiCertError
 from .hoststate import InstalledCert
@@ -28,7 +30,6 @@ from .policy import (
     judge,
     refusal,
 )
-from .renewal import FEE_YEN, POSTAGE_YEN
 
 __all__ = [
     "INTERMEDIATE_STORE",
@@ -43,24 +44,19 @@ __all__ = [
     "preflight",
 ]
 
-FIXES = {
-    "wrong_issuer": "the file is forged or not an Online Eligibility Confirmation certificate: download it again "
-    "from the official download site (and check onshi_cert_trust_anchors)",
-    "bad_code": "this is not a certificate for one facility: download the file issued for this PC's facility",
-    "wrong_facility": "use the .p12 downloaded for this PC's facility, or correct onshi_cert_facility_codes",
-    "not_client_auth": "use the client certificate (.p12) from the certificate download site",
-    "expired": f"apply for a new certificate on the portal ({FEE_YEN:,} yen + {POSTAGE_YEN} yen postage)",
-    "not_usable": "check the controller's clock, or install it once it is valid",
-}
-
 
 class PreflightError(OnshiCertError):
     """A file must not be installed on this PC; nothing was changed."""
 
-    def __init__(self, message: str, *, fix: str = "", code: str = "", file: str | None = None) -> None:
-        super().__init__(message, fix=fix)
-        self.code = code
-        self.file = file
+    @classmethod
+    def refused(cls, kind: str, detail: str, file: str | None) -> PreflightError:
+        """Return the error for a file refused as ``kind`` (wrong_issuer, expired, ...), its code and fix."""
+        return cls(messages.REFUSED[kind], detail=detail, file=file)
+
+    @classmethod
+    def wrap(cls, exc: OnshiCertError, file: str | None) -> PreflightError:
+        """Return ``exc`` (its code, message and fix) as the failure of ``file``."""
+        return cls(exc.message, fix=exc.fix, file=file, **exc.values)
 
 
 def judge_bundle(
@@ -130,17 +126,13 @@ def preflight(
     judged = judge_bundle(load_pkcs12(data, password), expect, origin=origin, pool=pool)
     refused = refusal(judged, expect, now)
     if refused:
-        raise PreflightError(refused[1], fix=FIXES[refused[0]], code=refused[0], file=origin)
+        raise PreflightError.refused(refused[0], refused[1], origin)
     if now >= judged.info.not_after:
-        raise PreflightError(
-            f"the certificate expired on {judged.info.not_after:%Y-%m-%d}", fix=FIXES["expired"], code="expired"
-        )
+        detail = _("the certificate expired on {date}", date=f"{judged.info.not_after:%Y-%m-%d}")
+        raise PreflightError.refused("expired", detail, origin)
     if now < judged.info.not_before:
-        raise PreflightError(
-            f"the certificate is valid only from {judged.info.not_before:%Y-%m-%d %H:%M} UTC",
-            fix=FIXES["not_usable"],
-            code="not_yet_valid",
-        )
+        detail = _("the certificate is valid only from {when} UTC", when=f"{judged.info.not_before:%Y-%m-%d %H:%M}")
+        raise PreflightError.refused("not_yet_valid", detail, origin)
     return judged
 
 
@@ -149,9 +141,7 @@ def open_p12(path: Path, password: str) -> Pkcs12Bundle:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise PreflightError(
-            f"cannot read the file ({exc.strerror})", fix="check the path, or put the downloaded .p12 there"
-        ) from exc
+        raise PreflightError(messages.FILE_UNREADABLE, reason=exc.strerror, file=str(path)) from exc
     return load_pkcs12(data, password)
 
 

@@ -18,7 +18,7 @@ with contextlib.suppress(ImportError):
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.serialization import pkcs12
 
-from . import _der
+from . import _der, messages
 from .certinfo import CertificateInfo, describe_certificate, public_key_id
 from .errors import BadPasswordError, CorruptPkcs12Error, NoPrivateKeyError
 from .facility import FacilityRule
@@ -148,7 +148,7 @@ def _layout(data: bytes) -> _Layout:
             salt = mac[1].expect(_der.OCTET_STRING).content
             mac_iterations = mac[2].integer() if len(mac) > 2 else 1
     except (_der.DerError, IndexError) as exc:
-        raise CorruptPkcs12Error(f"not a readable PKCS#12 file ({exc})") from exc
+        raise CorruptPkcs12Error(messages.P12_UNREADABLE, detail=exc) from exc
     return _Layout(auth_safe, Protection(cert_alg, key_alg, mac_digest, mac_iterations), salt, mac_value, key_bag)
 
 
@@ -273,21 +273,21 @@ def load_pkcs12(data: bytes, password: str) -> Pkcs12Bundle:
     mac_ok = _mac_matches(layout, password)
     if mac_ok is False:
         if _key_bag_opens(layout, password):
-            raise CorruptPkcs12Error("the password opens the key, but the file's integrity check fails")
-        raise BadPasswordError("the password does not open this PKCS#12 file")
+            raise CorruptPkcs12Error(messages.P12_INTEGRITY)
+        raise BadPasswordError(messages.P12_BAD_PASSWORD)
     try:
         loaded = pkcs12.load_pkcs12(data, password.encode())
     except ValueError as exc:
         if mac_ok:
-            raise CorruptPkcs12Error("the password is right but the content is damaged") from exc
-        raise BadPasswordError("the password does not open this PKCS#12 file (or it is damaged)") from exc
+            raise CorruptPkcs12Error(messages.P12_DAMAGED) from exc
+        raise BadPasswordError(messages.P12_BAD_PASSWORD) from exc
     if loaded.key is None:
-        raise NoPrivateKeyError("the PKCS#12 file holds no private key")
+        raise NoPrivateKeyError(messages.P12_NO_KEY)
     certs = ([loaded.cert.certificate] if loaded.cert else []) + [c.certificate for c in loaded.additional_certs]
     wanted = public_key_id(loaded.key.public_key())
     leaves = [c for c in certs if public_key_id(c.public_key()) == wanted]
     if not leaves:
-        raise NoPrivateKeyError("no certificate in the PKCS#12 file matches its private key")
+        raise NoPrivateKeyError(messages.P12_KEY_MISMATCH)
     leaf = leaves[0]
     name = loaded.cert.friendly_name if loaded.cert else None
     return Pkcs12Bundle(

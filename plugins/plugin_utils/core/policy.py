@@ -26,6 +26,7 @@ from typing import Any
 with contextlib.suppress(ImportError):
     from cryptography import x509
 
+from ..i18n import say as _
 from .certinfo import DEFAULT_ISSUER_CN, CertificateInfo, thumbprint, utcnow
 from .facility import FacilityRule
 from .renewal import RENEWAL_WINDOW_DAYS
@@ -209,19 +210,22 @@ def refusal(item: Judged, expect: Expectations, now: dt.datetime) -> tuple[str, 
     info = item.info
     if not item.ours:
         if info.is_ca:
-            return "wrong_issuer", "the file's certificate is a CA certificate, not a client certificate"
-        return "wrong_issuer", (
-            f"the certificate names {info.issuer_cn!r} as issuer, but no signature chain leads to a pinned root "
-            f"CA ({item.chain.reason})"
+            return "wrong_issuer", _("the file's certificate is a CA certificate, not a client certificate")
+        return "wrong_issuer", _(
+            "the certificate names {issuer!r} as issuer, but no signature chain leads to a pinned root CA ({reason})",
+            issuer=info.issuer_cn,
+            reason=item.chain.reason,
         )
     if item.code is None:
-        return "bad_code", f"the certificate has no usable facility code: {info.code_error}"
+        return "bad_code", _("the certificate has no usable facility code: {detail}", detail=info.code_error)
     if expect.facility_codes and item.code not in expect.facility_codes:
-        return "wrong_facility", (
-            f"the certificate is for {item.code}, but this PC expects {', '.join(expect.facility_codes)}"
+        return "wrong_facility", _(
+            "the certificate is for {code}, but this PC expects {expected}",
+            code=item.code,
+            expected=", ".join(expect.facility_codes),
         )
     if not info.client_auth:
-        return "not_client_auth", "the certificate is not for client authentication"
+        return "not_client_auth", _("the certificate is not for client authentication")
     return None
 
 
@@ -332,13 +336,13 @@ def _backup_route(item: Judged) -> tuple[str, str]:
     if item.backed_up:
         return "verified", ""
     if not item.info.has_key:
-        return "impossible", "the private key is missing, so nothing can be exported"
+        return "impossible", _("the private key is missing, so nothing can be exported")
     if not item.key_ok:
-        return "impossible", "the private key cannot be opened, so nothing can be exported"
+        return "impossible", _("the private key cannot be opened, so nothing can be exported")
     if item.exportable is False:
-        return "impossible", "the private key is not exportable (imported without 'mark this key as exportable')"
+        return "impossible", _("the private key is not exportable (imported without 'mark this key as exportable')")
     if item.exportable is None:
-        return "unknown", "whether the key can be exported was not read"
+        return "unknown", _("whether the key can be exported was not read")
     return "export", ""
 
 
@@ -408,11 +412,15 @@ def plan_host(
                 continue
             if winner is None:
                 why = _unusable(offer, now)
-                plan.refusals.append((offer, "expired" if now >= offer.info.not_after else "not_usable", why))
+                plan.refusals.append((offer, "expired" if now >= offer.info.not_after else "not_yet_valid", why))
             elif offer.usable(now):
-                code_plan.outdated.append(
-                    (offer, f"older than {winner.thumbprint} ({winner.source}, until {winner.info.not_after:%Y-%m-%d})")
+                why = _(
+                    "older than {thumbprint} ({source}, until {date})",
+                    thumbprint=winner.thumbprint,
+                    source=winner.source,
+                    date=f"{winner.info.not_after:%Y-%m-%d}",
                 )
+                code_plan.outdated.append((offer, why))
             else:
                 code_plan.outdated.append((offer, _unusable(offer, now)))
         plan.codes[code] = code_plan
@@ -425,12 +433,12 @@ def plan_host(
 
 def _unusable(item: Judged, now: dt.datetime) -> str:
     if now >= item.info.not_after:
-        return f"expired on {item.info.not_after:%Y-%m-%d}"
+        return _("expired on {date}", date=f"{item.info.not_after:%Y-%m-%d}")
     if now < item.info.not_before:
-        return f"valid only from {item.info.not_before:%Y-%m-%d %H:%M} UTC"
+        return _("valid only from {when} UTC", when=f"{item.info.not_before:%Y-%m-%d %H:%M}")
     if not item.key_ok:
-        return "its private key is missing or cannot be opened"
-    return "not usable"
+        return _("its private key is missing or cannot be opened")
+    return _("not usable")
 
 
 def _plan_trust(plan: HostPlan, ca_present: Iterable[str], ca_store: str | None) -> None:
@@ -459,7 +467,7 @@ def _plan_removals(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], s
         forced = item.thumbprint in scope.force
         if not item.ours or item.info.is_ca:
             if item.thumbprint in scope.thumbprints:
-                plan.stays[item.thumbprint] = "it does not chain to the pinned root: onshi-cert never removes it"
+                plan.stays[item.thumbprint] = _("it does not chain to the pinned root: onshi-cert never removes it")
             continue
         why_stale = None if item.thumbprint in kept else _why_stale(item, plan, expect, holds_all, now)
         if why_stale is None and not forced:
@@ -468,15 +476,17 @@ def _plan_removals(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], s
             continue
         if not scope.remove or not scope.selects(item, now):
             if why_stale is not None:
-                plan.stays[item.thumbprint] = f"stale ({why_stale[1]}), not selected for removal by this task"
+                plan.stays[item.thumbprint] = _(
+                    "stale ({detail}), not selected for removal by this task", detail=why_stale[1]
+                )
             continue
-        reason, detail = why_stale or ("selected", "named for removal with force: true")
+        reason, detail = why_stale or ("selected", _("named for removal with force: true"))
         route, note = _backup_route(item)
         if route == "unknown":
-            plan.stays[item.thumbprint] = f"stale ({detail}), but {note}: kept"
+            plan.stays[item.thumbprint] = _("stale ({detail}), but {note}: kept", detail=detail, note=note)
             continue
         if forced and why_stale is None and route == "impossible":
-            plan.stays[item.thumbprint] = f"valid and {note}: never removed without a backup"
+            plan.stays[item.thumbprint] = _("valid and {note}: never removed without a backup", note=note)
             continue
         plan.removals.append(Removal(item, reason, detail, route, note))
 
@@ -486,10 +496,15 @@ def _why_it_stays(item: Judged, plan: HostPlan) -> str:
     codes = [code for code, thumb in plan.keep.items() if thumb == item.thumbprint]
     if codes:
         listed = ", ".join(codes)
-        return f"it is the newest valid certificate for {listed} (force: true removes it, after a verified backup)"
+        return _(
+            "it is the newest valid certificate for {codes} (force: true removes it, after a verified backup)",
+            codes=listed,
+        )
     if item.code is not None and item.code not in plan.codes:
-        return f"it is a valid certificate for {item.code}, which this PC does not expect: a person decides"
-    return "it is not stale (valid, and nothing newer of its code is kept)"
+        return _(
+            "it is a valid certificate for {code}, which this PC does not expect: a person decides", code=item.code
+        )
+    return _("it is not stale (valid, and nothing newer of its code is kept)")
 
 
 def _why_stale(
@@ -500,17 +515,21 @@ def _why_stale(
     if item.code is None:
         return None  # ambiguous or invalid code: a person decides
     if now >= info.not_after:
-        return "expired", f"expired on {info.not_after:%Y-%m-%d}"
+        return "expired", _("expired on {date}", date=f"{info.not_after:%Y-%m-%d}")
     if now < info.not_before:
         return None  # perhaps the renewed one: never removed
     code_plan = plan.codes.get(item.code)
     if code_plan is not None:
         winner = code_plan.winner
         if winner is not None and winner.info.not_after >= info.not_after:
-            return "superseded", f"superseded by {winner.thumbprint} (until {winner.info.not_after:%Y-%m-%d})"
+            return "superseded", _(
+                "superseded by {thumbprint} (until {date})",
+                thumbprint=winner.thumbprint,
+                date=f"{winner.info.not_after:%Y-%m-%d}",
+            )
         return None
     if item.code in expect.retire_codes and holds_all:
-        return "retired", f"facility code {item.code} is retired (onshi_cert_retire_codes)"
+        return "retired", _("facility code {code} is retired (onshi_cert_retire_codes)", code=item.code)
     return None
 
 
@@ -525,8 +544,8 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
                 plan.attention.append(
                     Attention(
                         "no_key",
-                        f"the certificate for {code} has no usable private key",
-                        "install its .p12 again (onshi_cert state: present) or restore a backup",
+                        _("the certificate for {code} has no usable private key", code=code),
+                        _("install its .p12 again (onshi_cert state: present) or restore a backup"),
                         thumbprint=no_key[0].thumbprint,
                         facility_code=code,
                     )
@@ -535,8 +554,8 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
                 plan.attention.append(
                     Attention(
                         "expired",
-                        f"the certificate for {code} has expired",
-                        "apply for a new certificate on the portal (1,500 yen + 753 yen postage) and provision it",
+                        _("the certificate for {code} has expired", code=code),
+                        _("apply for a new certificate on the portal (1,500 yen + 753 yen postage) and provision it"),
                         facility_code=code,
                     )
                 )
@@ -544,8 +563,8 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
                 plan.attention.append(
                     Attention(
                         "missing",
-                        f"no valid certificate for {code}",
-                        "put the downloaded .p12 for this code in the certs folder and provision",
+                        _("no valid certificate for {code}", code=code),
+                        _("put the downloaded .p12 for this code in the certs folder and provision"),
                         facility_code=code,
                     )
                 )
@@ -555,8 +574,13 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
             plan.attention.append(
                 Attention(
                     "expiring",
-                    f"the certificate for {code} expires in {days} days ({winner.info.not_after:%Y-%m-%d})",
-                    "renew it (MPKI client tool on the PC, or a renewed .p12 with renew.yml)",
+                    _(
+                        "the certificate for {code} expires in {days} days ({date})",
+                        code=code,
+                        days=days,
+                        date=f"{winner.info.not_after:%Y-%m-%d}",
+                    ),
+                    _("renew it (MPKI client tool on the PC, or a renewed .p12 with renew.yml)"),
                     thumbprint=winner.thumbprint,
                     facility_code=code,
                     extra={"days": days, "stage": stage_for(winner.info.not_before, winner.info.not_after, now).value},
@@ -566,8 +590,12 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
             plan.attention.append(
                 Attention(
                     "not_exportable",
-                    f"the key of {winner.thumbprint} ({code}) is not exportable: no backup is possible",
-                    "keep the downloaded .p12 safe as the backup, or re-import it with an exportable key",
+                    _(
+                        "the key of {thumbprint} ({code}) is not exportable: no backup is possible",
+                        thumbprint=winner.thumbprint,
+                        code=code,
+                    ),
+                    _("keep the downloaded .p12 safe as the backup, or re-import it with an exportable key"),
                     thumbprint=winner.thumbprint,
                     facility_code=code,
                 )
@@ -576,17 +604,22 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
             plan.attention.append(
                 Attention(
                     "no_backup",
-                    f"no verified backup of {winner.thumbprint} ({code})",
-                    "run backup.yml",
+                    _("no verified backup of {thumbprint} ({code})", thumbprint=winner.thumbprint, code=code),
+                    _("run backup.yml"),
                     thumbprint=winner.thumbprint,
                     facility_code=code,
                 )
             )
         for offer, why in code_plan.outdated:
-            plan.warnings.append(f"{offer.origin} is not used for {code}: {why}")
+            plan.warnings.append(_("{file} is not used for {code}: {reason}", file=offer.origin, code=code, reason=why))
         if winner.source != "pc" and days < expect.warn_days:
             plan.warnings.append(
-                f"{winner.origin} expires in {days} days ({winner.info.not_after:%Y-%m-%d}): installed, but renew soon"
+                _(
+                    "{file} expires in {days} days ({date}): installed, but renew soon",
+                    file=winner.origin,
+                    days=days,
+                    date=f"{winner.info.not_after:%Y-%m-%d}",
+                )
             )
     other_codes = []
     for item in pc:
@@ -599,8 +632,12 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
                 plan.attention.append(
                     Attention(
                         "wrong_issuer",
-                        f"{item.thumbprint} claims to be from {info.issuer_cn!r} but does not chain to the pinned root",
-                        "a forged or foreign certificate: check it with the clinic; onshi-cert never removes it",
+                        _(
+                            "{thumbprint} claims to be from {issuer!r} but does not chain to the pinned root",
+                            thumbprint=item.thumbprint,
+                            issuer=info.issuer_cn,
+                        ),
+                        _("a forged or foreign certificate: check it with the clinic; onshi-cert never removes it"),
                         thumbprint=item.thumbprint,
                         facility_code=item.code,
                     )
@@ -612,8 +649,12 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
             plan.attention.append(
                 Attention(
                     "bad_code",
-                    f"{item.thumbprint} has no usable facility code: {info.code_error}",
-                    "check the certificate with the clinic; it is kept",
+                    _(
+                        "{thumbprint} has no usable facility code: {detail}",
+                        thumbprint=item.thumbprint,
+                        detail=info.code_error,
+                    ),
+                    _("check the certificate with the clinic; it is kept"),
                     thumbprint=item.thumbprint,
                 )
             )
@@ -626,9 +667,15 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
             plan.attention.append(
                 Attention(
                     "wrong_facility",
-                    f"{item.thumbprint} is a valid certificate for {item.code}, which this PC does not expect",
-                    "if the inventory is wrong, correct onshi_cert_facility_codes; if the code is retired, "
-                    "list it in onshi_cert_retire_codes",
+                    _(
+                        "{thumbprint} is a valid certificate for {code}, which this PC does not expect",
+                        thumbprint=item.thumbprint,
+                        code=item.code,
+                    ),
+                    _(
+                        "if the inventory is wrong, correct onshi_cert_facility_codes; if the code is retired, list "
+                        "it in onshi_cert_retire_codes"
+                    ),
                     thumbprint=item.thumbprint,
                     facility_code=item.code,
                 )
@@ -637,6 +684,10 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
         plan.disagreement = True
         plan.warnings.insert(
             0,
-            "the inventory and the PC disagree: the PC holds a valid certificate for "
-            f"{', '.join(sorted(set(other_codes)))} but none for {', '.join(plan.missing)}; nothing of it is removed",
+            _(
+                "the inventory and the PC disagree: the PC holds a valid certificate for {others} but none for "
+                "{missing}; nothing of it is removed",
+                others=", ".join(sorted(set(other_codes))),
+                missing=", ".join(plan.missing),
+            ),
         )

@@ -27,6 +27,8 @@ with contextlib.suppress(ImportError):
         VerificationError,
     )
 
+from ..i18n import say as _
+from . import messages
 from .errors import OnshiCertError
 
 PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
@@ -34,11 +36,6 @@ PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----
 
 class TrustError(OnshiCertError):
     """The configured trust anchors cannot be read."""
-
-    fix = (
-        "set onshi_cert_trust_anchors to the SHA-256 fingerprint (or PEM) of the genuine root CA; "
-        "'onshi-cert pin FILE' prints it from the CA certificate of the official site or a known-good PC"
-    )
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -59,7 +56,7 @@ def normalize_pin(value: str) -> str:
         text = text[7:]
     digits = re.sub(r"[\s:]", "", text).upper()
     if not re.fullmatch(r"[0-9A-F]{64}", digits):
-        raise TrustError(f"trust anchor {value!r} is not a SHA-256 fingerprint (64 hex digits) or a PEM certificate")
+        raise TrustError(messages.TRUST_NOT_PIN, value=value)
     return digits
 
 
@@ -71,7 +68,7 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
             return [x509.load_pem_x509_certificate(block) for block in blocks]
         return [x509.load_der_x509_certificate(data)]
     except ValueError as exc:
-        raise TrustError(f"not a certificate: {exc}") from exc
+        raise TrustError(messages.TRUST_NOT_CERT, detail=exc) from exc
 
 
 def is_ca(cert: x509.Certificate) -> bool:
@@ -100,6 +97,7 @@ class ChainResult:
     trusted: bool
     chain: tuple[x509.Certificate, ...] = ()
     reason: str = ""
+    root_missing: bool = False  # the pinned root itself was not at hand (the PC or file lacks it)
 
     @property
     def root(self) -> x509.Certificate | None:
@@ -135,7 +133,7 @@ class TrustAnchors:
         certs: list[x509.Certificate] = []
         for value in values:
             if not isinstance(value, str):
-                raise TrustError(f"trust anchor {value!r} must be a string (a fingerprint or PEM text)")
+                raise TrustError(messages.TRUST_NOT_STRING, value=value)
             if "-----BEGIN CERTIFICATE-----" in value:
                 for cert in load_certificates(value.encode()):
                     certs.append(cert)
@@ -160,13 +158,15 @@ class TrustAnchors:
         ours is still recognised as ours (and can be removed as expired, never kept as foreign).
         """
         if not self.pins:
-            return ChainResult(False, reason="no trust anchor is configured")
+            return ChainResult(False, reason=_("no trust anchor is configured"))
         pool = {fingerprint(c): c for c in (*self.certificates, *candidates)}
         roots = [c for c in pool.values() if self.is_pinned(c)]
         if self.is_pinned(leaf):
             return ChainResult(True, (leaf,))
         if not roots:
-            return ChainResult(False, reason="the pinned root CA certificate is not available to check the chain")
+            return ChainResult(
+                False, reason=_("the pinned root CA certificate is not available to check the chain"), root_missing=True
+            )
         others = [c for c in pool.values() if not self.is_pinned(c) and c != leaf]
         when = at or _inside_validity(leaf)
         ca_policy = ExtensionPolicy.permit_all().require_present(x509.BasicConstraints, Criticality.AGNOSTIC, None)
@@ -180,7 +180,7 @@ class TrustAnchors:
         try:
             verified = verifier.verify(leaf, others)
         except VerificationError as exc:
-            return ChainResult(False, reason=f"no signature chain to a pinned root ({exc})")
+            return ChainResult(False, reason=_("no signature chain to a pinned root ({detail})", detail=exc))
         return ChainResult(True, tuple(verified.chain))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..core.certinfo import utcnow
 from ..core.renewal import FEE_YEN, POSTAGE_YEN, RENEWAL_WINDOW_DAYS, add_months
+from ..i18n import say as _
 
 SCHEMA = "onshi-cert/report/v2"
 STAGES = ("ok", "90", "60", "30", "15", "7", "expired")
@@ -66,7 +67,7 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
         if report is None:
             row |= {
                 "status": "unreachable",
-                "problems": [{"code": "unreachable", "message": entry.error or "the PC did not answer"}],
+                "problems": [{"code": "unreachable", "message": entry.error or _("the PC did not answer")}],
                 "certificates": [],
             }
             problems["unreachable"] += 1
@@ -80,7 +81,9 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
                     {
                         "code": "duplicate",
                         "thumbprint": cert["thumbprint"],
-                        "message": f"{cert['thumbprint']} is also on {', '.join(others)}",
+                        "message": _(
+                            "{thumbprint} is also on {hosts}", thumbprint=cert["thumbprint"], hosts=", ".join(others)
+                        ),
                     }
                 )
         kept = set(report["plan"]["keep"].values())

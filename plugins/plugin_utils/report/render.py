@@ -14,105 +14,106 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
+from ..core import messages
 from ..core.errors import OnshiCertError
-from ..i18n import MESSAGES
+from ..i18n import LABELS, N_, tr
 from .aggregate import STAGES
 
-TEXT: dict[str, dict[str, str]] = {
-    **{key: value for key, value in MESSAGES.items() if key.startswith("stage.")},
-    "title": {"ja": "電子証明書 監査レポート", "en": "Certificate audit report"},
-    "generated": {"ja": "作成日時", "en": "Generated"},
-    "hosts": {"ja": "端末", "en": "PCs"},
-    "attention": {"ja": "要対応", "en": "need attention"},
-    "unreachable": {"ja": "接続不可", "en": "unreachable"},
-    "by_stage": {"ja": "有効期限の段階別", "en": "By expiry stage"},
-    "timeline": {"ja": "今後15か月の有効期限", "en": "Expiries over the next 15 months"},
-    "problems": {"ja": "要対応の端末", "en": "PCs that need attention"},
-    "no_problems": {"ja": "対応が必要な端末はありません。", "en": "No PC needs attention."},
-    "cost": {"ja": "更新費用の見込み", "en": "Renewal cost forecast"},
-    "cost_worklist": {"ja": "今すぐ（作業リストの合計）", "en": "now (the worklist's sum)"},
-    "cost_each": {"ja": "費用", "en": "Cost"},
-    "cost_3_6": {"ja": "3〜6か月後", "en": "in 3-6 months"},
-    "cost_6_12": {"ja": "6〜12か月後", "en": "in 6-12 months"},
-    "cost_total": {"ja": "12か月の合計", "en": "12 months in all"},
-    "cost_note": {
-        "ja": "1 件 1,500円。期限切れの再発行は郵送料 753円を含みます。期間は重なりません。",
-        "en": "1,500 yen each; re-issues of expired certificates include 753 yen postage. The periods do not overlap.",
-    },
-    "site": {"ja": "拠点", "en": "Site"},
-    "facility_name": {"ja": "医療機関名", "en": "Facility"},
-    "total": {"ja": "合計", "en": "Total"},
-    "host": {"ja": "端末名", "en": "PC"},
-    "code": {"ja": "医療機関等コード", "en": "Facility code"},
-    "subject": {"ja": "証明書", "en": "Certificate"},
-    "expires": {"ja": "有効期限", "en": "Expires"},
-    "days_left": {"ja": "残り日数", "en": "Days left"},
-    "stage": {"ja": "段階", "en": "Stage"},
-    "status": {"ja": "状態", "en": "Status"},
-    "what": {"ja": "内容", "en": "What"},
-    "renewals": {"ja": "更新申請の作業リスト", "en": "Renewal worklist"},
-    "apply_by": {"ja": "申請目安", "en": "Apply by"},
-    "face_auth": {"ja": "顔認証ライブラリ", "en": "Face-auth library"},
-    "count_unit": {"ja": "件", "en": ""},
-    "yen": {"ja": "円", "en": " yen"},
-    "sort_hint": {"ja": "見出しをクリックすると並べ替えます", "en": "Click a heading to sort"},
-    "other_lang": {"ja": "English", "en": "日本語"},
-    "status.ok": {"ja": "正常", "en": "OK"},
-    "status.unreachable": {"ja": "接続不可", "en": "unreachable"},
-    "status.expired": {"ja": "期限切れ", "en": "expired"},
-    "status.missing": {"ja": "証明書なし", "en": "no certificate"},
-    "status.wrong_facility": {"ja": "他施設の証明書", "en": "other facility's certificate"},
-    "status.wrong_issuer": {"ja": "発行者不一致", "en": "wrong issuer"},
-    "status.no_key": {"ja": "秘密鍵なし", "en": "no private key"},
-    "status.expiring": {"ja": "期限間近", "en": "expiring"},
-    "status.duplicate": {"ja": "同一証明書が複数端末に", "en": "same certificate on two PCs"},
-    "status.no_backup": {"ja": "バックアップなし", "en": "no backup"},
-    "status.backup_outdated": {"ja": "バックアップが古い", "en": "backup older than certificate"},
-    "status.not_exportable": {"ja": "秘密鍵エクスポート不可", "en": "key not exportable"},
-    "status.face_auth_old": {"ja": "顔認証ライブラリが古い", "en": "face-auth library too old"},
-    "status.ca_not_trusted": {"ja": "ルートCA未登録", "en": "CA not trusted"},
-    "status.stale": {"ja": "不要な証明書あり", "en": "stale certificates"},
-    "status.disagreement": {"ja": "インベントリと端末が不一致", "en": "inventory and PC disagree"},
-    "status.bad_code": {"ja": "医療機関等コードが不正な証明書", "en": "certificate with an unusable facility code"},
-    "reason.renew": {"ja": "更新", "en": "renew"},
-    "reason.expired": {"ja": "再発行（期限切れ）", "en": "reissue (expired)"},
-    "reason.missing": {"ja": "新規発行", "en": "new certificate"},
+TEXT: dict[str, str] = {
+    **{key: value for key, value in LABELS.items() if key.startswith("stage.")},
+    "title": N_("Certificate audit report"),
+    "generated": N_("Generated"),
+    "hosts": N_("PCs"),
+    "attention": N_("need attention"),
+    "unreachable": N_("unreachable"),
+    "by_stage": N_("By expiry stage"),
+    "timeline": N_("Expiries over the next 15 months"),
+    "problems": N_("PCs that need attention"),
+    "no_problems": N_("No PC needs attention."),
+    "cost": N_("Renewal cost forecast"),
+    "cost_worklist": N_("now (the worklist's sum)"),
+    "cost_each": N_("Cost"),
+    "cost_3_6": N_("in 3-6 months"),
+    "cost_6_12": N_("in 6-12 months"),
+    "cost_total": N_("12 months in all"),
+    "cost_note": N_(
+        "1,500 yen each; re-issues of expired certificates include 753 yen postage. The periods do not overlap."
+    ),
+    "site": N_("Site"),
+    "facility_name": N_("Facility"),
+    "total": N_("Total"),
+    "host": N_("PC"),
+    "code": N_("Facility code"),
+    "subject": N_("Certificate"),
+    "expires": N_("Expires"),
+    "days_left": N_("Days left"),
+    "stage": N_("Stage"),
+    "status": N_("Status"),
+    "what": N_("What"),
+    "renewals": N_("Renewal worklist"),
+    "apply_by": N_("Apply by"),
+    "face_auth": N_("Face-auth library"),
+    "sort_hint": N_("Click a heading to sort"),
+    "status.ok": N_("OK"),
+    "status.unreachable": N_("unreachable"),
+    "status.expired": N_("expired"),
+    "status.missing": N_("no certificate"),
+    "status.wrong_facility": N_("other facility's certificate"),
+    "status.wrong_issuer": N_("wrong issuer"),
+    "status.no_key": N_("no private key"),
+    "status.expiring": N_("expiring"),
+    "status.duplicate": N_("same certificate on two PCs"),
+    "status.no_backup": N_("no backup"),
+    "status.backup_outdated": N_("backup older than certificate"),
+    "status.not_exportable": N_("key not exportable"),
+    "status.face_auth_old": N_("face-auth library too old"),
+    "status.ca_not_trusted": N_("CA not trusted"),
+    "status.stale": N_("stale certificates"),
+    "status.disagreement": N_("inventory and PC disagree"),
+    "status.bad_code": N_("certificate with an unusable facility code"),
+    "reason.renew": N_("renew"),
+    "reason.expired": N_("reissue (expired)"),
+    "reason.missing": N_("new certificate"),
 }
 
 
-PROBLEM_JA = {
-    "unreachable": "端末に接続できません（電源、ネットワーク、WinRM の設定を確認してください）",
-    "expired": "{facility_code} の証明書は期限切れです（再発行の申請が必要です）",
-    "missing": "{facility_code} の使用できる証明書がありません",
-    "wrong_facility": "他の医療機関等コードの証明書があります（{thumbprint}）",
-    "wrong_issuer": "発行者が異なる証明書があります（{thumbprint}）",
-    "no_key": "{facility_code} の証明書に秘密鍵がありません",
-    "expiring": "{facility_code} の証明書はあと {days} 日で期限切れです",
-    "duplicate": "同じ証明書が他の端末にもあります（{thumbprint}）",
-    "no_backup": "バックアップがありません（{thumbprint}）",
-    "backup_outdated": "{facility_code} のバックアップは古い証明書のものです",
-    "not_exportable": "秘密鍵をエクスポートできないため、バックアップできません（{thumbprint}）",
-    "face_auth_old": "顔認証ライブラリ {version} は {minimum} 未満です（更新の前にアップデートが必要です）",
-    "ca_not_trusted": "ルート CA が信頼されたルート証明機関に登録されていません",
-    "stale": "不要な証明書が {count} 件あります",
-    "disagreement": "インベントリの医療機関等コードと端末の電子証明書が一致しません（何も削除しません）",
-    "bad_code": "医療機関等コードが読み取れない証明書があります（{thumbprint}）",
+# How the report says each problem, from its fields (the problem's own message is the fallback).
+PROBLEM_TEXT = {
+    "unreachable": N_("The PC did not answer (check its power, network and WinRM settings)"),
+    "expired": N_("The certificate for {facility_code} has expired (apply for re-issue)"),
+    "missing": N_("No usable certificate for {facility_code}"),
+    "wrong_facility": N_("A certificate of another facility code is on the PC ({thumbprint})"),
+    "wrong_issuer": N_("A certificate from another issuer is on the PC ({thumbprint})"),
+    "no_key": N_("The certificate for {facility_code} has no private key"),
+    "expiring": N_("The certificate for {facility_code} expires in {days} days"),
+    "duplicate": N_("The same certificate is on another PC too ({thumbprint})"),
+    "no_backup": N_("No backup ({thumbprint})"),
+    "backup_outdated": N_("The backup of {facility_code} is of an older certificate"),
+    "not_exportable": N_("The private key cannot be exported, so no backup is possible ({thumbprint})"),
+    "face_auth_old": N_("Face-authentication library {version} is older than {minimum} (update it before renewing)"),
+    "ca_not_trusted": N_("The root CA is not in the Trusted Root Certification Authorities"),
+    "stale": N_("{count} stale certificate(s)"),
+    "disagreement": N_("The inventory's facility code and the PC's certificate do not match (nothing is removed)"),
+    "bad_code": N_("A certificate whose facility code cannot be read ({thumbprint})"),
 }
 
 
 def problem_text(problem: dict[str, Any], lang: str) -> str:
     """Return a problem's message in ``lang`` (the Japanese wording when its details are known)."""
-    if lang == "ja" and problem["code"] in PROBLEM_JA:
+    template = PROBLEM_TEXT.get(problem["code"])
+    if template is not None:
         try:
-            return PROBLEM_JA[problem["code"]].format_map({**problem, "version": problem.get("version") or "なし"})
+            return tr(lang, template, **{**problem, "version": problem.get("version") or tr(lang, N_("none"))})
         except KeyError:
             pass
     return str(problem["message"])
 
 
 def texts(lang: str) -> dict[str, str]:
-    """Return every text of the report in ``lang``."""
-    return {key: value[lang] for key, value in TEXT.items()}
+    """Return every text of the report in ``lang``; the link to the other language names it in itself."""
+    return {key: tr(lang, msgid) for key, msgid in TEXT.items()} | {
+        "other_lang": "English" if lang == "ja" else "日本語"
+    }
 
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
@@ -127,9 +128,7 @@ def zone(name: str | None = None) -> dt.tzinfo:
     except (ZoneInfoNotFoundError, ValueError):
         if name == DEFAULT_TIMEZONE:
             return dt.timezone(dt.timedelta(hours=9), "JST")
-        raise OnshiCertError(
-            f"unknown time zone {name!r}", fix="use an IANA name such as 'Asia/Tokyo' (onshi_cert_timezone)"
-        ) from None
+        raise OnshiCertError(messages.BAD_TIMEZONE, name=name) from None
 
 
 def local(value: str, tz: dt.tzinfo | None = None) -> dt.datetime:
@@ -158,7 +157,7 @@ def fmt_time(value: str, tz: dt.tzinfo | None = None) -> str:
 
 def fmt_yen(value: int, lang: str) -> str:
     """Format an amount: 1,500円 or 1,500 yen."""
-    return f"{value:,}円" if lang == "ja" else f"{value:,} yen"
+    return tr(lang, N_("{amount} yen"), amount=f"{value:,}")
 
 
 def _environment() -> jinja2.Environment:
@@ -180,7 +179,7 @@ def timeline_svg(timeline: list[dict[str, Any]], lang: str) -> str:
     column = (width - left) / len(timeline)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{TEXT["timeline"][lang]}" class="timeline">'
+        f'aria-label="{tr(lang, TEXT["timeline"])}" class="timeline">'
     ]
     for index, item in enumerate(timeline):
         h = (height - bottom - 20) * item["count"] / peak
@@ -225,6 +224,7 @@ def html(data: dict[str, Any], lang: str) -> str:
         date=lambda v: fmt_date(v, lang, tz),
         time=lambda v: fmt_time(v, tz),
         yen=lambda v: fmt_yen(v, lang),
+        count=lambda n: tr(lang, N_("{count} certificate(s)"), count=n),
         problem=lambda p: problem_text(p, lang),
         other=("report.en.html" if lang == "ja" else "report.html"),
     )
@@ -274,7 +274,7 @@ def worklist_rows(data: dict[str, Any]) -> list[list[Any]]:
             row["site"],
             fmt_date(row["not_after"], "en", tz, weekday=False) if row["not_after"] else "",
             fmt_date(row["apply_by"], "en", tz, weekday=False) if row["apply_by"] else "",
-            TEXT[f"reason.{row['reason']}"]["ja"],
+            tr("ja", TEXT[f"reason.{row['reason']}"]),
             row["cost_yen"],
         ]
         for row in data["renewals"]

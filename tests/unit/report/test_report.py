@@ -232,7 +232,7 @@ def test_japanese_report_speaks_japanese_about_problems(data, tmp_path) -> None:
     write_all(data, tmp_path)
     ja = (tmp_path / "report.html").read_text()
     en = (tmp_path / "report.en.html").read_text()
-    assert "の証明書は期限切れです" in ja and "顔認証ライブラリ 2.0.5 は 2.1.0 未満です" in ja
+    assert "の電子証明書は期限切れです" in ja and "顔認証ライブラリ 2.0.5 は 2.1.0 未満です" in ja
     from onshi_cert.report.render import problem_text
 
     assert problem_text({"code": "face_auth_old", "message": "m", "version": None, "minimum": "2.1.0"}, "ja") == (
