@@ -5,8 +5,15 @@
 # audit) against the lab. The lab recognises each release's own payload (src/onshi_cert_tools/lab/cores.py).
 #   bash scripts/matrix.sh            # every release
 #   bash scripts/matrix.sh 2.16 2.21  # some
+#   bash scripts/matrix.sh --prepare  # only make the virtualenvs, all at once (scripts/test.sh does this while
+#                                     # the main suite runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PREPARE=0
+if [ "${1:-}" = "--prepare" ]; then
+    PREPARE=1
+    shift
+fi
 RELEASES=("$@")
 [ ${#RELEASES[@]} -gt 0 ] || RELEASES=(2.16 2.17 2.18 2.20 2.21)
 
@@ -23,16 +30,28 @@ find_python() {
 }
 PY=${MATRIX_PYTHON:-$(find_python)}
 
-bins=()
-for release in "${RELEASES[@]}"; do
-    venv=.venv/matrix/$release
+make_venv() {
+    local release=$1 venv=.venv/matrix/$1
     if [ ! -x "$venv/bin/ansible-playbook" ] || [ requirements.txt -nt "$venv/.installed" ]; then
         "$PY" -m venv "$venv"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
             "ansible-core==$release.*" 'pywinrm>=0.5,<0.6' -r requirements.txt
         touch "$venv/.installed"
     fi
-    bins+=("$PWD/$venv/bin")
+}
+# The virtualenvs are independent: make them side by side (mostly download and unpacking).
+pids=()
+for release in "${RELEASES[@]}"; do
+    make_venv "$release" &
+    pids+=($!)
+done
+for pid in "${pids[@]}"; do
+    wait "$pid"
+done
+[ "$PREPARE" -eq 0 ] || exit 0
+bins=()
+for release in "${RELEASES[@]}"; do
+    bins+=("$PWD/.venv/matrix/$release/bin")
 done
 joined_bins=$(IFS=:; echo "${bins[*]}")
 pythons=$(for b in "${bins[@]}"; do printf '%s:' "$b/python"; done)

@@ -52,6 +52,10 @@ options:
     type: str
     default: '(?<!\d)\d{10}(?!\d)'
 notes:
+  - Messages (errors, fixes, warnings, reasons) are in Japanese or English - the host variable
+    C(onshi_cert_lang) (C(ja) or C(en)), else the controller's C(ONSHI_CERT_LANG), else its locale
+    (C(LANGUAGE), C(LC_ALL), C(LC_MESSAGES), C(LANG)). Every error starts with a stable code such as
+    C([ONSHI-E012]), also returned as C(error_code) with C(fix); C(docs/errors.md) lists them all.
   - The module runs on the controller as an action plugin and drives the PC through one small
     PowerShell agent (C(onshi_cert_agent)) over the task's own connection, so inventory WinRM
     settings and C(become) apply.

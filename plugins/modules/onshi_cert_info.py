@@ -75,6 +75,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+error_code:
+  description: On failure, the error's stable code (see C(docs/errors.md)); C(msg) shows it in brackets after the host.
+  returned: failure
+  type: str
+  sample: ONSHI-E012
+fix:
+  description: On failure, what to do about it, in the reader's language.
+  returned: failure
+  type: str
+  sample: use the 4-digit password chosen at download; if it is lost, apply for a new certificate
 onshi_cert:
   description: The PC's certificate health (also set as the fact C(onshi_cert)).
   returned: always

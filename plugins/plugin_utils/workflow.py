@@ -641,7 +641,7 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
     return {
         "changed": bool(new),
         "backups": done,
-        "warnings": warnings,
+        "warnings": list(dict.fromkeys(warnings)),
         "attention": [a.to_dict() for a in plan.attention],
         "attention_needed": plan.needs_person,
         "host": state.facts.to_dict(),

@@ -384,6 +384,35 @@ def build_parser() -> argparse.ArgumentParser:
     intake.add_argument("--lang", choices=("ja", "en"))
     intake.set_defaults(func=cmd_intake)
 
+    fleet = sub.add_parser("fleet", help="make the inventory from the vendor's ledger (端末台帳)")
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)
+    imp = fleet_sub.add_parser(
+        "import",
+        help="read a ledger (.xlsx or .csv) and write hosts.yml and the vaulted credentials",
+        description="Columns are found by their headings (医療機関等コード, 端末名, IP, 拠点, 医療機関名, ポート, "
+        "管理者, 管理者パスワード, 運用ユーザー, 運用ユーザーパスワード, or English); every row is checked first.",
+    )
+    imp.add_argument("ledger", type=Path, help="the ledger: .xlsx (first sheet) or .csv (UTF-8 or Shift_JIS)")
+    imp.add_argument("--out", type=Path, required=True, help="the inventory folder, e.g. inventories/<fleet>")
+    imp.add_argument("--sheet", help="the sheet to read (default: the first)")
+    imp.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="HEADING=FIELD",
+        help="read a column with another heading as FIELD (facility_code, host, address, port, scheme, site, "
+        "facility_name, admin_user, admin_password, operator_user, operator_password)",
+    )
+    imp.add_argument("--trust-anchor", action="append", default=[], help="pin written into group_vars (once)")
+    imp.add_argument("--skip-bad-rows", action="store_true", help="write the good rows even when some are bad")
+    imp.add_argument("--check", action="store_true", help="show what would change, write nothing")
+    imp.add_argument("--vault-password-file", help="vault password (default: ANSIBLE_VAULT_PASSWORD_FILE)")
+    imp.add_argument("--lang", choices=("ja", "en"))
+    imp.set_defaults(func=cmd_fleet_import)
+    tmpl = fleet_sub.add_parser("template", help="write the template ledger (.xlsx)")
+    tmpl.add_argument("path", type=Path, help="where to write it, e.g. 端末台帳.xlsx")
+    tmpl.set_defaults(func=cmd_fleet_template)
+
     collection = sub.add_parser("collection", help="build the Galaxy collection onshi.cert")
     collection.add_argument("action", choices=["build"])
     collection.add_argument("--out", type=Path, default=Path("dist"))
@@ -463,6 +492,55 @@ def cmd_intake(args: argparse.Namespace) -> int:
             if changed
             else _("nothing changed")
         )
+    return 0
+
+
+def cmd_fleet_import(args: argparse.Namespace) -> int:
+    """Import the ledger into the inventory folder (or, with --check, say what would change)."""
+    from onshi_cert_tools import intake, ledger
+
+    lang = detect_lang(args.lang)
+    try:
+        extra = {}
+        for item in args.column:
+            heading, _sep, field = item.partition("=")
+            if field not in ledger.HEADINGS:
+                print(f"fleet import: --column {item!r}: {', '.join(ledger.HEADINGS)}", file=sys.stderr)
+                return 2
+            extra[heading] = field
+        cells = ledger.read_cells(args.ledger, args.sheet)
+        parsed = ledger.parse(cells, args.ledger, extra)
+        secret = intake.vault_secret(args.vault_password_file)
+        if parsed.bad and not args.skip_bad_rows:
+            for line in ledger.summary(parsed, None, lang):
+                print(line)
+            error = ledger.LedgerError(messages.LEDGER_BAD_ROWS, count=len(parsed.bad), path=args.ledger)
+            print(f"fleet import: {error.describe()}", file=sys.stderr)
+            return 1
+        hosts, stored = ledger.load_existing(args.out, secret)
+        result = ledger.merge(parsed, hosts, stored)
+        for line in ledger.summary(parsed, result, lang):
+            print(line)
+        if args.check:
+            print(_("(check: nothing written)"))
+            return 0
+        if result.empty and hosts:
+            print(_("nothing changed"))
+            return 0
+        written = ledger.write(args.out, result, secret, args.trust_anchor)
+    except OnshiCertError as exc:
+        print(f"fleet import: {exc.describe()}", file=sys.stderr)
+        return 2
+    print(_("written: {count} file(s) under {folder}", count=len(written), folder=args.out))
+    return 0
+
+
+def cmd_fleet_template(args: argparse.Namespace) -> int:
+    """Write the template ledger."""
+    from onshi_cert_tools import ledger
+
+    ledger.template(args.path)
+    print(args.path)
     return 0
 
 

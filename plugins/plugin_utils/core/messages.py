@@ -328,6 +328,35 @@ INTAKE_REPORT = Message(
     "ONSHI-E109", N_("cannot read the audit report {path}: {detail}"), N_("give the report.json of an audit run")
 )
 
+LEDGER_UNREADABLE = Message(
+    "ONSHI-E110",
+    N_("cannot read the ledger {path}: {detail}"),
+    N_("save the ledger as .xlsx or as CSV (UTF-8 or Shift_JIS) and give its path"),
+)
+LEDGER_MISSING_COLUMN = Message(
+    "ONSHI-E111",
+    N_("the ledger {path} has no column for {columns}"),
+    N_(
+        "add the column with a heading such as 医療機関等コード, 端末名, IP (see the template ledger), or name "
+        "yours with --column 'HEADING=field'"
+    ),
+)
+LEDGER_BAD_ROWS = Message(
+    "ONSHI-E112",
+    N_("{count} row(s) of the ledger {path} cannot be used; nothing was written"),
+    N_("correct the rows listed above and import again, or import the good rows only with --skip-bad-rows"),
+)
+INVENTORY_NOT_OURS = Message(
+    "ONSHI-E113",
+    N_("{path} is not an inventory written by onshi-cert fleet import ({detail})"),
+    N_("import into a new folder (--out), or move the existing inventory away first"),
+)
+LEDGER_VAULT = Message(
+    "ONSHI-E114",
+    N_("the vault file {path} does not open: {detail}"),
+    N_("give the vault password this fleet's vault.yml was written with (--vault-password-file)"),
+)
+
 # --- internal errors (a defect: please report it with the code) -------------------------------------------
 INTERNAL = Message(
     "ONSHI-E900",

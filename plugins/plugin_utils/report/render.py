@@ -289,14 +289,19 @@ def _inert(value: Any) -> Any:
 def renewals_csv(data: dict[str, Any], encoding: str = "utf-8") -> bytes:
     """Return the renewal worklist as CSV: UTF-8 with a BOM (Excel reads the Japanese headings), or CP932.
 
-    Text that would start a formula is prefixed with '. Excel still reads a code such as 0110113719 in a CSV as a
-    number (and drops the 0): people open renewals.xlsx, where every code is a text cell.
+    Text that would start a formula is prefixed with '. Excel reads a bare 0110113719 as a number and drops the
+    0, so a facility code (10 digits, validated) is written ="0110113719": Excel shows the text 0110113719 with its
+    zero, and the cell holds nothing but those digits. Other tools read renewals.xlsx (codes as text cells).
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(WORKLIST_HEADINGS)
     for row in worklist_rows(data):
-        writer.writerow([_inert(cell) for cell in row])
+        code = row[0]
+        cells = [_inert(cell) for cell in row]
+        if isinstance(code, str) and len(code) == 10 and code.isascii() and code.isdigit():
+            cells[0] = f'="{code}"'
+        writer.writerow(cells)
     if encoding.lower().replace("_", "-") in ("cp932", "shift-jis", "sjis"):
         return out.getvalue().encode("cp932", errors="replace")
     return ("\ufeff" + out.getvalue()).encode("utf-8")

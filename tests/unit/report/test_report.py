@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 
@@ -139,7 +140,7 @@ def test_worklist_and_csv(data) -> None:
     lines = text.decode("utf-8-sig").splitlines()
     assert lines[0].startswith('"医療機関等コード",')
     assert any(
-        line.startswith('"1310512346","","","dead-pc","tokyo",') and "再発行（期限切れ）" in line for line in lines
+        line.startswith('"=""1310512346""","","","dead-pc","tokyo",') and "再発行（期限切れ）" in line for line in lines
     )
     assert renewals_csv(data, "cp932").decode("cp932") == text.decode("utf-8-sig")  # the older Excel's encoding
 
@@ -159,6 +160,11 @@ def test_worklist_keeps_codes_as_text_and_never_runs_formulas(data, tmp_path) ->
     assert (code.value, code.data_type, code.number_format) == ("0110113719", "s", "@")
     assert terminal.value == "'=HYPERLINK(1)" and terminal.data_type == "s"
     assert '"\'=HYPERLINK(1)"' in renewals_csv(hostile).decode("utf-8-sig")
+    # In the CSV a code is ="0110113719" (Excel keeps its 0); only ten validated digits are ever written so.
+    row = next(csv.reader(renewals_csv(hostile).decode("utf-8-sig").splitlines()[1:]))
+    assert row[0] == '="0110113719"'
+    odd = dict(data, renewals=[dict(data["renewals"][0], facility_code="=1+1")])
+    assert next(csv.reader(renewals_csv(odd).decode("utf-8-sig").splitlines()[1:]))[0] == "'=1+1"
 
 
 def test_prometheus_uses_the_exporter_metric_names(data) -> None:
