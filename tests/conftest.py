@@ -20,6 +20,8 @@ os.environ["ONSHI_CERT_LANG"] = "en"
 
 from onshi_cert_tools.factory import CertificateFactory
 
+pytest_plugins = ["tests.receivers"]  # the SMTP and HTTP receivers of the alert tests
+
 
 @pytest.fixture(scope="session")
 def now() -> dt.datetime:

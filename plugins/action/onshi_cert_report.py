@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from pathlib import Path
 
 from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import OnshiAction
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
-from ansible_collections.onshi.cert.plugins.plugin_utils.report import HostEntry, build, write_all
+from ansible_collections.onshi.cert.plugins.plugin_utils.report import HostEntry, build, notify, write_all
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zone
 
 SPEC = {
@@ -22,6 +23,7 @@ SPEC = {
         "dest": {"type": "path", "required": True},
         "timezone": {"type": "str", "default": "Asia/Tokyo"},
         "csv_encoding": {"type": "str", "choices": ["utf-8", "cp932"], "default": "utf-8"},
+        "notify": {"type": "dict", "no_log": True},
     }
 }
 IGNORED_GROUPS = {"all", "ungrouped", "oqs_pcs"}
@@ -60,7 +62,19 @@ class ActionModule(OnshiAction):
             raise OnshiCertError(messages.REPORT_WRITE, folder=dest, reason=exc.strerror) from None
         attention = sorted(h["host"] for rows in data["sites"].values() for h in rows if h["status"] != "ok")
         report = str(dest / "report.html")
-        return {
+        extra = {}
+        if args.get("notify"):
+            settings = notify.Settings.from_dict(args["notify"])
+            alerts = notify.run(
+                data | {"report_path": report},
+                settings,
+                dest.parent / notify.STATE_FILE,
+                check=bool(self._task.check_mode),
+            )
+            extra["alerts"] = [
+                {key: value for key, value in asdict(alert).items() if key != "key"} for alert in alerts
+            ]
+        return extra | {
             "changed": False,
             "msg": _("report: {report} ({count} PC(s) need a person)", report=report, count=len(attention)),
             "files": [str(f) for f in files],

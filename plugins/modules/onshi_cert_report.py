@@ -60,6 +60,18 @@ options:
     type: str
     choices: [utf-8, cp932]
     default: utf-8
+  notify:
+    description:
+      - Expiry alerts after the report is written - by mail (SMTP with STARTTLS) and/or webhooks (Microsoft Teams,
+        Slack, generic JSON) - for each certificate reaching a threshold of the MPKI client tool (90, 60, 30, 15
+        days, every day of the last week, expired), once per threshold. What was sent is kept in
+        C(notify-state.json) in the parent folder of I(dest).
+      - Keys - C(lang) (C(ja) or C(en), default C(ja)); C(smtp) with C(host), C(port) (587), C(starttls) (true),
+        C(ssl) (SMTPS), C(user), C(password) (from vault) or C(password_env)/C(password_file), C(from), C(to)
+        (a list), C(cafile); C(webhooks), a list of C(kind) (C(teams), C(slack), C(json)) with C(url) or
+        C(url_env).
+      - In check mode nothing is sent; the result's C(alerts) says what would be.
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -83,6 +95,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+alerts:
+  description: The expiry alerts sent (or, in check mode, due) by I(notify), one per certificate and threshold.
+  returned: when notify is set
+  type: list
+  elements: dict
+  sample: [{"host": "pc-0002", "site": "札幌北", "facility_code": "0110113719", "stage": "30", "days": 28,
+            "not_after": "2026-12-28T00:00:00+00:00", "thumbprint": "7347DBD1D58904054EB47A9246BBD2E11CC0463F"}]
 error_code:
   description: On failure, the error's stable code (see C(docs/errors.md)); C(msg) shows it in brackets after the host.
   returned: failure

@@ -413,6 +413,22 @@ def build_parser() -> argparse.ArgumentParser:
     tmpl.add_argument("path", type=Path, help="where to write it, e.g. 端末台帳.xlsx")
     tmpl.set_defaults(func=cmd_fleet_template)
 
+    notify = sub.add_parser(
+        "notify",
+        help="mail or post expiry alerts from an audit's report.json (90/60/30/15 days, daily in the last week, "
+        "expired), once per threshold",
+    )
+    notify.add_argument(
+        "report", type=Path, help="report.json of the latest audit, or the reports folder (its newest report.json)"
+    )
+    notify.add_argument("--config", type=Path, required=True, help="notification settings (see examples/notify.yml)")
+    notify.add_argument(
+        "--state", type=Path, help="what was already sent (default: notify-state.json beside the report's folder)"
+    )
+    notify.add_argument("--check", action="store_true", help="print what would be sent, send nothing")
+    notify.add_argument("--lang", choices=("ja", "en"), help="the alerts' language (default: the settings' lang)")
+    notify.set_defaults(func=cmd_notify)
+
     collection = sub.add_parser("collection", help="build the Galaxy collection onshi.cert")
     collection.add_argument("action", choices=["build"])
     collection.add_argument("--out", type=Path, default=Path("dist"))
@@ -532,6 +548,38 @@ def cmd_fleet_import(args: argparse.Namespace) -> int:
         print(f"fleet import: {exc.describe()}", file=sys.stderr)
         return 2
     print(_("written: {count} file(s) under {folder}", count=len(written), folder=args.out))
+    return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    """Send the expiry alerts that are due (or, with --check, print them)."""
+    import yaml
+
+    from onshi_cert.report import notify
+
+    if args.report.is_dir():
+        found = sorted(args.report.glob("*/report.json"), key=lambda p: p.stat().st_mtime)
+        args.report = found[-1] if found else args.report / "report.json"
+    try:
+        try:
+            data = json.loads(args.report.read_text(encoding="utf-8"))
+            config = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise notify.NotifyError(messages.NOTIFY_SETTINGS, detail=exc) from None
+        settings = notify.Settings.from_dict(config)
+        if args.lang:
+            settings.lang = args.lang
+        data.setdefault("report_path", str(args.report.with_name("report.html").resolve()))
+        state = args.state or args.report.resolve().parent.parent / notify.STATE_FILE
+        alerts = notify.run(data, settings, state, check=args.check)
+    except OnshiCertError as exc:
+        print(f"notify: {exc.describe()}", file=sys.stderr)
+        return 2
+    if args.check and alerts:
+        subject, body = notify.text(alerts, data, settings.lang)
+        print(subject)
+        print(body)
+    print(_("{count} alert(s) due", count=len(alerts)) + (" " + _("(check: nothing sent)") if args.check else ""))
     return 0
 
 

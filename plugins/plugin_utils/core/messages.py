@@ -357,6 +357,30 @@ LEDGER_VAULT = Message(
     N_("give the vault password this fleet's vault.yml was written with (--vault-password-file)"),
 )
 
+NOTIFY_SETTINGS = Message(
+    "ONSHI-E120",
+    N_("the notification settings are incomplete or wrong: {detail}"),
+    N_(
+        "give smtp (host, from, to) and/or webhooks (kind teams, slack or json, and url or url_env); see "
+        "examples/notify.yml"
+    ),
+)
+NOTIFY_INSECURE = Message(
+    "ONSHI-E121",
+    N_("refusing to send the SMTP password to {host} without encryption"),
+    N_("use starttls: true (port 587) or ssl: true (port 465)"),
+)
+NOTIFY_FAILED = Message(
+    "ONSHI-E122",
+    N_("the alert was not delivered by {channel}: {detail}"),
+    N_("check the server, the address and the credentials; nothing was marked as sent, the next run tries again"),
+)
+NOTIFY_STATE = Message(
+    "ONSHI-E123",
+    N_("the notification state {path} cannot be read: {detail}"),
+    N_("move the damaged file away (alerts already sent may then be sent once more)"),
+)
+
 # --- internal errors (a defect: please report it with the code) -------------------------------------------
 INTERNAL = Message(
     "ONSHI-E900",
