@@ -31,6 +31,20 @@ options:
       - Also write each new backup into this folder on the PC (for example a USB drive, C(E:\onshi-cert)).
       - The folder must exist; the controller copy is written first either way.
     type: str
+  keep:
+    description:
+      - After the backup, keep the newest I(keep) backups of this PC per facility code and remove older ones
+        (C(0) keeps every backup).
+      - A backup beyond them is removed only when a verified backup of the same certificate, or of a newer valid
+        certificate of the same code, stays; the only verified backup of a valid certificate is never removed.
+        A backup that does not open with I(backup_password) is never removed.
+    type: int
+    default: 0
+  prune_expired:
+    description:
+      - Also remove this PC's expired backups (an expired certificate cannot be restored, only re-issued).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - onshi.cert.onshi_cert
 attributes:
@@ -59,6 +73,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+pruned:
+  description: The backups removed by I(keep) or I(prune_expired) (in check mode, those that would be), each with
+    its reason.
+  returned: when keep or prune_expired is set
+  type: list
+  elements: dict
+  sample: [{"path": "backups/0110113719/pc01_7347DB..._1a2b3c4d.pfx", "thumbprint": "7347DBD1D58904054EB47A9246BBD2E11CC0463F",
+            "reason": "an older copy: pc01_7347DB..._9f8e7d6c.pfx keeps this certificate"}]
 error_code:
   description: On failure, the error's stable code (see C(docs/errors.md)); C(msg) shows it in brackets after the host.
   returned: failure

@@ -606,7 +606,15 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
             continue
         if settings.check_mode:
             path = backups.backup_path(settings.backup_dir, code, host, winner.thumbprint)
-            done.append({"facility_code": code, "thumbprint": winner.thumbprint, "path": str(path), "new": True})
+            done.append(
+                {
+                    "facility_code": code,
+                    "thumbprint": winner.thumbprint,
+                    "path": str(path),
+                    "not_after": winner.info.not_after.isoformat(),
+                    "new": True,
+                }
+            )
             continue
         item: InstalledCert = winner.payload
         if item.pfx is None:

@@ -31,7 +31,7 @@ from onshi_cert.core.certinfo import utcnow
 from onshi_cert.core.facility import DEFAULT_FIELD, DEFAULT_PATTERN
 from onshi_cert.core.install import judge_bundle
 from onshi_cert.core.trust import TrustAnchors, fingerprint, is_ca, is_self_signed, load_certificates, spki_pin
-from onshi_cert.i18n import detect_lang, display_width, pad, t
+from onshi_cert.i18n import N_, detect_lang, display_width, pad, t
 from onshi_cert.i18n import say as _
 
 PASSWORD_ENV = "ONSHI_CERT_PASSWORD"
@@ -429,6 +429,27 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--lang", choices=("ja", "en"), help="the alerts' language (default: the settings' lang)")
     notify.set_defaults(func=cmd_notify)
 
+    backups = sub.add_parser("backups", help="what the backup folder holds per PC and code, and pruning it")
+    backups_sub = backups.add_subparsers(dest="backups_command", required=True)
+    listing = backups_sub.add_parser("list", help="per PC and facility code: the current verified backup, or none")
+    prune = backups_sub.add_parser(
+        "prune", help="remove backups beyond the newest N per PC and code (never the only verified valid one)"
+    )
+    prune.add_argument("--keep", type=int, default=0, help="backups kept per PC and facility code (0: all)")
+    prune.add_argument("--expired", action="store_true", help="also remove expired backups")
+    prune.add_argument("--check", action="store_true", help="say what would be removed, remove nothing")
+    for command in (listing, prune):
+        command.add_argument("folder", type=Path, help="the backup folder (onshi_cert_backup_dir)")
+        command.add_argument("--password-file", help="file holding the backup password")
+        command.add_argument(
+            "--password-env",
+            default="ONSHI_CERT_BACKUP_PASSWORD",
+            help="environment variable holding the backup password (default ONSHI_CERT_BACKUP_PASSWORD)",
+        )
+        command.add_argument("--json", action="store_true", help="print JSON")
+        command.add_argument("--lang", choices=("ja", "en"))
+        command.set_defaults(func=cmd_backups)
+
     collection = sub.add_parser("collection", help="build the Galaxy collection onshi.cert")
     collection.add_argument("action", choices=["build"])
     collection.add_argument("--out", type=Path, default=Path("dist"))
@@ -581,6 +602,51 @@ def cmd_notify(args: argparse.Namespace) -> int:
         print(body)
     print(_("{count} alert(s) due", count=len(alerts)) + (" " + _("(check: nothing sent)") if args.check else ""))
     return 0
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    """List the backup folder per PC and code, or prune it by the retention rules."""
+    from onshi_cert.core import retention
+    from onshi_cert.core.backup import BackupIndex
+
+    try:
+        password = read_password(args)
+    except OnshiCertError as exc:
+        print(f"backups: {exc.describe()}", file=sys.stderr)
+        return 2
+    index = BackupIndex.scan(args.folder)
+    if args.backups_command == "list":
+        found = retention.holdings(index, password)
+        if args.json:
+            print(json.dumps([h.to_dict() for h in found], ensure_ascii=False, indent=2))
+            return 0
+        for holding in found:
+            current = holding.current
+            detail = (
+                _("{file}, expires {date}", file=current.path.name, date=f"{current.not_after:%Y-%m-%d}")
+                if current
+                else _(BACKUP_STATUS[holding.status])
+            )
+            count = _("{count} backup(s)", count=holding.count)
+            print(f"{holding.host}  {holding.facility_code}  {detail}  ({count})")
+        return 0 if all(h.current for h in found) else 1
+    decisions = retention.plan(index, password, keep=args.keep, prune_expired=args.expired)
+    removed = [] if args.check else retention.apply(decisions)
+    if args.json:
+        print(json.dumps([d.to_dict() for d in decisions], ensure_ascii=False, indent=2))
+        return 0
+    for decision in decisions:
+        verb = (_("would remove") if args.check else _("removed")) if decision.remove else _("keep")
+        print(f"{verb}  {decision.backup.path.name}  {decision.reason}")
+    print(_("(check: nothing removed)") if args.check else _("removed: {count} backup(s)", count=len(removed)))
+    return 0
+
+
+BACKUP_STATUS = {
+    "expired_only": N_("only expired backups: apply for a new certificate, then back it up"),
+    "unverified": N_("no backup opens with this password"),
+    "none": N_("no backup"),
+}
 
 
 def cmd_fleet_template(args: argparse.Namespace) -> int:

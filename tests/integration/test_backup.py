@@ -82,3 +82,35 @@ def test_backup_folder_not_writable(reset_lab, tmp_path) -> None:
     result = backup(reset_lab, "sapporo-naika-pc01", tmp_path)
     assert result["status"] == "failed"
     assert "cannot write" in result["result"]["msg"] and str(folder) in result["result"]["msg"]
+
+
+def test_keep_prunes_this_pcs_older_backups_after_the_new_one(reset_lab, lab_ca, tmp_path) -> None:
+    """keep: 1 on the wire: the PC's fresh backup stays, an older backup of a superseded certificate and an older
+    copy go (check mode only says so), an expired one stays until prune_expired, another PC's stay."""
+    from onshi_cert.core import backup as backups
+    from onshi_cert.core.pkcs12 import Encryption
+
+    folder = tmp_path / "b"
+    older = lab_ca.factory.leaf("0110113719", days_left=100)
+    dead = lab_ca.factory.leaf("0110113719", days_left=-10)
+    extra = [
+        backups.write(folder, host, "0110113719", data, load_pkcs12(data, SECRET), Encryption.AES256)
+        for host, data in (
+            ("sapporo-naika-pc01", older.p12(SECRET)),
+            ("sapporo-naika-pc01", dead.p12(SECRET)),
+            ("sapporo-naika-pc02", older.p12(SECRET)),
+        )
+    ]
+    checked = backup(reset_lab, "sapporo-naika-pc01", tmp_path, check=True, keep=1)
+    assert [p["thumbprint"] for p in checked["result"]["pruned"]] == [extra[0].thumbprint]
+    assert all(b.path.exists() for b in extra)
+
+    done = backup(reset_lab, "sapporo-naika-pc01", tmp_path, keep=1)
+    assert [p["path"] for p in done["result"]["pruned"]] == [str(extra[0].path)]
+    assert not extra[0].path.exists() and extra[1].path.exists() and extra[2].path.exists()
+    current = done["result"]["backups"][0]
+    assert current["new"] is True and (folder / "0110113719" / current["path"].rsplit("/", 1)[-1]).exists()
+
+    expired = backup(reset_lab, "sapporo-naika-pc01", tmp_path, keep=1, prune_expired=True)
+    assert [p["path"] for p in expired["result"]["pruned"]] == [str(extra[1].path)] and not extra[1].path.exists()
+    assert extra[2].path.exists()  # another PC's backups are not this task's
