@@ -9,7 +9,8 @@ from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import 
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
-from ansible_collections.onshi.cert.plugins.plugin_utils.report import HostEntry, build, notify, write_all
+from ansible_collections.onshi.cert.plugins.plugin_utils.report import HostEntry, build, notify, workdocs, write_all
+from ansible_collections.onshi.cert.plugins.plugin_utils.report.aggregate import site_of
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zone
 
 SPEC = {
@@ -26,13 +27,6 @@ SPEC = {
         "notify": {"type": "dict", "no_log": True},
     }
 }
-IGNORED_GROUPS = {"all", "ungrouped", "oqs_pcs"}
-
-
-def site_of(groups: list[str] | str | None) -> str:
-    """Return the site of a host: its first group other than the fleet-wide ones."""
-    names = [groups] if isinstance(groups, str) else list(groups or [])
-    return next((g for g in names if g not in IGNORED_GROUPS), "default")
 
 
 class ActionModule(OnshiAction):
@@ -58,6 +52,8 @@ class ActionModule(OnshiAction):
         dest = Path(args["dest"].replace("{date}", dt.datetime.now(tz).strftime("%Y%m%d")))
         try:
             files = write_all(data, dest, args["csv_encoding"])
+            # 更新のご案内: one renewal notice per clinic of the worklist, for the engineer to hand over.
+            files += workdocs.write(workdocs.notices(data), dest / "notices", timezone=args["timezone"])
         except OSError as exc:
             raise OnshiCertError(messages.REPORT_WRITE, folder=dest, reason=exc.strerror) from None
         attention = sorted(h["host"] for rows in data["sites"].values() for h in rows if h["status"] != "ok")
@@ -71,9 +67,7 @@ class ActionModule(OnshiAction):
                 dest.parent / notify.STATE_FILE,
                 check=bool(self._task.check_mode),
             )
-            extra["alerts"] = [
-                {key: value for key, value in asdict(alert).items() if key != "key"} for alert in alerts
-            ]
+            extra["alerts"] = [{key: value for key, value in asdict(alert).items() if key != "key"} for alert in alerts]
         return extra | {
             "changed": False,
             "msg": _("report: {report} ({count} PC(s) need a person)", report=report, count=len(attention)),

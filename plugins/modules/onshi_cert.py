@@ -309,6 +309,21 @@ certificates:
   type: list
   elements: str
   sample: ["1834C457FAC1E5B35DC43BAF692C18D0B48B652C 0441234564 until 2030-01-25 key=yes issuer=Online Billing NW Common Root CA"]
+before:
+  description: C(CurrentUser\My) when the task started - each certificate's thumbprint, facility code, expiry and
+    whether it has its private key (for the work report).
+  returned: when state is present or absent and the PC was read
+  type: list
+  elements: dict
+  sample: [{"thumbprint": "1834C457FAC1E5B35DC43BAF692C18D0B48B652C", "facility_code": "0441234564",
+            "not_after": "2026-12-20T00:00:00+00:00", "has_key": true}]
+after:
+  description: C(CurrentUser\My) after the change, read back from the PC; in check mode, as the plan would leave it.
+  returned: when state is present or absent and the PC was read
+  type: list
+  elements: dict
+  sample: [{"thumbprint": "7347DBD1D58904054EB47A9246BBD2E11CC0463F", "facility_code": "0441234564",
+            "not_after": "2031-01-25T00:00:00+00:00", "has_key": true}]
 warnings:
   description: Things the engineer should know (outdated files, a file that expires soon, legacy check digit).
   returned: always

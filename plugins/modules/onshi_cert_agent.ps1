@@ -8,7 +8,7 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 2.0
 
 $ContractVersion = 1
-$MutatingOps = @('import_pfx', 'add_cert', 'remove_cert', 'write_file')
+$MutatingOps = @('import_pfx', 'add_cert', 'remove_cert', 'write_file', 'add_event_source', 'write_event')
 
 Function Test-Key($Table, [string]$Name) {
     # ansible-core's exec wrapper turns every JSON object into a Hashtable (Convert-JsonObject): on a
@@ -138,7 +138,10 @@ Function Invoke-HostInfo($Step) {
         }
     }
     $os = [System.Environment]::OSVersion.Version
+    $sourceExists = $null
+    if (Test-Key $Step.args 'event_source') { $sourceExists = Test-EventSource ([string]$Step.args.event_source) }
     return @{
+        event_source_exists = $sourceExists
         computer_name = $env:COMPUTERNAME
         os_build = $os.Build
         os_version = $os.ToString()
@@ -148,6 +151,42 @@ Function Invoke-HostInfo($Step) {
         logon_type = $logon
         dpapi = (Test-Dpapi)
         files = $files
+    }
+}
+
+Function Test-EventSource([string]$Source) {
+    # SourceExists searches every log; a non-administrator cannot read the Security log, so for a source that
+    # does not exist yet it throws instead of answering: that, too, means 'not there'.
+    try { return [bool][System.Diagnostics.EventLog]::SourceExists($Source) }
+    catch { return $false }
+}
+
+Function Invoke-AddEventSource($Step) {
+    # Creating an event source writes HKLM: only an administrator may. The audit trail never stops a change,
+    # so a refusal is answered (created = false, error), not thrown.
+    $source = [string](Get-Arg $Step 'source')
+    if (Test-EventSource $source) { return @{ source = $source; created = $false } }
+    try {
+        [System.Diagnostics.EventLog]::CreateEventSource($source, 'Application')
+        return @{ source = $source; created = $true }
+    }
+    catch {
+        return @{ source = $source; created = $false; error = $_.Exception.Message }
+    }
+}
+
+Function Invoke-WriteEvent($Step) {
+    # One entry in the Application log. Never throws: a trail that cannot be written is reported (written =
+    # false, error), the certificate change it records stands.
+    $source = [string](Get-Arg $Step 'source')
+    $id = [int](Get-Arg $Step 'event_id')
+    $type = [System.Diagnostics.EventLogEntryType]([string](Get-Arg $Step 'entry_type'))
+    try {
+        [System.Diagnostics.EventLog]::WriteEntry($source, [string](Get-Arg $Step 'message'), $type, $id)
+        return @{ source = $source; event_id = $id; written = $true }
+    }
+    catch {
+        return @{ source = $source; event_id = $id; written = $false; error = $_.Exception.Message }
     }
 }
 
@@ -383,6 +422,7 @@ $Verbs = @{
     host_info = @('read', 'host facts'); list_certs = @('list', 'store'); import_pfx = @('import', 'store')
     add_cert = @('add', 'store'); remove_cert = @('remove', 'thumbprint'); export_pfx = @('export', 'thumbprint')
     write_file = @('write', 'path'); assert_cert = @('verify', 'thumbprint')
+    add_event_source = @('register', 'source'); write_event = @('log', 'source')
 }
 
 # Under AppLocker or WDAC enforcement an unsigned script runs in ConstrainedLanguage mode, where the .NET
@@ -419,6 +459,8 @@ foreach ($step in @($complex_args.steps)) {
             'export_pfx' { $report.result = Invoke-ExportPfx $step }
             'assert_cert' { $report.result = Invoke-AssertCert $step }
             'write_file' { $report.result = Invoke-WriteFile $step; $changed = $true }
+            'add_event_source' { $report.result = Invoke-AddEventSource $step; if ($report.result.created) { $changed = $true } }
+            'write_event' { $report.result = Invoke-WriteEvent $step; if ($report.result.written) { $changed = $true } }
         }
         $report.ok = $true
     }

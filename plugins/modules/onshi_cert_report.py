@@ -9,6 +9,8 @@ description:
     writes, into I(dest), C(report.html) (Japanese), C(report.en.html) (English), C(renewals.csv)
     (UTF-8 with BOM for Excel), C(report.json), C(report.md) and C(onshi_cert.prom) (Prometheus textfile
     with the C(x509_cert_not_after) and C(x509_cert_expired) metrics).
+  - Also writes, into C(notices/), a renewal notice (更新のご案内) per clinic of the renewal worklist - what to apply
+    for, by when, and the cost - as printable A4 HTML in Japanese and English.
   - PCs without facts are reported as unreachable.
   - Runs on the controller only; use it with C(delegate_to=localhost) and C(run_once=true).
 version_added: "0.1.0"

@@ -20,6 +20,8 @@ with contextlib.suppress(ImportError):
     from cryptography.hazmat.primitives.serialization import Encoding
 
 from .agent.contract import (
+    EVENT_IDS,
+    EVENT_SOURCE,
     HR_ACCESS_DENIED,
     HR_BAD_KEY_STATE,
     HR_CANCELLED,
@@ -136,7 +138,11 @@ def read_state(runner: Runner, settings: Settings, *, export_except: list[str] |
     listing: dict[str, Any] = {"store": MY}
     if export_except is not None and not settings.check_mode:
         listing |= {"export_except": export_except, "export_password": settings.new_password()}
-    steps = [Step("host_info"), Step("list_certs", listing), Step("list_certs", {"store": INTERMEDIATE_STORE})]
+    steps = [
+        Step("host_info", {"event_source": EVENT_SOURCE}),
+        Step("list_certs", listing),
+        Step("list_certs", {"store": INTERMEDIATE_STORE}),
+    ]
     steps += [Step("list_certs", {"store": store}) for store in ROOT_STORES]
     response = _check(runner.run(steps, check_mode=settings.check_mode), _("cannot read the PC's certificates"))
     rule = settings.expect.rule
@@ -286,7 +292,15 @@ def back_up_imports(
         code = item.code or "unknown"
         if settings.check_mode:
             path = backups.backup_path(settings.backup_dir, code, host, item.thumbprint)
-            done.append({"facility_code": code, "thumbprint": item.thumbprint, "new": True, "path": str(path)})
+            done.append(
+                {
+                    "facility_code": code,
+                    "thumbprint": item.thumbprint,
+                    "new": True,
+                    "path": str(path),
+                    "not_after": item.info.not_after.isoformat(),
+                }
+            )
             continue
         encryption = encryption_for_build(state.facts.os_build)
         bundle: Pkcs12Bundle = item.payload
@@ -314,6 +328,8 @@ def apply(runner: Runner, state: State, plan: HostPlan, settings: Settings) -> l
     agent stops at the first failing step, so a failed check leaves every certificate in place.
     """
     machine = [s for s in ca_steps(plan) if s.args["store"].startswith("LocalMachine")]
+    if not state.facts.event_source:  # the audit trail's source is registered once, by the administrator
+        machine.append(Step("add_event_source", {"source": EVENT_SOURCE}))
     if machine and not state.facts.is_admin:
         with runner.without_become():
             response = runner.run(machine)
@@ -330,6 +346,7 @@ def apply(runner: Runner, state: State, plan: HostPlan, settings: Settings) -> l
     for thumb in sorted(set(plan.keep.values())):
         steps.append(Step("assert_cert", {"store": MY, "thumbprint": thumb, "expect": KEY_READY}))
     steps += [Step("remove_cert", {"store": MY, "thumbprint": r.thumbprint}) for r in plan.removals]
+    steps += event_steps(plan, settings)
     steps.append(Step("list_certs", {"store": MY}))
     response = runner.run(steps)
     if response.failed:
@@ -344,6 +361,48 @@ def apply(runner: Runner, state: State, plan: HostPlan, settings: Settings) -> l
             done=", ".join(done) or _("none"),
         )
     return parse_listing(response.result_of("list_certs"), settings.expect.rule)
+
+
+def event_steps(plan: HostPlan, settings: Settings) -> list[Step]:
+    """Return the audit-trail entries of the change, for the clinic's own IT (Application log, never fatal)."""
+    who = settings.operator or "-"
+    entries = [
+        (
+            EVENT_IDS["install"],
+            _(
+                "onshi-cert installed the client certificate {thumbprint} ({code}, valid until {date}) for {user}",
+                thumbprint=i.thumbprint,
+                code=i.code,
+                date=f"{i.info.not_after:%Y-%m-%d}",
+                user=who,
+            ),
+        )
+        for i in plan.imports
+    ]
+    entries += [
+        (
+            EVENT_IDS["remove"],
+            _(
+                "onshi-cert removed the certificate {thumbprint} ({code}): {reason}; backup: {backup}",
+                thumbprint=r.thumbprint,
+                code=r.item.code or "-",
+                reason=r.detail,
+                backup=r.backup_note or _(BACKUP_ROUTES.get(r.backup, r.backup)),
+            ),
+        )
+        for r in plan.removals
+    ]
+    entries += [
+        (EVENT_IDS["trust"], _("onshi-cert added {subject} to {store}", subject=c.subject.rfc4514_string(), store=s))
+        for s, c in plan.ca_adds
+    ]
+    return [
+        Step(
+            "write_event",
+            {"source": EVENT_SOURCE, "event_id": event_id, "entry_type": "Information", "message": message},
+        )
+        for event_id, message in entries
+    ]
 
 
 # --- what the engineer sees ------------------------------------------------------------------------------------
@@ -497,6 +556,7 @@ def converge(
     if settings.check_mode or not plan.changes:
         result = _result(state, plan, settings, runner, summary(state.my), backups=new_backups, warnings=warnings)
         result["changed"] = plan.changes or bool(new_backups)
+        result |= {"before": cert_rows(state.my), "after": predicted_rows(state, plan)}
         return _require_every_code(result, plan, missing_fix)
     written, backup_notes = back_up_removals(state, plan, settings, index, host)
     after = apply(runner, state, plan, settings)
@@ -512,7 +572,42 @@ def converge(
         backups=written + new_backups,
         warnings=warnings + backup_notes,
     )
+    result |= {"before": cert_rows(state.my), "after": cert_rows(after)}
     return _require_every_code(result, plan, missing_fix)
+
+
+def cert_rows(certs: list[InstalledCert]) -> list[dict[str, Any]]:
+    """Return ``CurrentUser\\My`` as work reports list it: thumbprint, code, expiry, key."""
+    return sorted(
+        (
+            {
+                "thumbprint": c.thumbprint,
+                "facility_code": c.info.facility_code,
+                "not_after": c.info.not_after.isoformat(),
+                "has_key": bool(c.info.has_key),
+            }
+            for c in certs
+        ),
+        key=lambda row: (row["facility_code"] or "", row["not_after"]),
+    )
+
+
+def predicted_rows(state: State, plan: HostPlan) -> list[dict[str, Any]]:
+    """Return ``CurrentUser\\My`` as the plan would leave it (check mode)."""
+    removed = {r.thumbprint for r in plan.removals}
+    rows = [row for row in cert_rows(state.my) if row["thumbprint"] not in removed]
+    present = {row["thumbprint"] for row in rows}
+    rows += [
+        {
+            "thumbprint": i.thumbprint,
+            "facility_code": i.code,
+            "not_after": i.info.not_after.isoformat(),
+            "has_key": True,
+        }
+        for i in plan.imports
+        if i.thumbprint not in present
+    ]
+    return sorted(rows, key=lambda row: (row["facility_code"] or "", row["not_after"]))
 
 
 def _require_every_code(result: dict[str, Any], plan: HostPlan, fix: str | None) -> dict[str, Any]:

@@ -33,7 +33,8 @@ def present(lab, target: str, path: Path, tmp_path: Path, password: str = "1234"
 
 
 def test_provision_new_pc_check_apply_reapply(reset_lab, p12, tmp_path) -> None:
-    """Check mode plans and changes nothing; apply imports with 2 executions; re-apply changes nothing in 1."""
+    """Check mode plans and changes nothing; apply imports (3 executions the first time: the administrator registers
+    the event-log source); the change is in the PC's Application log; re-apply changes nothing in 1."""
     path = p12("0441234564")
     before = reset_lab.host("sendai-yakkyoku-pc01")["state"]
     _, checked = present(reset_lab, "sendai-yakkyoku-pc01", path, tmp_path, check=True, diff=True)
@@ -47,17 +48,23 @@ def test_provision_new_pc_check_apply_reapply(reset_lab, p12, tmp_path) -> None:
     reset_lab.reset()
     _, applied = present(reset_lab, "sendai-yakkyoku-pc01", path, tmp_path)
     assert applied["result"]["changed"] is True
-    assert applied["result"]["executions"] == 2
+    assert applied["result"]["executions"] == 3
     rows = my_store(reset_lab, "sendai-yakkyoku-pc01")
     assert [(r["thumbprint"], r["has_key"], r["exportable"]) for r in rows] == [
         (applied["result"]["thumbprint"], True, True)
     ]
+    state = reset_lab.host("sendai-yakkyoku-pc01")["state"]
+    assert state["event_sources"] == ["onshi-cert"]
+    (event,) = state["events"]
+    assert event["event_id"] == 1001 and event["source"] == "onshi-cert" and event["entry_type"] == "Information"
+    assert applied["result"]["thumbprint"] in event["message"] and event["user"].endswith("\\OQSComApp")
 
     reset_lab.reset()
     _, again = present(reset_lab, "sendai-yakkyoku-pc01", path, tmp_path)
     assert again["result"]["changed"] is False
     assert again["result"]["executions"] == 1
     assert reset_lab.records("sendai-yakkyoku-pc01")["executions"] == 1
+    assert len(reset_lab.host("sendai-yakkyoku-pc01")["state"]["events"]) == 1  # nothing changed, nothing logged
 
 
 def test_renewal_replaces_superseded_and_expired_after_backup(reset_lab, p12, tmp_path) -> None:
@@ -65,8 +72,11 @@ def test_renewal_replaces_superseded_and_expired_after_backup(reset_lab, p12, tm
     old = {r["thumbprint"] for r in my_store(reset_lab, "tokyo-clinic-pc02")}
     _, result = present(reset_lab, "tokyo-clinic-pc02", p12("1310512346", terminal="02"), tmp_path)
     out = result["result"]
-    assert out["changed"] is True and out["executions"] == 2
+    assert out["changed"] is True and out["executions"] == 3  # read, register the event-log source, change
     assert {r["thumbprint"] for r in out["removed"]} == old
+    events = reset_lab.host("tokyo-clinic-pc02")["state"]["events"]
+    assert sorted(e["event_id"] for e in events) == [1001] + [1002] * len(old)
+    assert all(t in " ".join(e["message"] for e in events) for t in old)
     rows = my_store(reset_lab, "tokyo-clinic-pc02")
     assert [r["thumbprint"] for r in rows] == [out["thumbprint"]]
     backups = sorted((tmp_path / "backups" / "1310512346").glob("*.pfx"))

@@ -40,19 +40,25 @@ def changed_hosts(run) -> set[str]:
 
 
 @pytest.mark.matrix
-def test_provision_check_apply_converge(reset_lab, release) -> None:
-    """Check mode plans and changes nothing; apply fixes every PC it can; a re-run changes nothing."""
+def test_provision_check_apply_converge(reset_lab, release, tmp_path) -> None:
+    """Check mode plans and changes nothing; apply fixes every PC it can; a re-run changes nothing. Each run
+    leaves each clinic's work plan (check mode) or work report."""
     lab = reset_lab
     issued = downloads.issue(lab.state_dir, lab.state_dir / "certs")
     assert set(issued) == {*NEEDING, "okinawa-houmon-pc01"}  # the download site cannot know it is unreachable
     before = states(lab)
-    checked = run_playbook("playbooks/provision.yml", lab.inventory, check=True, diff=True)
+    docs = {"onshi_cert_workdocs_dir": str(tmp_path / "work")}
+    checked = run_playbook("playbooks/provision.yml", lab.inventory, check=True, diff=True, extra_vars=docs)
     assert states(lab) == before
     assert changed_hosts(checked) >= set(NEEDING)
     assert "+" in checked.stdout and "CurrentUser(OQSComApp)\\My" in checked.stdout
     assert "planned" in checked.stdout.split("ONSHI-CERT RECAP")[1]
+    tokyo = lab.host("tokyo-clinic-pc01")["state"]["facility_codes"][0]
+    plan = (tmp_path / "work" / f"{tokyo}_plan.ja.html").read_text(encoding="utf-8")
+    assert "作業計画書" in plan and "tokyo-clinic-pc01" in plan and "予定" in plan and "想定停止時間: なし" in plan
+    assert not list((tmp_path / "work").glob("*_report.*"))
 
-    applied = run_playbook("playbooks/provision.yml", lab.inventory)
+    applied = run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=docs)
     assert applied.recap["okinawa-houmon-pc01"]["unreachable"] == 1
     assert applied.recap["nagoya-clinic-pc01"]["failures"] == 0  # valid, no .p12: nothing to provision
     for host in NEEDING:
@@ -65,6 +71,12 @@ def test_provision_check_apply_converge(reset_lab, release) -> None:
         assert dt.datetime.fromisoformat(ours[0]["not_after"]) > dt.datetime.now(dt.UTC) + dt.timedelta(days=1000)
     assert "ONSHI-CERT RECAP" in applied.stdout
     assert list((lab.state_dir / "backups").rglob("*.pfx"))
+    report = (tmp_path / "work" / f"{tokyo}_report.ja.html").read_text(encoding="utf-8")
+    (kept,) = [r for r in my_store(lab, "tokyo-clinic-pc01") if r["ours"] and r["subject_cn"][:10] == tokyo]
+    assert "作業報告書" in report and kept["thumbprint"] in report
+    assert "作業後" in report and "医療機関 確認欄" in report
+    okinawa = lab.host("okinawa-houmon-pc01")["state"]["facility_codes"][0]
+    assert "接続不可" in (tmp_path / "work" / f"{okinawa}_report.ja.html").read_text(encoding="utf-8")
 
     again = run_playbook("playbooks/provision.yml", lab.inventory)
     assert changed_hosts(again) == set()
@@ -196,10 +208,14 @@ def test_audit_writes_the_report(reset_lab, release) -> None:
         "report.json",
         "report.md",
         "onshi_cert.prom",
+        "notices",
     }
     data = json.loads((folder / "report.json").read_text())
     status = {h["host"]: h["status"] for rows in data["sites"].values() for h in rows}
     assert status["okinawa-houmon-pc01"] == "unreachable"
+    expired_code = next(r["facility_code"] for r in data["renewals"] if r["host"] == "sapporo-shika-pc01")
+    notice = (folder / "notices" / f"{expired_code}_notice.ja.html").read_text(encoding="utf-8")
+    assert "電子証明書 更新のご案内" in notice and "再発行（期限切れ）" in notice and "2,253円" in notice
     assert status["sapporo-shika-pc01"] == "expired"
     assert status["hiroshima-clinic-pc01"] == "expiring"
     assert data["summary"]["hosts"] == 13 and data["summary"]["unreachable"] == 1

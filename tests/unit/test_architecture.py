@@ -85,6 +85,6 @@ def test_no_data_default_lives_beside_the_playbooks_or_in_the_collection() -> No
 
     roles = Path(__file__).resolve().parents[2] / "roles"
     defaults = {p: p.read_text(encoding="utf-8") for p in roles.glob("*/defaults/main.yml")}
-    assert len(defaults) == 6
+    assert len(defaults) == 7
     assert [str(p) for p, text in defaults.items() if "playbook_dir" in text] == []
     assert all("onshi_cert_data_dir" in text for text in defaults.values())

@@ -34,6 +34,8 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], bool]] = {
     "export_pfx": (("store", "thumbprint", "password"), False),
     "assert_cert": (("store", "thumbprint", "expect"), False),
     "write_file": (("path", "content"), True),
+    "add_event_source": (("source",), True),
+    "write_event": (("source", "event_id", "entry_type", "message"), True),
 }
 # Operation name -> (the verb and the argument naming the target in "Failed to <verb> '<target>'"; None: the
 # computer). The PowerShell agent's $Verbs table and $MutatingOps list must equal these (a test parses them).
@@ -46,7 +48,13 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
     "export_pfx": ("export", "thumbprint"),
     "assert_cert": ("verify", "thumbprint"),
     "write_file": ("write", "path"),
+    "add_event_source": ("register", "source"),
+    "write_event": ("log", "source"),
 }
+# The audit trail in the PC's Application event log: the source (created once by the administrator connection)
+# and the event ID of each kind of change.
+EVENT_SOURCE = "onshi-cert"
+EVENT_IDS = {"install": 1001, "remove": 1002, "trust": 1003}
 MUTATING = frozenset(op for op, (_required, changes) in OPERATIONS.items() if changes)
 
 # Step arguments that carry secrets or key material: never logged, never returned to the user.

@@ -81,6 +81,7 @@ class HostFacts:
     logon_type: str
     dpapi: bool
     files: dict[str, str | None]
+    event_source: bool = False  # the onshi-cert source of the Application log exists (the audit trail can be written)
 
     @classmethod
     def from_result(cls, result: dict[str, Any]) -> HostFacts:
@@ -95,6 +96,7 @@ class HostFacts:
             logon_type=str(result.get("logon_type", "unknown")),
             dpapi=bool(result.get("dpapi")),
             files=dict(result.get("files") or {}),
+            event_source=bool(result.get("event_source_exists")),
         )
 
     @property

@@ -202,3 +202,12 @@ def _worklist(entry: HostEntry, cert: dict[str, Any], reason: str) -> dict[str, 
         "reason": reason,
         "cost_yen": FEE_YEN + (POSTAGE_YEN if reason == "expired" else 0),
     }
+
+
+IGNORED_GROUPS = {"all", "ungrouped", "oqs_pcs"}
+
+
+def site_of(groups: list[str] | str | None) -> str:
+    """Return the site of a host: its first group other than the fleet-wide ones."""
+    names = [groups] if isinstance(groups, str) else list(groups or [])
+    return next((g for g in names if g not in IGNORED_GROUPS), "default")

@@ -5,25 +5,25 @@ What was sent is kept in a state file beside the reports (``notify-state.json``)
 announced once per threshold (once a day in its last week) however often the audit runs. Nothing is marked
 as sent unless every channel took it: a failed channel means the next run tries again.
 
-Only the standard library: ``smtplib``/``ssl`` and ``urllib``. Secrets (the SMTP password, webhook URLs,
+Only the standard library: ``smtplib``, ``ssl`` and ``http.client``. Secrets (the SMTP password, webhook URLs,
 which carry their own key) come from environment variables or files, never from the command line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import os
 import smtplib
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..core import messages
 from ..core.errors import OnshiCertError
@@ -198,17 +198,38 @@ def payload(kind: str, subject: str, body: str, alerts: list[Alert]) -> dict[str
 
 
 def post(hook: dict[str, Any], data: dict[str, Any]) -> None:
-    """POST ``data`` as JSON to the webhook; anything but a 2xx answer is a failure."""
+    """POST ``data`` as JSON to the webhook (http or https, the system's CAs); anything but 2xx is a failure."""
     url = _secret(hook, "url") or ""
-    request = urllib.request.Request(
-        url, data=json.dumps(data, ensure_ascii=False).encode(), headers={"Content-Type": "application/json"}
-    )
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.netloc}{parts.path}"[:80]  # never the query: it may hold the webhook's key
+    body = json.dumps(data, ensure_ascii=False).encode()
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            answer.read()
-    except (OSError, urllib.error.URLError) as exc:
-        where = url.split("?")[0][:60]  # the query may hold the webhook's key
+        if parts.scheme == "https":
+            context = ssl.create_default_context(cafile=hook.get("cafile"))
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.netloc, timeout=30, context=context
+            )
+        elif parts.scheme == "http":
+            connection = http.client.HTTPConnection(parts.netloc, timeout=30)
+        else:
+            raise NotifyError(messages.NOTIFY_SETTINGS, detail=f"webhooks: {where}")
+        target = parts.path or "/"
+        connection.request(
+            "POST",
+            f"{target}?{parts.query}" if parts.query else target,
+            body,
+            {
+                "Content-Type": "application/json; charset=utf-8",
+            },
+        )
+        answer = connection.getresponse()
+        answer.read()
+        connection.close()
+    except (OSError, http.client.HTTPException) as exc:
         raise NotifyError(messages.NOTIFY_FAILED, channel=f"webhook {where}", detail=exc) from None
+    if not 200 <= answer.status < 300:
+        detail = f"HTTP {answer.status} {answer.reason}"
+        raise NotifyError(messages.NOTIFY_FAILED, channel=f"webhook {where}", detail=detail)
 
 
 def load_state(path: Path) -> dict[str, str]:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from onshi_cert.agent.contract import (
     CONTRACT_VERSION,
+    HR_ACCESS_DENIED,
     MESSAGES,
     MUTATING,
     OPERATIONS,
@@ -116,6 +117,7 @@ def host_info(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict
         "logon_type": session.logon_type,
         "dpapi": session.dpapi,
         "files": files,
+        "event_source_exists": str(args["event_source"]) in host.event_sources if args.get("event_source") else None,
     }
 
 
@@ -308,6 +310,46 @@ def write_file(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
     return {"path": path, "size": len(content)}
 
 
+def add_event_source(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """Register an Application-log source: an administrator's right (HKLM); refused is answered, not raised."""
+    source = str(_arg(args, "source"))
+    if source in host.event_sources:
+        return {"source": source, "created": False}
+    if not session.admin:
+        return {
+            "source": source,
+            "created": False,
+            "error": WINDOWS_MESSAGES[HR_ACCESS_DENIED].get(host.language, WIN_ACCESS_DENIED),
+        }
+    host.event_sources.append(source)
+    return {"source": source, "created": True}
+
+
+# What Windows says when a non-administrator writes with a source that does not exist (it would have to create it).
+WIN_NO_SOURCE = (
+    "The source was not found, but some or all event logs could not be searched.  Inaccessible logs: Security."
+)
+
+
+def write_event(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """Append an entry to the Application log; never raises (the trail never stops a change)."""
+    source, event_id = str(_arg(args, "source")), int(_arg(args, "event_id"))
+    if source not in host.event_sources:
+        if not session.admin:
+            return {"source": source, "event_id": event_id, "written": False, "error": WIN_NO_SOURCE}
+        host.event_sources.append(source)  # WriteEntry creates a missing source when it may
+    host.events.append(
+        {
+            "source": source,
+            "event_id": event_id,
+            "entry_type": str(_arg(args, "entry_type")),
+            "message": str(_arg(args, "message")),
+            "user": f"{host.name.upper()[:15]}\\{session.user}",
+        }
+    )
+    return {"source": source, "event_id": event_id, "written": True}
+
+
 HANDLERS: dict[str, Callable[[WindowsHost, Session, dict[str, Any]], dict[str, Any]]] = {
     "host_info": host_info,
     "list_certs": list_certs,
@@ -317,6 +359,8 @@ HANDLERS: dict[str, Callable[[WindowsHost, Session, dict[str, Any]], dict[str, A
     "export_pfx": export_pfx,
     "write_file": write_file,
     "assert_cert": assert_cert,
+    "add_event_source": add_event_source,
+    "write_event": write_event,
 }
 assert set(HANDLERS) == set(OPERATIONS), "the lab must implement every operation of the contract"
 
@@ -371,6 +415,8 @@ def run_agent(
                 (op in ("import_pfx", "add_cert") and not result["already_present"])
                 or (op == "remove_cert" and result["removed"])
                 or op == "write_file"
+                or (op == "add_event_source" and result["created"])
+                or (op == "write_event" and result["written"])
             ):
                 changed = True
         except WindowsError_ as exc:

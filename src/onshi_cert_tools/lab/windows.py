@@ -93,6 +93,8 @@ class WindowsHost:
     stores: dict[str, list[StoredCert]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # path -> base64 content
     readonly_dirs: list[str] = field(default_factory=list)
+    event_sources: list[str] = field(default_factory=list)  # registered sources of the Application log
+    events: list[dict[str, Any]] = field(default_factory=list)  # the Application log's entries, oldest first
 
     @property
     def ps_version(self) -> str:

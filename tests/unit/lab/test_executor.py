@@ -72,3 +72,43 @@ def test_an_unknown_release_or_another_script_is_refused_by_name(host) -> None:
         execute(host, "Administrator", command, [*arguments[:-1], other], payload.stdin_for(REQUEST))
     with pytest.raises(Refused, match="is not a PowerShell encoded command"):
         execute(host, "Administrator", "cmd.exe", ["/c", "dir"], b"")
+
+
+def test_the_event_log_trail_needs_an_administrator_once_and_never_fails_a_change() -> None:
+    """The operating user cannot register the source (answered, not failed) nor write without it; once the
+    administrator registered it, the operating user's entries are written."""
+    from onshi_cert_tools.lab.agent_model import run_agent
+    from onshi_cert_tools.lab.windows import Session, WindowsHost
+
+    host = WindowsHost("pc", "127.0.0.1", language="ja-JP")
+    user = Session("OQSComApp", admin=False, logon_type="interactive", dpapi=True, become=True)
+    admin = Session("Administrator", admin=True, logon_type="network", dpapi=False)
+    event = {"source": "onshi-cert", "event_id": 1001, "entry_type": "Information", "message": "installed <x>"}
+
+    def steps(*items):
+        return {"steps": [{"op": op, "args": args} for op, args in items]}
+
+    answer = run_agent(host, user, steps(("add_event_source", {"source": "onshi-cert"}), ("write_event", event)))
+    assert answer["failed"] is False and answer["changed"] is False
+    assert (
+        answer["steps"][0]["result"]["created"] is False
+        and "アクセスが拒否されました" in answer["steps"][0]["result"]["error"]
+    )
+    assert answer["steps"][1]["result"]["written"] is False and host.events == []
+    info = run_agent(host, user, steps(("host_info", {"event_source": "onshi-cert"})))
+    assert info["steps"][0]["result"]["event_source_exists"] is False
+
+    assert run_agent(host, admin, steps(("add_event_source", {"source": "onshi-cert"})))["changed"] is True
+    written = run_agent(host, user, steps(("write_event", event)))
+    assert written["changed"] is True and written["steps"][0]["result"]["written"] is True
+    assert host.events == [event | {"user": "PC\\OQSComApp"}]
+    assert (
+        run_agent(
+            host,
+            user,
+            steps(("write_event", event)),
+        )["failed"]
+        is False
+    )
+    checked = run_agent(host, user, {"_ansible_check_mode": True, **steps(("write_event", event))})
+    assert checked["failed"] is True and len(host.events) == 2  # check mode changes nothing, the log included

@@ -1,0 +1,135 @@
+# onshi_cert_workdocs: documentation of the action plugin of the same name (it runs on the controller).
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: onshi_cert_workdocs
+short_description: Write each clinic's work plan (作業計画書) or work report (作業報告書) on the controller
+description:
+  - Groups the PCs of the play by clinic (C(onshi_cert_facility_name), else their facility codes) and writes, per
+    clinic, a printable A4 HTML document in Japanese and English from what each PC's C(onshi.cert.onshi_cert) task
+    returned.
+  - In check mode (or with I(kind=plan)) a work plan - what will be installed, removed and why, trusted, backed up;
+    expected downtime none. After a real run (I(kind=report)) a work report - what was done per PC, the
+    certificates before and after with their expiry, the backups and where they are (and the copy on the PC),
+    what failed with its error code and fix, and a sign-off box for the engineer and the clinic.
+  - Times are in I(timezone) (Japan by default). Certificate and inventory text is escaped.
+version_added: 0.1.0
+options:
+  hosts:
+    description: The play's hosts (C(ansible_play_hosts_all)).
+    type: list
+    elements: str
+    required: true
+  results:
+    description: Host name to the registered result of its C(onshi.cert.onshi_cert) task (empty when it did not run).
+    type: dict
+    required: true
+  sites:
+    description: Host name to its inventory groups (the fallback site is the first group that is not fleet-wide).
+    type: dict
+    default: {}
+  site_names:
+    description: Host name to C(onshi_cert_site).
+    type: dict
+    default: {}
+  facility_names:
+    description: Host name to C(onshi_cert_facility_name) (医療機関名), which groups the PCs of one clinic.
+    type: dict
+    default: {}
+  facility_codes:
+    description: Host name to its facility codes.
+    type: dict
+    default: {}
+  dest:
+    description: The folder for the documents; C({date}) becomes today's date in I(timezone).
+    type: path
+    required: true
+  kind:
+    description: C(plan), C(report), or C(auto) - a plan in check mode, a report otherwise.
+    type: str
+    choices: [auto, plan, report]
+    default: auto
+  langs:
+    description: The languages written, the first also as PDF when I(pdf) is set.
+    type: list
+    elements: str
+    choices: [ja, en]
+    default: [ja, en]
+  pdf:
+    description: Also print each document to A4 PDF with a headless Chromium or Chrome found on the controller's PATH
+      (skipped when none is installed).
+    type: bool
+    default: false
+  timezone:
+    description: The IANA time zone of the documents' dates.
+    type: str
+    default: Asia/Tokyo
+  pc_copy_dir:
+    description: The folder on the PC that holds the second copy of each backup (listed in the report).
+    type: str
+    default: ""
+attributes:
+  check_mode:
+    support: full
+    description: The documents are output on the controller; in check mode the work plan is written.
+  diff_mode:
+    support: none
+    description: Nothing on the PCs changes; there is no diff.
+requirements:
+  - "On the controller: the Python packages of the collection's requirements.txt."
+seealso:
+  - module: onshi.cert.onshi_cert
+  - module: onshi.cert.onshi_cert_report
+author:
+  - onshi-cert developers (@onshi-cert)
+"""
+
+EXAMPLES = r"""
+- name: Provision, keeping what each PC's task returned
+  onshi.cert.onshi_cert:
+    p12_dir: certs
+    passwords: "{{ onshi_cert_p12_passwords }}"
+  register: provisioned
+
+- name: Write each clinic's work plan (--check) or work report
+  onshi.cert.onshi_cert_workdocs:
+    hosts: "{{ ansible_play_hosts_all }}"
+    results: >-
+      {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'provisioned')
+         | map('default', {}))) }}
+    facility_names: >-
+      {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'onshi_cert_facility_name')
+         | map('default', ''))) }}
+    dest: work/{date}
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+kind:
+  description: The documents written - C(plan) or C(report).
+  returned: success
+  type: str
+  sample: plan
+files:
+  description: The files written, C(<facility code>_<kind>.<lang>.html) (and C(.pdf)).
+  returned: success
+  type: list
+  elements: str
+  sample: ["work/20261130/0110113719_plan.ja.html", "work/20261130/0110113719_plan.en.html"]
+msg:
+  description: How many documents for how many clinics, and where, in the reader's language.
+  returned: success
+  type: str
+  sample: "4 document(s) for 2 facility(ies) in work/20261130"
+error_code:
+  description: On failure, the error's stable code (see C(docs/errors.md)); C(msg) shows it in brackets after the host.
+  returned: failure
+  type: str
+  sample: ONSHI-E100
+fix:
+  description: On failure, what to do about it, in the reader's language.
+  returned: failure
+  type: str
+  sample: choose a writable onshi_cert_audit_report_dir
+"""

@@ -1,0 +1,235 @@
+"""The documents a vendor hands a clinic: 作業計画書 (plan), 作業報告書 (report), 更新のご案内 (renewal notice).
+
+One document per clinic (its PCs grouped by ``onshi_cert_facility_name``, else by facility code), printable
+A4 HTML in Japanese (and English), from what the ``onshi_cert`` task returned for each PC: a check-mode run
+gives the plan (what will be installed, removed and why, trusted, backed up; expected downtime none), a real
+run the report (before and after, backups and where they are, what failed and what to do, a sign-off box).
+The renewal notice comes from the audit's worklist. Certificate and inventory text is escaped (autoescape).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..i18n import N_, tr
+from .render import fmt_date, fmt_time, fmt_yen, zone
+
+KINDS = ("plan", "report", "notice")
+TEXT = {
+    "plan": N_("Work plan: client certificates of the Online Eligibility Confirmation PCs"),
+    "report": N_("Work report: client certificates of the Online Eligibility Confirmation PCs"),
+    "notice": N_("Certificate renewal notice"),
+    "clinic": N_("Facility"),
+    "codes": N_("Facility code"),
+    "site": N_("Site"),
+    "date": N_("Date"),
+    "pc": N_("PC"),
+    "status": N_("Status"),
+    "install": N_("Install"),
+    "remove": N_("Remove"),
+    "reason": N_("Reason"),
+    "trust": N_("Trusted root / intermediate CA"),
+    "backup": N_("Backup"),
+    "downtime": N_("Expected downtime: none (the certificate in use stays until the new one is verified)"),
+    "before": N_("Before"),
+    "after": N_("After"),
+    "thumbprint": N_("Thumbprint (SHA-1)"),
+    "expires": N_("Expires"),
+    "failed": N_("What failed and what to do"),
+    "nothing": N_("Nothing to change"),
+    "signoff": N_("Sign-off"),
+    "engineer": N_("Engineer"),
+    "clinic_sign": N_("Confirmed by the facility"),
+    "pc_copy": N_("Copy on the PC (USB)"),
+    "apply_for": N_("What to apply for"),
+    "apply_by": N_("Apply by"),
+    "deadline": N_("Expires"),
+    "cost": N_("Cost"),
+    "total": N_("Total"),
+    "notice_intro": N_(
+        "The client certificates below must be renewed or re-issued. Please apply on the portal by the date shown; "
+        "once the new certificate is downloaded, we install it."
+    ),
+    "status.changed": N_("done"),
+    "status.planned": N_("planned"),
+    "status.ok": N_("no change needed"),
+    "status.failed": N_("failed"),
+    "status.unreachable": N_("not reached"),
+    "reason.renew": N_("renewal"),
+    "reason.expired": N_("re-issue (expired)"),
+    "reason.missing": N_("new certificate"),
+    "yes": N_("yes"),
+}
+
+
+@dataclass
+class PcEntry:
+    """One PC of the run: where it is and what its onshi_cert task returned (None: the task did not run)."""
+
+    host: str
+    site: str = ""
+    facility_name: str = ""
+    facility_codes: list[str] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+
+
+def _status(result: dict[str, Any] | None) -> str:
+    if not result:
+        return "unreachable"
+    if result.get("unreachable"):
+        return "unreachable"
+    if result.get("failed"):
+        return "failed"
+    if result.get("changed"):
+        return "planned" if result.get("planned") else "changed"
+    return "ok"
+
+
+def _pc(entry: PcEntry) -> dict[str, Any]:
+    result = entry.result or {}
+    return {
+        "host": entry.host,
+        "status": _status(entry.result),
+        "installed": result.get("installed") or [],
+        "removed": result.get("removed") or [],
+        "ca_added": result.get("ca_added") or [],
+        "backups": [b for b in result.get("backups") or [] if b.get("new")],
+        "before": result.get("before") or [],
+        "after": result.get("after") or [],
+        "error": {
+            "code": result.get("error_code") or "",
+            "message": str(result.get("msg") or ""),
+            "fix": str(result.get("fix") or ""),
+        }
+        if _status(entry.result) in ("failed", "unreachable")
+        else None,
+    }
+
+
+def clinic_key(entry: PcEntry) -> str:
+    """Return what groups PCs into one clinic's document: its name, else its facility codes."""
+    return entry.facility_name or ",".join(sorted(entry.facility_codes)) or entry.host
+
+
+def build(entries: list[PcEntry], kind: str, pc_copy_dir: str = "") -> list[dict[str, Any]]:
+    """Return one document per clinic (sorted by site and name) of ``kind`` plan or report."""
+    clinics: dict[str, list[PcEntry]] = {}
+    for entry in entries:
+        clinics.setdefault(clinic_key(entry), []).append(entry)
+    docs = []
+    for key, members in clinics.items():
+        codes = sorted({c for m in members for c in m.facility_codes})
+        docs.append(
+            {
+                "kind": kind,
+                "clinic": members[0].facility_name or key,
+                "codes": codes,
+                "site": members[0].site,
+                "pcs": [_pc(m) for m in sorted(members, key=lambda m: m.host)],
+                "pc_copy_dir": pc_copy_dir,
+            }
+        )
+    return sorted(docs, key=lambda d: (d["site"], d["clinic"]))
+
+
+def notices(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return one renewal notice per clinic from an audit's worklist (report.json's renewals)."""
+    clinics: dict[str, list[dict[str, Any]]] = {}
+    for row in data.get("renewals") or []:
+        clinics.setdefault(row.get("facility_name") or row.get("facility_code") or row["host"], []).append(row)
+    return [
+        {
+            "kind": "notice",
+            "clinic": key,
+            "codes": sorted({r["facility_code"] for r in rows if r.get("facility_code")}),
+            "site": rows[0].get("site", ""),
+            "rows": sorted(rows, key=lambda r: (r.get("apply_by") or r.get("deadline") or "", r["host"])),
+            "total": sum(int(r.get("cost_yen") or 0) for r in rows),
+        }
+        for key, rows in sorted(clinics.items())
+    ]
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render(doc: dict[str, Any], lang: str, *, generated_at: str, timezone: str | None = None) -> str:
+    """Return one document as a self-contained A4 HTML page in ``lang``."""
+    tz = zone(timezone)
+    return (
+        _environment()
+        .get_template("workdoc.html.j2")
+        .render(
+            doc=doc,
+            lang=lang,
+            t={key: tr(lang, msgid) for key, msgid in TEXT.items()},
+            generated=f"{fmt_date(generated_at, lang, tz)} {fmt_time(generated_at, tz)}",
+            date=lambda value: fmt_date(value, lang, tz, weekday=False) if value else "-",
+            yen=lambda value: fmt_yen(int(value), lang),
+        )
+    )
+
+
+def file_name(doc: dict[str, Any], lang: str) -> str:
+    """Return ``<first code or clinic>_<kind>.<lang>.html`` (ASCII, safe on a Windows share)."""
+    stem = doc["codes"][0] if doc["codes"] else re.sub(r"[^A-Za-z0-9_-]", "_", doc["clinic"])[:40] or "clinic"
+    return f"{stem}_{doc['kind']}.{lang}.html"
+
+
+def pdf_renderer() -> str | None:
+    """Return a headless Chromium/Chrome on PATH, the PDF renderer used when asked for, or None."""
+    return next(
+        (path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))), None
+    )
+
+
+def to_pdf(html_file: Path, renderer: str) -> Path:
+    """Print ``html_file`` to A4 PDF beside it with a headless browser; return the PDF's path."""
+    pdf = html_file.with_suffix(".pdf")
+    subprocess.run(
+        [renderer, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", html_file.resolve().as_uri()],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    return pdf
+
+
+def write(
+    docs: list[dict[str, Any]],
+    dest: Path,
+    *,
+    langs: tuple[str, ...] = ("ja", "en"),
+    pdf: bool = False,
+    timezone: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[Path]:
+    """Write every document in every language (and, with ``pdf``, a PDF of the Japanese one); return the files."""
+    dest.mkdir(parents=True, exist_ok=True)
+    generated_at = (now or dt.datetime.now(dt.UTC)).isoformat()
+    renderer = pdf_renderer() if pdf else None
+    written = []
+    for doc in docs:
+        for lang in langs:
+            path = dest / file_name(doc, lang)
+            path.write_text(render(doc, lang, generated_at=generated_at, timezone=timezone), encoding="utf-8")
+            written.append(path)
+            if renderer and lang == langs[0]:
+                made = to_pdf(path, renderer)
+                if made.exists():
+                    written.append(made)
+    return written

@@ -1,0 +1,102 @@
+"""Each clinic's work plan, work report and renewal notice: grouped by clinic, complete, escaped, printable."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from onshi_cert.report import workdocs
+
+THUMB_OLD, THUMB_NEW = "A" * 40, "B" * 40
+APPLIED = {
+    "changed": True,
+    "planned": False,
+    "installed": [{"thumbprint": THUMB_NEW, "facility_code": "0110113719", "from": "certs/pc1.p12",
+                   "not_after": "2031-11-24T00:00:00+00:00"}],
+    "removed": [{"thumbprint": THUMB_OLD, "facility_code": "0110113719", "reason": "superseded",
+                 "detail": f"superseded by {THUMB_NEW} (until 2031-11-24)", "backup": "export", "backup_note": ""}],
+    "backups": [{"path": "/data/backups/0110113719/pc1_AAAA.pfx", "facility_code": "0110113719",
+                 "not_after": "2026-12-20T00:00:00+00:00", "new": True}],
+    "ca_added": [{"store": "LocalMachine\\Root", "subject": "CN=Online Billing NW Common Root CA,C=JP"}],
+    "before": [{"thumbprint": THUMB_OLD, "facility_code": "0110113719", "not_after": "2026-12-20T00:00:00+00:00",
+                "has_key": True}],
+    "after": [{"thumbprint": THUMB_NEW, "facility_code": "0110113719", "not_after": "2031-11-24T00:00:00+00:00",
+               "has_key": True}],
+}  # fmt: skip
+FAILED = {"failed": True, "msg": "pc2: [ONSHI-E012] the password does not open this PKCS#12 file", "fix": "use the"
+          " 4-digit password", "error_code": "ONSHI-E012"}  # fmt: skip
+NOW = dt.datetime(2026, 11, 30, 1, 0, tzinfo=dt.UTC)
+
+
+def entries() -> list[workdocs.PcEntry]:
+    clinic = "札幌内科<script>alert(1)</script>"
+    return [
+        workdocs.PcEntry("pc1", "札幌北", clinic, ["0110113719"], APPLIED),
+        workdocs.PcEntry("pc2", "札幌北", clinic, ["0110113719"], FAILED),
+        workdocs.PcEntry("pc3", "東京", "東京クリニック", ["1310512346"], None),
+    ]
+
+
+def test_one_report_per_clinic_with_before_after_backups_failures_and_sign_off(tmp_path) -> None:
+    """A clinic's two PCs share one report: what was done, before and after, the backup's place and the USB copy,
+    what failed with its code and fix, a sign-off box; hostile names are escaped; an unreached PC says so."""
+    docs = workdocs.build(entries(), "report", pc_copy_dir="E:\\onshi-cert")
+    assert [(d["clinic"], [p["host"] for p in d["pcs"]]) for d in docs] == [
+        ("札幌内科<script>alert(1)</script>", ["pc1", "pc2"]),
+        ("東京クリニック", ["pc3"]),
+    ]
+    files = workdocs.write(docs, tmp_path, now=NOW)
+    assert sorted(f.name for f in files) == sorted(
+        ["0110113719_report.ja.html", "0110113719_report.en.html", "1310512346_report.ja.html",
+         "1310512346_report.en.html"]
+    )  # fmt: skip
+    ja = (tmp_path / "0110113719_report.ja.html").read_text(encoding="utf-8")
+    assert "作業報告書" in ja and "2026年11月30日 (月) 10:00 JST" in ja
+    assert "<script>alert(1)" not in ja and "札幌内科&lt;script&gt;" in ja
+    assert ja.count(THUMB_OLD) >= 2 and ja.count(THUMB_NEW) >= 2  # removed/before, installed/after
+    assert "作業前" in ja and "作業後" in ja and "2031年11月24日" in ja
+    assert "/data/backups/0110113719/pc1_AAAA.pfx" in ja and "E:\\onshi-cert" in ja
+    assert "[ONSHI-E012]" in ja and "4-digit password" in ja and "失敗" in ja
+    assert "作業担当者" in ja and "医療機関 確認欄" in ja and "size: A4" in ja
+    tokyo = (tmp_path / "1310512346_report.ja.html").read_text(encoding="utf-8")
+    assert "接続不可" in tokyo
+    en = (tmp_path / "0110113719_report.en.html").read_text(encoding="utf-8")
+    assert "Work report" in en and "Confirmed by the facility" in en
+
+
+def test_a_plan_says_what_will_happen_and_the_downtime(tmp_path) -> None:
+    """A check-mode result gives the plan: planned, the downtime line, no sign-off box."""
+    would_back_up = [{"path": "/data/backups/0110113719/pc1_BBBB.pfx", "facility_code": "0110113719", "new": True}]
+    planned = dict(APPLIED, planned=True, backups=would_back_up)  # a planned backup may not say its expiry
+    docs = workdocs.build([workdocs.PcEntry("pc1", "札幌北", "札幌内科", ["0110113719"], planned)], "plan")
+    workdocs.write(docs, tmp_path, langs=("ja",), now=NOW)
+    text = (tmp_path / "0110113719_plan.ja.html").read_text(encoding="utf-8")
+    assert "作業計画書" in text and "予定" in text and "想定停止時間: なし" in text
+    assert "superseded by" in text and "インストール" in text and "作業担当者" not in text
+    assert "pc1_BBBB.pfx" in text
+
+
+def test_the_renewal_notice_lists_what_to_apply_for_by_when_and_the_cost(tmp_path) -> None:
+    """更新のご案内 per clinic from the worklist: the kind, the apply-by date, the cost and the total."""
+    data = {
+        "renewals": [
+            {"facility_code": "0110113719", "facility_name": "札幌内科", "host": "pc1", "site": "札幌北",
+             "not_after": "2027-01-14T00:00:00+00:00", "apply_by": "2026-12-14T00:00:00+00:00",
+             "deadline": "2027-01-14T00:00:00+00:00", "reason": "renew", "cost_yen": 1500},
+            {"facility_code": "0110113719", "facility_name": "札幌内科", "host": "pc2", "site": "札幌北",
+             "not_after": None, "apply_by": None, "deadline": None, "reason": "expired", "cost_yen": 2253},
+        ]
+    }  # fmt: skip
+    (doc,) = workdocs.notices(data)
+    workdocs.write([doc], tmp_path, langs=("ja",), now=NOW)
+    text = (tmp_path / "0110113719_notice.ja.html").read_text(encoding="utf-8")
+    assert "電子証明書 更新のご案内" in text and "2026年12月14日" in text and "再発行（期限切れ）" in text
+    assert "3,753円" in text
+
+
+def test_a_pdf_is_printed_when_a_browser_is_installed(tmp_path) -> None:
+    """With pdf, the Japanese document is also printed to an A4 PDF by the headless Chromium the tests install."""
+    assert workdocs.pdf_renderer(), "scripts/system-deps.sh installs chromium"
+    docs = workdocs.build(entries()[:1], "report")
+    files = workdocs.write(docs, tmp_path, langs=("ja",), pdf=True, now=NOW)
+    pdf = tmp_path / "0110113719_report.ja.pdf"
+    assert pdf in files and pdf.read_bytes().startswith(b"%PDF")
