@@ -140,8 +140,29 @@ Function Invoke-HostInfo($Step) {
     $os = [System.Environment]::OSVersion.Version
     $sourceExists = $null
     if (Test-Key $Step.args 'event_source') { $sourceExists = Test-EventSource ([string]$Step.args.event_source) }
+    # For the pre-flight: the clock, the system drive's free space, a real (not TEMP) profile, and whether an
+    # account in Administrators gets a filtered token over the network (UAC remote restrictions).
+    $drive = New-Object System.IO.DriveInfo($env:SystemDrive)
+    $profileOk = [bool]($env:USERPROFILE -and (Test-Path -LiteralPath $env:USERPROFILE) -and $env:USERPROFILE -notmatch '\\(TEMP|Default)(\.|$)')
+    $adminMember = $null
+    try {
+        $members = @(Get-LocalGroupMember -SID 'S-1-5-32-544' -ErrorAction Stop | ForEach-Object { $_.SID.Value })
+        $adminMember = $members -contains $identity.User.Value
+    }
+    catch { $adminMember = $null }
+    $filterPolicy = $false
+    try {
+        $value = Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System' -Name LocalAccountTokenFilterPolicy -ErrorAction Stop
+        $filterPolicy = ($value.LocalAccountTokenFilterPolicy -eq 1)
+    }
+    catch { $filterPolicy = $false }
     return @{
         event_source_exists = $sourceExists
+        utc_now = [DateTime]::UtcNow.ToString('o')
+        system_free_mb = [int64]($drive.AvailableFreeSpace / 1MB)
+        profile = $profileOk
+        admin_member = $adminMember
+        token_filter_policy = $filterPolicy
         computer_name = $env:COMPUTERNAME
         os_build = $os.Build
         os_version = $os.ToString()

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -450,6 +451,16 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--lang", choices=("ja", "en"))
         command.set_defaults(func=cmd_backups)
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="check PCs before any work (DNS, port, TLS, WinRM login, rights, become, profile, clock, disk, build)",
+    )
+    doctor.add_argument("limit", help="the PC (or an inventory pattern)")
+    doctor.add_argument("--inventory", "-i", required=True, help="the Ansible inventory of the fleet")
+    doctor.add_argument("--vault-password-file", help="vault password (default: ANSIBLE_VAULT_PASSWORD_FILE)")
+    doctor.add_argument("--lang", choices=("ja", "en"))
+    doctor.set_defaults(func=cmd_doctor)
+
     collection = sub.add_parser("collection", help="build the Galaxy collection onshi.cert")
     collection.add_argument("action", choices=["build"])
     collection.add_argument("--out", type=Path, default=Path("dist"))
@@ -647,6 +658,28 @@ BACKUP_STATUS = {
     "unverified": N_("no backup opens with this password"),
     "none": N_("no backup"),
 }
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Run playbooks/preflight.yml on ``limit`` with the per-PC recap; return ansible-playbook's exit code."""
+    root = Path(__file__).resolve().parents[2]
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        "-i",
+        args.inventory,
+        "--limit",
+        args.limit,
+        str(root / "playbooks" / "preflight.yml"),
+    ]
+    if args.vault_password_file:
+        command += ["--vault-password-file", args.vault_password_file]
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        "ANSIBLE_CALLBACKS_ENABLED": "onshi.cert.onshi_cert_recap",
+        "ONSHI_CERT_LANG": args.lang or os.environ.get("ONSHI_CERT_LANG", ""),
+    }
+    return subprocess.run(command, env=env, check=False).returncode
 
 
 def cmd_fleet_template(args: argparse.Namespace) -> int:

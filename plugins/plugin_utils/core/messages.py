@@ -280,6 +280,77 @@ UNREACHABLE = Message(
     ),
 )
 
+# --- the pre-flight (checks before any work) ------------------------------------------------------------
+PRE_DNS = Message(
+    "ONSHI-E130",
+    N_("the name {host} does not resolve: {detail}"),
+    N_("check ansible_host (the PC's name or IP address in the inventory) and the controller's DNS"),
+)
+PRE_PORT = Message(
+    "ONSHI-E131",
+    N_("nothing answers on {host}:{port}: {detail}"),
+    N_(
+        "turn the PC on and check the network; enable WinRM on the PC (winrm quickconfig) and allow 'Windows Remote "
+        "Management (HTTP-In)' in Windows Firewall; check ansible_port (5985 HTTP, 5986 HTTPS)"
+    ),
+)
+PRE_TLS = Message(
+    "ONSHI-E132",
+    N_("the PC's WinRM HTTPS certificate is not trusted: {detail}"),
+    N_(
+        "give the WinRM listener a certificate the controller trusts (or set ansible_winrm_ca_trust_path to its CA); "
+        "ansible_winrm_server_cert_validation: ignore only for a test lab"
+    ),
+)
+PRE_AUTH = Message(
+    "ONSHI-E133",
+    N_("WinRM did not accept {user}: {detail}"),
+    N_(
+        "check ansible_user and ansible_password (vault). A local administrator other than the built-in "
+        "Administrator is refused over the network while UAC remote restrictions apply: on the PC run reg add "
+        "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System /v LocalAccountTokenFilterPolicy /t "
+        "REG_DWORD /d 1 /f, or connect as the built-in Administrator or a domain account"
+    ),
+)
+PRE_ADMIN_FILTERED = Message(
+    "ONSHI-E134",
+    N_("{user} is in Administrators but has no administrator rights over the network (UAC remote restrictions)"),
+    N_(
+        "on the PC run reg add HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System /v "
+        "LocalAccountTokenFilterPolicy /t REG_DWORD /d 1 /f, or connect as the built-in Administrator"
+    ),
+)
+PRE_NOT_ADMIN = Message(
+    "ONSHI-E135",
+    N_("{user} is not an administrator of the PC, so the root CA cannot be added to the computer's trusted roots"),
+    N_("connect with a local administrator (ansible_user), or add {user} to the Administrators group"),
+)
+PRE_BECOME = Message(
+    "ONSHI-E136",
+    N_("cannot become the operating user {user}: {detail}"),
+    N_("check ansible_become_user (onshi_cert_operator_user) and ansible_become_password (vault)"),
+)
+PRE_PROFILE = Message(
+    "ONSHI-E137",
+    N_("{user} has no profile on the PC: Windows gives a temporary one, and keys stored in it are lost at logoff"),
+    N_("log on to the PC once as {user} (the operating user) so that Windows creates its profile, then re-run"),
+)
+PRE_CLOCK = Message(
+    "ONSHI-E138",
+    N_("the PC's clock is {seconds} seconds off the controller's"),
+    N_("correct the PC's time (w32tm /resync, or Settings > Time): certificate validity is judged by the clock"),
+)
+PRE_DISK = Message(
+    "ONSHI-E139",
+    N_("only {free} MB is free on the PC's system drive"),
+    N_("free at least {needed} MB on the system drive (Disk Cleanup) before any work"),
+)
+PRE_OS = Message(
+    "ONSHI-E140",
+    N_("Windows build {build} is older than Windows 10 version 1607 (14393), which onshi-cert supports"),
+    N_("update Windows on the PC (the Online Eligibility Confirmation PC requires a supported Windows)"),
+)
+
 # --- reports and the command line --------------------------------------------------------------------------
 REPORT_WRITE = Message(
     "ONSHI-E100",

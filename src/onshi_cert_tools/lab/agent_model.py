@@ -7,6 +7,7 @@ controller cannot tell the lab from a PC except by what the lab chooses to model
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import ntpath
 import os
 import shutil
@@ -118,6 +119,11 @@ def host_info(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict
         "dpapi": session.dpapi,
         "files": files,
         "event_source_exists": str(args["event_source"]) in host.event_sources if args.get("event_source") else None,
+        "utc_now": (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=host.clock_offset_seconds)).isoformat(),
+        "system_free_mb": host.system_free_mb,
+        "profile": bool(account.profile) if (account := host.user(session.user)) else False,
+        "admin_member": bool(account.admin) if account else False,
+        "token_filter_policy": host.token_filter_policy,
     }
 
 

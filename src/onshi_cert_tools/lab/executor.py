@@ -202,7 +202,7 @@ def execute(
     connecting = host.user(connecting_user)
     if connecting is None:  # authentication already checked the user exists
         return _fail(f"Failed to find user '{connecting_user}'")
-    session = Session(connecting.name, connecting.admin, "network", dpapi=False)
+    session = Session(connecting.name, connecting.network_admin(host), "network", dpapi=False)
     become = payload.become
     if become:
         target_name, password = become["user"], become["password"]

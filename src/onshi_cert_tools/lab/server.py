@@ -233,7 +233,7 @@ class Lab:
             record.auth_failures += 1
             log.info("%s: %s", host.name, exc)
             return web.Response(status=400 if encrypted else 401)
-        status, reply = await self.dispatch(host, account.name, account.may_connect, xml, transport)
+        status, reply = await self.dispatch(host, account.name, account.may_connect_to(host), xml, transport)
         if encrypted:
             payload = auth.encrypt(state, reply)
             content_type = auth.ENCRYPTED_CONTENT_TYPE

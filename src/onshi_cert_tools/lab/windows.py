@@ -53,11 +53,26 @@ class User:
     password: str
     admin: bool = False
     remote_management: bool | None = None  # member of Remote Management Users; default: admin
+    builtin: bool = False  # the built-in Administrator (RID 500): UAC remote restrictions do not filter it
+    profile: bool = True  # has a profile (has logged on once); without one Windows gives a TEMP profile
 
     @property
     def may_connect(self) -> bool:
         """Return True when WinRM lets this user connect (administrators, Remote Management Users)."""
         return self.admin if self.remote_management is None else self.remote_management
+
+    def network_admin(self, host: WindowsHost) -> bool:
+        """Return whether a network logon of this account has administrator rights: UAC remote restrictions
+        filter a local administrator's token unless it is the built-in Administrator or the PC sets
+        LocalAccountTokenFilterPolicy=1."""
+        builtin = self.builtin or self.name.lower() == "administrator"
+        return self.admin and (builtin or host.token_filter_policy)
+
+    def may_connect_to(self, host: WindowsHost) -> bool:
+        """Return True when WinRM lets this account in over the network (its filtered token counts)."""
+        if self.remote_management:
+            return True
+        return self.network_admin(host) if self.remote_management is None else False
 
 
 @dataclass
@@ -93,6 +108,9 @@ class WindowsHost:
     stores: dict[str, list[StoredCert]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # path -> base64 content
     readonly_dirs: list[str] = field(default_factory=list)
+    clock_offset_seconds: float = 0.0  # the PC's clock minus the true time
+    system_free_mb: int = 20480  # free space of the system drive
+    token_filter_policy: bool = False  # LocalAccountTokenFilterPolicy=1: local administrators keep full rights remotely
     event_sources: list[str] = field(default_factory=list)  # registered sources of the Application log
     events: list[dict[str, Any]] = field(default_factory=list)  # the Application log's entries, oldest first
 
