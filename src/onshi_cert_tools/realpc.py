@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from onshi_cert.agent import payload
-from onshi_cert.agent.contract import HR_INVALID_PASSWORD, b64
+from onshi_cert.agent.contract import EVENT_SOURCE, HR_INVALID_PASSWORD, b64
 from onshi_cert.core.certinfo import thumbprint
 from onshi_cert.core.pkcs12 import Encryption
 from onshi_cert_tools.factory import CertificateFactory
@@ -67,13 +67,19 @@ def cases(operator: str) -> list[Case]:
     return [
         Case(
             "host_info as the operator, reading a file (hashtable arguments)",
-            _steps(("host_info", {"read_files": [WIN_INI]})),
+            _steps(("host_info", {"read_files": [WIN_INI], "event_source": EVENT_SOURCE})),
             True,
             [
                 *SUCCEEDED,
                 ["steps.0.result.user", "endswith", f"\\{operator}"],
                 ["steps.0.result.dpapi", "eq", True],
                 ["steps.0.result.files." + WIN_INI, "ne", None],
+                # the pre-flight's facts
+                ["steps.0.result.profile", "eq", True],
+                ["steps.0.result.system_free_mb", "ne", None],
+                ["steps.0.result.utc_now", "ne", None],
+                ["steps.0.result.admin_member", "eq", False],
+                ["steps.0.result.event_source_exists", "ne", None],
             ],
         ),
         Case(
@@ -117,6 +123,28 @@ def cases(operator: str) -> list[Case]:
             [*SUCCEEDED, ["steps.0.result.removed", "eq", True], ["steps.0.result.key_deleted", "eq", True]],
         ),
         Case("host_info without become", _steps(("host_info", {})), False, SUCCEEDED),
+        Case(
+            "the administrator registers the event-log source (once; then it is already there)",
+            _steps(("add_event_source", {"source": EVENT_SOURCE})),
+            False,
+            [*SUCCEEDED, ["steps.0.result.source", "eq", EVENT_SOURCE]],
+        ),
+        Case(
+            "the operator writes an audit-trail entry to the Application log",
+            _steps(
+                (
+                    "write_event",
+                    {
+                        "source": EVENT_SOURCE,
+                        "event_id": 1000,
+                        "entry_type": "Information",
+                        "message": "onshi-cert contract test (no certificate was changed)",
+                    },
+                )
+            ),
+            True,
+            [*SUCCEEDED, ["steps.0.result.written", "eq", True]],
+        ),
     ]
 
 

@@ -47,7 +47,8 @@ def lab_runner(host):
 def test_every_case_passes_on_the_lab_and_leaves_no_password(host, tmp_path) -> None:
     """All cases pass against the lab; the payload files (holding the become password) are gone afterwards."""
     made, problems = realpc.run(tmp_path, OPERATOR, PASSWORD, runner=lab_runner(host))
-    assert len(made) == 7 and problems == []
+    assert len(made) == 9 and problems == []
+    assert [e["event_id"] for e in host.events] == [1000]  # the trail entry the operator wrote
     assert host.user_store(OPERATOR) == []  # the test certificate was removed again
     assert not list(tmp_path.glob("[0-9][0-9].json"))
     assert all(PASSWORD.encode() not in p.read_bytes() for p in tmp_path.iterdir())
@@ -58,7 +59,7 @@ def test_the_checks_catch_a_wrong_answer(host, tmp_path) -> None:
     _, problems = realpc.run(tmp_path / "a", OPERATOR, "not-the-password", runner=lab_runner(host))
     assert any("host_info as the operator" in p for p in problems)
     _, problems = realpc.run(tmp_path / "b", OPERATOR, PASSWORD, runner=lambda folder: None)
-    assert len(problems) == 7 and all("no JSON answer" in p for p in problems)
+    assert len(problems) == 9 and all("no JSON answer" in p for p in problems)
 
 
 def test_the_powershell_runner_is_valid_windows_powershell() -> None:
