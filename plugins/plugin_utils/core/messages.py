@@ -173,7 +173,11 @@ REFUSED = {
 }
 
 # --- the PC and the change ---------------------------------------------------------------------------------
-PC_STEP_FAILED = Message("ONSHI-E050", N_("{what}: {detail}"))
+PC_STEP_FAILED = Message(
+    "ONSHI-E050",
+    N_("{what}: {detail}"),
+    N_("the reason is Windows' own message; remove its cause on the PC and re-run (nothing after the failed step ran)"),
+)
 AGENT_BLOCKED = Message(
     "ONSHI-E051",
     N_("{what}: {detail}"),
@@ -205,7 +209,14 @@ NOT_RENEWED = Message(
     N_("not renewed: no certificate valid for more than {days} days ({detail}); nothing was changed"),
     N_("renew on the PC with the MPKI client tool, or put the renewed .p12 in the certs folder, then re-run"),
 )
-CODE_WITHOUT_CERT = Message("ONSHI-E056", N_("{detail}"), N_("{fix}"))
+CODE_WITHOUT_CERT = Message(
+    "ONSHI-E056",
+    N_("{detail}"),
+    N_(
+        "put the downloaded .p12 of each code without a certificate where the job reads it, or restore a backup; "
+        "without either, apply for a new certificate"
+    ),
+)
 FACE_AUTH_TOO_OLD = Message(
     "ONSHI-E057",
     N_("the face-authentication library version is {version} ({path}); renewing needs {minimum} or later"),
