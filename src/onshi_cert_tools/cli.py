@@ -286,7 +286,12 @@ def cmd_pin(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``onshi-cert`` command."""
-    parser = argparse.ArgumentParser(prog="onshi-cert", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="onshi-cert",
+        description="onshi-cert: the client certificates of Online Eligibility Confirmation PCs (オン資PC) - inspect "
+        "and pin files, take in downloads, import the fleet's ledger, check PCs before work, alerts, backups, reports "
+        "and the lab. The playbooks (provision, renew, replace_pc, backup, cleanup, audit, preflight) do the work.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     inspect = sub.add_parser(

@@ -217,3 +217,13 @@ def test_a_japanese_shell_gets_japanese_errors_with_their_code(p12, ja_locale) -
         check=False,
     )
     assert "医療機関等コード" in shown.stdout and "有効期限" in shown.stdout and "判定" in shown.stdout
+
+
+def test_help_is_plain_text() -> None:
+    """onshi-cert --help reads as text (no reStructuredText markup) and lists every command."""
+    out = subprocess.run(
+        [sys.executable, "-m", "onshi_cert_tools.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "``" not in out and ":func:" not in out
+    for command in ("inspect", "intake", "fleet", "notify", "backups", "doctor", "lab", "report"):
+        assert command in out
