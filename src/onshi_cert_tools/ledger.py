@@ -33,6 +33,7 @@ from onshi_cert.core.facility import parse_facility_code
 from onshi_cert.i18n import N_, tr
 from onshi_cert.i18n import say as _
 from onshi_cert_tools.intake import decode_text
+from onshi_cert_tools.yamltext import Quoted
 
 DEFAULT_OPERATOR = "OQSComApp"
 # Recognised headings of each column (compared after NFKC, lower case, without spaces): Japanese as vendors'
@@ -254,17 +255,6 @@ def parse(cells: list[tuple[int, list[Any]]], path: Path, extra: dict[str, str] 
 # --- the inventory ------------------------------------------------------------------------------------------
 
 
-class Quoted(str):
-    """A string written in double quotes (a facility code must never read as a number)."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(Quoted, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style='"'))
-
-
 def group_name(site: str) -> str:
     """Return the inventory group of a site: its name with anything but letters, digits and _ made _."""
     name = re.sub(r"\W", "_", unicodedata.normalize("NFKC", site)).strip("_") or "default"
@@ -405,7 +395,7 @@ def render_inventory(hosts: dict[str, dict[str, Any]]) -> str:
     header = (
         "---\n# Written by 'onshi-cert fleet import' from the ledger; re-import to update (hosts are never dropped).\n"
     )
-    return header + yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=120)
+    return header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
 
 
 def _quoted(values: dict[str, Any]) -> dict[str, Any]:

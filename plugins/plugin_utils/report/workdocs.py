@@ -95,9 +95,10 @@ def _status(result: dict[str, Any] | None) -> str:
 
 def _pc(entry: PcEntry) -> dict[str, Any]:
     result = entry.result or {}
+    status = _status(entry.result)
     return {
         "host": entry.host,
-        "status": _status(entry.result),
+        "status": status,
         "installed": result.get("installed") or [],
         "removed": result.get("removed") or [],
         "ca_added": result.get("ca_added") or [],
@@ -109,7 +110,7 @@ def _pc(entry: PcEntry) -> dict[str, Any]:
             "message": str(result.get("msg") or ""),
             "fix": str(result.get("fix") or ""),
         }
-        if _status(entry.result) in ("failed", "unreachable")
+        if status in ("failed", "unreachable")
         else None,
     }
 

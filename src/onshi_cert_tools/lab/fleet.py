@@ -35,6 +35,7 @@ from onshi_cert.core.certinfo import utcnow
 from onshi_cert.core.hoststate import FACE_AUTH_PATH
 from onshi_cert_tools.factory import LOOKALIKE_ISSUER_CN, CertificateFactory
 from onshi_cert_tools.lab.windows import StoredCert, User, WindowsHost
+from onshi_cert_tools.yamltext import Quoted
 
 DEFAULT_USERS = {
     "Administrator": {"password": "Lab-Admin-2026!", "admin": True},
@@ -178,14 +179,6 @@ def build_hosts(fleet: dict[str, Any], ca: LabCA, now: dt.datetime | None = None
 
 LAB_BACKUP_PASSWORD = "Lab-Backup-2026!"
 
-
-class Quoted(str):
-    """A string YAML must quote (facility codes: ``0130120041`` would otherwise read as an octal number)."""
-
-
-yaml.SafeDumper.add_representer(
-    Quoted, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style='"')
-)
 
 
 def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state_expr: str) -> dict[str, Any]:
