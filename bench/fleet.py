@@ -10,6 +10,7 @@ foreign code but counts their executions and the payload bytes Ansible sends) an
     .venv/bin/python bench/fleet.py                          # 10 and 100 PCs, latency 0 and 1.5 s
     .venv/bin/python bench/fleet.py --sizes 1000 --latencies 1.5 --jobs audit
     .venv/bin/python bench/fleet.py --sizes 10 --latencies 0 --baseline   # needs: pip install ansible
+    .venv/bin/python bench/fleet.py --sizes 100 --latencies 0 --connections winrm,psrp   # PSRP beside WinRM
 """
 
 from __future__ import annotations
@@ -70,19 +71,20 @@ def fleet(folder: Path, size: int, base: str) -> Path:
     return path
 
 
-def run(job: str, client: LabClient, size: int, forks: int) -> dict:
-    """Run one job and return its figures."""
+def run(job: str, client: LabClient, size: int, forks: int, connection: str = "winrm") -> dict:
+    """Run one job over ``connection`` (winrm or psrp) and return its figures."""
     client.reset()
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_FORKS": str(forks),
            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_HOST_KEY_CHECKING": "False"}
     cmd = [sys.executable, "-c", WRAPPER, str(BIN / "ansible-playbook"), "-i", str(client.inventory),
-           str(ROOT / JOBS[job]), *EXTRA.get(job, [])]
+           str(ROOT / JOBS[job]), *EXTRA.get(job, []), "-e", f"ansible_connection={connection}"]
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     figures = json.loads(out.stdout)
     status = client.status()["hosts"].values()
     executions = sum(h["executions"] for h in status)
     return {
-        "job": job, "pcs": size, "rc": figures["rc"], "makespan_s": figures["wall"],
+        "job": job if connection == "winrm" else f"{job}/{connection}", "connection": connection,
+        "pcs": size, "rc": figures["rc"], "makespan_s": figures["wall"],
         "cpu_s_per_pc": figures["cpu"] / size, "executions_per_pc": executions / size,
         "wsman_ops_per_pc": sum(h["operations"] for h in status) / size,
         "kb_in_per_pc": sum(h["bytes_in"] for h in status) / size / 1024,
@@ -99,6 +101,7 @@ def main() -> int:
     parser.add_argument("--jobs", default="audit,audit-expiry-only,provision,rerun")
     parser.add_argument("--forks", type=int, default=50)
     parser.add_argument("--baseline", action="store_true", help="also run the ansible.windows baseline")
+    parser.add_argument("--connections", default="winrm", help="winrm, psrp or both (winrm,psrp)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     jobs = args.jobs.split(",") + (["baseline-audit", "baseline-provision"] if args.baseline else [])
@@ -114,15 +117,21 @@ def main() -> int:
                 try:
                     downloads.issue(client.state_dir, client.state_dir / "certs")
                     for job in jobs:
-                        row = run(job, client, size, min(args.forks, size))
-                        row |= {"latency_s": latency, "lab_start_s": lab_start}
-                        rows.append(row)
-                        print_row(row)
+                        for connection in args.connections.split(","):
+                            if job.startswith("baseline") and connection != "winrm":
+                                continue
+                            if job == "provision" and connection != args.connections.split(",")[0]:
+                                continue  # the first connection's provision renewed every PC already
+                            row = run(job, client, size, min(args.forks, size), connection)
+                            row |= {"latency_s": latency, "lab_start_s": lab_start}
+                            rows.append(row)
+                            print_row(row)
                 finally:
                     client.shutdown()
     if args.baseline:
         print("* baseline: counted, not run (the lab refuses foreign code); executions are a lower bound")
         print_ratios(rows)
+    print_connection_ratios(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
@@ -157,6 +166,18 @@ def print_ratios(rows: list[dict]) -> None:
                 print(f"{ours:10} {a['pcs']:>5} PCs: baseline/onshi-cert executions per PC "
                       f"{b['executions_per_pc'] / a['executions_per_pc']:.1f}x, bytes per PC "
                       f"{b['kb_in_per_pc'] / a['kb_in_per_pc']:.1f}x")
+
+
+def print_connection_ratios(rows: list[dict]) -> None:
+    """Print, per job, fleet size and latency, how PSRP compares with WinRM (makespan, CPU, bytes)."""
+    for a in (r for r in rows if r.get("connection") == "psrp"):
+        base = a["job"].rsplit("/", 1)[0]
+        b = next((r for r in rows if r["job"] == base and r["pcs"] == a["pcs"] and r["latency_s"] == a["latency_s"]),
+                 None)
+        if b:
+            print(f"{base:17} {a['pcs']:>5} PCs lat {a['latency_s']:.1f}: psrp/winrm makespan "
+                  f"{a['makespan_s'] / b['makespan_s']:.2f}x, CPU per PC {a['cpu_s_per_pc'] / b['cpu_s_per_pc']:.2f}x, "
+                  f"KB in per PC {a['kb_in_per_pc'] / b['kb_in_per_pc']:.2f}x")
 
 
 if __name__ == "__main__":

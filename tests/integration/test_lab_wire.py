@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 import requests
 import winrm
+from pypsrp.exceptions import AuthenticationError
+from pypsrp.exceptions import WSManFaultError as PsrpFault
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
 from winrm.exceptions import (
     InvalidCredentialsError,
     WinRMOperationTimeoutError,
@@ -179,3 +186,64 @@ def test_unreachable_switch_drops_connections(reset_lab) -> None:
         protocol(reset_lab, "sapporo-naika-pc01").open_shell()
     reset_lab.set_reachable("sapporo-naika-pc01", True)
     assert payload.run(protocol(reset_lab, "sapporo-naika-pc01"), HOST_INFO)["failed"] is False
+
+
+# --- PSRP: the same PCs through a PowerShell runspace pool (pypsrp, as ansible-core's psrp connection) ---------
+
+
+def runspace_pool(lab, name: str, *, https: bool = False, configuration: str = "Microsoft.PowerShell", user=ADMIN):
+    host = lab.status()["hosts"][name]
+    wsman = WSMan(
+        host["address"],
+        port=host["https_port"] if https else host["http_port"],
+        ssl=https,
+        username=user[0],
+        password=user[1],
+        auth="ntlm",
+        cert_validation=False,
+    )
+    return RunspacePool(wsman, configuration_name=configuration)
+
+
+def run_in_pool(pool, script: str, lines: list[str] | None):
+    shell = PowerShell(pool)
+    shell.add_script(script)
+    shell.invoke(input=lines)
+    return shell
+
+
+@pytest.mark.parametrize(("name", "https"), [("sapporo-naika-pc01", False), ("kyoto-clinic-pc01", True)])
+def test_agent_runs_in_a_psrp_runspace_pool(reset_lab, name, https) -> None:
+    """The exec payload's script runs in the pool, its input sent as lines; two pipelines share one pool."""
+    script = base64.b64decode(payload.command_line()[1][-1]).decode("utf-16-le")
+    lines = payload.stdin_for(HOST_INFO).decode("utf-8").splitlines()
+    with runspace_pool(reset_lab, name, https=https) as pool:
+        for _ in range(2):
+            shell = run_in_pool(pool, script, lines)
+            assert shell.state == 4 and not shell.had_errors  # Completed
+            answer = json.loads("".join(str(o) for o in shell.output))
+            assert answer["steps"][0]["result"]["user"].endswith("\\Administrator")
+    record = reset_lab.records(name)
+    assert record["executions"] == 2 and record["refused"] == []
+    assert {"Create", "Command", "Send", "Receive", "Delete"} <= set(record["operations"])
+
+
+def test_psrp_refuses_anything_but_the_agent_and_other_configurations(reset_lab) -> None:
+    """A plain script in the pool is refused by name (rc 1 through SetShouldExit); another endpoint is a fault."""
+    with runspace_pool(reset_lab, "sapporo-naika-pc01") as pool:
+        shell = run_in_pool(pool, "Get-ChildItem Cert:\\CurrentUser\\My", None)
+        answer = json.loads("".join(str(o) for o in shell.output))
+        assert answer["failed"] is True and "not the bootstrap_wrapper.ps1" in answer["msg"]
+    assert len(reset_lab.records("sapporo-naika-pc01")["refused"]) == 1
+    with pytest.raises(PsrpFault) as caught, runspace_pool(reset_lab, "sapporo-naika-pc01", configuration="JEA"):
+        pass
+    assert "Cannot find the JEA session configuration" in str(caught.value)
+
+
+def test_psrp_with_a_wrong_password_runs_nothing(reset_lab) -> None:
+    """NTLM with a wrong password is a 401, as for winrm: the pool never opens and nothing runs."""
+    wrong = ("Administrator", "not-the-password")
+    with pytest.raises(AuthenticationError), runspace_pool(reset_lab, "sapporo-naika-pc01", user=wrong):
+        pass
+    record = reset_lab.records("sapporo-naika-pc01")
+    assert record["executions"] == 0 and record["auth_failures"] >= 1

@@ -82,6 +82,31 @@ def test_provision_check_apply_converge(reset_lab, release, tmp_path) -> None:
     assert changed_hosts(again) == set()
 
 
+def test_provision_and_audit_over_psrp(reset_lab) -> None:
+    """The same jobs through ansible-core's psrp connection (pypsrp, a runspace pool per PC, become included):
+    every PC needing a certificate gets exactly one, backups are written, the audit reports, a re-run is
+    quiet, and each execution was a pipeline of the exec wrapper's script (no powershell.exe command line)."""
+    lab = reset_lab
+    downloads.issue(lab.state_dir, lab.state_dir / "certs")
+    over_psrp = {"ansible_connection": "psrp"}
+    applied = run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=over_psrp)
+    assert applied.recap["okinawa-houmon-pc01"]["unreachable"] == 1
+    for host in NEEDING:
+        assert applied.recap[host]["failures"] == 0, host
+        codes = lab.host(host)["state"]["facility_codes"]
+        ours = [r for r in my_store(lab, host) if r["ours"] and r["subject_cn"][:10] in codes]
+        assert len(ours) == 1 and ours[0]["exportable"], host
+    assert len(list((lab.state_dir / "backups").rglob("*.pfx"))) >= len(NEEDING)
+    record = lab.records("kyoto-clinic-pc01")  # HTTPS (port 5986): psrp chose https by itself
+    assert record["executions"] >= 2 and record["refused"] == []
+    assert all(not line.lower().startswith("powershell") for line in record["command_lines"])
+    assert changed_hosts(run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=over_psrp)) == set()
+    audited = run_playbook("playbooks/audit.yml", lab.inventory, extra_vars=over_psrp)
+    data = json.loads((lab.state_dir / "reports" / "latest" / "report.json").read_text())
+    assert data["summary"]["hosts"] == 13 and data["summary"]["unreachable"] == 1
+    assert audited.recap["tokyo-clinic-pc02"]["failures"] == 0
+
+
 def test_cleanup_check_apply_converge(reset_lab) -> None:
     """cleanup.yml removes only stale certificates, after backing them up; re-run changes nothing."""
     lab = reset_lab

@@ -171,13 +171,17 @@ def execute(
     stdin: bytes,
     *,
     cut_before_step: int | None = None,
+    script: str | None = None,
 ) -> Outcome:
     """Run one WinRM command on ``host`` as ``connecting_user``.
 
+    ``script`` is given for a PSRP pipeline: the runspace runs the script itself (the psrp connection
+    decodes the encoded command instead of starting powershell.exe), and ``stdin`` is its input lines.
     Raises Refused for anything that is not Ansible's exec payload carrying the onshi-cert agent,
     and Interrupted when a fault cuts the connection at a step boundary.
     """
-    script = decode_command_line(command, arguments)
+    if script is None:
+        script = decode_command_line(command, arguments)
     if "\n" not in script.strip() and script.strip().lower().startswith(POWERSHELL):
         # ansible-core 2.16-2.18 wrap the module's command line in one more encoded PowerShell command:
         # the outer PowerShell runs the inner one, which reads the same input.

@@ -217,6 +217,10 @@ def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state_expr: str) 
                 "ansible_winrm_scheme": "http",
                 "ansible_winrm_server_cert_validation": "ignore",
                 "ansible_winrm_connection_timeout": 30,
+                # The same PCs over PSRP: set ansible_connection: psrp (the port says http or https).
+                "ansible_psrp_auth": "ntlm",
+                "ansible_psrp_cert_validation": "ignore",
+                "ansible_psrp_connection_timeout": 30,
                 "ansible_user": admin,
                 "ansible_password": users[admin]["password"],
                 "onshi_cert_operator_user": operator,

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from multidict import CIMultiDict
 
-from onshi_cert_tools.lab import auth, wsman
+from onshi_cert_tools.lab import auth, psrp, wsman
 from onshi_cert_tools.lab.agent_model import Interrupted
 from onshi_cert_tools.lab.executor import Outcome, Refused, execute
 from onshi_cert_tools.lab.windows import WindowsHost
@@ -58,6 +58,9 @@ class Command:
     stdin: bytearray = dataclasses.field(default_factory=bytearray)
     stdin_done: bool = False
     task: asyncio.Task | None = None
+    pipeline: psrp.CreatePipeline | None = None  # PSRP: what the pipeline runs (its input lines go to stdin)
+    lines: list[str] = dataclasses.field(default_factory=list)
+    input_changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
 
 @dataclasses.dataclass
@@ -67,6 +70,23 @@ class Shell:
     host: str
     user: str
     commands: dict[str, Command] = dataclasses.field(default_factory=dict)
+    pool: PsrpPool | None = None  # a PowerShell runspace pool (the psrp connection) rather than a cmd shell
+
+
+@dataclasses.dataclass
+class PsrpPool:
+    """A runspace pool's PSRP state: its id, the fragments each way, and what waits for a pool Receive."""
+
+    rpid: str
+    incoming: psrp.Defragmenter = dataclasses.field(default_factory=psrp.Defragmenter)
+    outgoing: psrp.Fragmenter = dataclasses.field(default_factory=psrp.Fragmenter)
+    outbox: list[bytes] = dataclasses.field(default_factory=list)
+    host_calls: int = 0
+
+    def queue(self, message_type: int, data: bytes, pid: str | None = None) -> list[bytes]:
+        """Return the fragments of one server message of this pool (``pid``: its pipeline)."""
+        message = psrp.Message(psrp.DESTINATION_CLIENT, message_type, self.rpid, pid or str(uuid.UUID(int=0)), data)
+        return self.outgoing.fragments(message)
 
 
 @dataclasses.dataclass
@@ -254,6 +274,8 @@ class Lab:
             record.operations[req.action.rsplit("/", 1)[-1]] += 1
             if not may_connect:
                 raise wsman.WsmanError("w:AccessDenied", "Access is denied.", wsman.FAULT_ACCESS_DENIED)
+            if req.action == wsman.ACTION_CREATE and req.resource_uri.startswith(psrp.POWERSHELL_URI):
+                return 200, self._create_pool(req, host, user)
             if req.action == wsman.ACTION_CREATE:
                 shell_id = str(uuid.uuid4()).upper()
                 self.shells[shell_id] = Shell(host.name, user)
@@ -272,6 +294,8 @@ class Lab:
                         command.task.cancel()
                 del self.shells[req.shell_id or ""]
                 return 200, wsman.deleted(req)
+            if shell.pool is not None:
+                return 200, await self._psrp(req, host, shell, transport)
             if req.action == wsman.ACTION_COMMAND:
                 command_id = str(uuid.uuid4()).upper()
                 shell.commands[command_id] = Command(*wsman.command_line(req))
@@ -311,6 +335,130 @@ class Lab:
             )
         except wsman.WsmanError as exc:
             return exc.status, wsman.fault(message_id, exc)
+        except psrp.ProtocolError as exc:
+            return 500, wsman.fault(message_id, wsman.WsmanError("w:InvalidMessage", str(exc), 2150858817))
+
+    # --- PSRP (the psrp connection) ----------------------------------------------------------------
+    def _create_pool(self, req: wsman.Request, host: WindowsHost, user: str) -> bytes:
+        """Open a runspace pool: read SESSION_CAPABILITY and INIT_RUNSPACEPOOL, queue the server's answers."""
+        configuration = req.resource_uri[len(psrp.POWERSHELL_URI) :]
+        if configuration != "Microsoft.PowerShell":
+            raise wsman.WsmanError(
+                "w:InvalidResourceURI",
+                f"The WS-Management service cannot process the request. Cannot find the {configuration} session "
+                "configuration in the WSMan: drive on the lab computer.",
+                2150858752,
+            )
+        shell_id, data = wsman.creation_xml(req)
+        pool = PsrpPool(rpid=shell_id.lower())
+        kinds = [m.message_type for m in pool.incoming.feed(data)]
+        if kinds != [psrp.SESSION_CAPABILITY, psrp.INIT_RUNSPACEPOOL]:
+            raise psrp.ProtocolError("a runspace pool opens with SESSION_CAPABILITY and INIT_RUNSPACEPOOL")
+        for kind, body in (
+            (psrp.SESSION_CAPABILITY, psrp.session_capability()),
+            (psrp.APPLICATION_PRIVATE_DATA, psrp.application_private_data()),
+            (psrp.RUNSPACEPOOL_STATE, psrp.runspace_state(psrp.RUNSPACE_OPENED)),
+        ):
+            pool.outbox += pool.queue(kind, body)
+        self.shells[shell_id] = Shell(host.name, user, pool=pool)
+        return wsman.created(req, shell_id, f"http://{host.address}:{host.http_port}/wsman", req.resource_uri)
+
+    def _psrp_feed(self, shell: Shell, command: Command | None, data: bytes) -> None:
+        """Take client fragments: the pipeline's creation, its input lines, the end of its input."""
+        assert shell.pool is not None
+        for message in shell.pool.incoming.feed(data):
+            if message.message_type == psrp.PIPELINE_HOST_RESPONSE:
+                continue  # answers to host calls the lab never waits on
+            if command is None:
+                raise psrp.ProtocolError(f"PSRP message {message.message_type:#x} sent to no pipeline")
+            if message.message_type == psrp.CREATE_PIPELINE:
+                command.pipeline = psrp.read_create_pipeline(message.data)
+                command.stdin_done = command.pipeline.no_input
+            elif message.message_type == psrp.PIPELINE_INPUT:
+                command.lines.append(psrp.read_pipeline_input(message.data))
+            elif message.message_type == psrp.END_OF_PIPELINE_INPUT:
+                command.stdin_done = True
+            else:
+                raise psrp.ProtocolError(f"PSRP message {message.message_type:#x} is not modelled by the lab")
+            command.input_changed.set()
+
+    async def _psrp(self, req: wsman.Request, host: WindowsHost, shell: Shell, transport: Any) -> bytes:
+        """Run one WS-Man operation of a runspace pool."""
+        pool = shell.pool
+        assert pool is not None
+        if req.action == wsman.ACTION_COMMAND:
+            command_id = (wsman.command_id(req) or str(uuid.uuid4())).upper()
+            command = shell.commands[command_id] = Command("", [])
+            _, arguments = wsman.command_line(req)
+            for argument in arguments:
+                self._psrp_feed(shell, command, base64.b64decode(argument))
+            return wsman.command_started(req, command_id)
+        if req.action == wsman.ACTION_SEND:
+            command_id, data, _ = wsman.send_stream(req)
+            self._psrp_feed(shell, shell.commands.get(command_id.upper()) if command_id else None, data)
+            return wsman.sent(req)
+        if req.action == wsman.ACTION_RECEIVE:
+            command_id = wsman.receive_command_id(req).upper()
+            if not command_id:
+                if not pool.outbox:
+                    await asyncio.sleep(req.timeout_seconds)
+                    raise wsman.WsmanError("w:TimedOut", "The operation timed out.", wsman.FAULT_TIMED_OUT)
+                fragments, pool.outbox = pool.outbox, []
+                return wsman.received_fragments(req, None, fragments, done=False)
+            command = self._command(shell, command_id)
+            if command.task is None:
+                command.task = asyncio.ensure_future(self._run_pipeline(host, shell, command_id, command))
+            try:
+                fragments = await asyncio.wait_for(asyncio.shield(command.task), req.timeout_seconds)
+            except TimeoutError:
+                raise wsman.WsmanError(
+                    "w:TimedOut",
+                    "The WS-Management service cannot complete the operation "
+                    "within the time specified in OperationTimeout.",
+                    wsman.FAULT_TIMED_OUT,
+                ) from None
+            except Interrupted as exc:
+                log.info("%s: %s", host.name, exc)
+                transport.abort()
+                return b""
+            return wsman.received_fragments(req, command_id, fragments, done=True)
+        if req.action == wsman.ACTION_SIGNAL:
+            command = shell.commands.pop(wsman.signal_command_id(req).upper(), None)
+            if command and command.task and not command.task.done():
+                command.task.cancel()
+            return wsman.signalled(req)
+        raise wsman.WsmanError(
+            "w:ActionNotSupported", f"The action {req.action} is not supported.", wsman.FAULT_UNSUPPORTED_ACTION
+        )
+
+    async def _run_pipeline(self, host: WindowsHost, shell: Shell, command_id: str, command: Command) -> list[bytes]:
+        """Wait for the pipeline's input, run it as the exec wrapper would, return its answer's fragments."""
+        while command.pipeline is None or not command.stdin_done:
+            command.input_changed.clear()
+            await command.input_changed.wait()
+        pool, pipeline = shell.pool, command.pipeline
+        assert pool is not None
+        first = pipeline.commands[0]
+        command.command = first.text
+        command.stdin = bytearray("\n".join(command.lines).encode("utf-8"))
+        if len(pipeline.commands) != 1 or not first.is_script or first.arguments:
+            outcome = Outcome(b"", b"the lab runs only the script of Ansible's exec wrapper over PSRP", 1)
+            self.records[host.name].refused.append("a PSRP pipeline that is not one script without arguments")
+        else:
+            outcome = await self._run(host, shell.user, command)
+        pid = command_id.lower()
+        out: list[bytes] = []
+        if outcome.stdout:
+            out += pool.queue(psrp.PIPELINE_OUTPUT, psrp.output_string(outcome.stdout.decode("utf-8", "replace")), pid)
+        for kind, name, value in (
+            (psrp.HOST_WRITE_ERROR_LINE, "WriteErrorLine", outcome.stderr.decode("utf-8", "replace")),
+            (psrp.HOST_SET_SHOULD_EXIT, "SetShouldExit", str(outcome.rc)),
+        ):
+            if value and value != "0":
+                pool.host_calls += 1
+                out += pool.queue(psrp.PIPELINE_HOST_CALL, psrp.host_call(-pool.host_calls, kind, name, value), pid)
+        out += pool.queue(psrp.PIPELINE_STATE, psrp.pipeline_state(psrp.PIPELINE_COMPLETED), pid)
+        return out
 
     def _command(self, shell: Shell, command_id: str) -> Command:
         command = shell.commands.get(command_id)
@@ -351,6 +499,7 @@ class Lab:
                 command.arguments,
                 bytes(command.stdin),
                 cut_before_step=fault.step if fault else None,
+                script=command.command if command.pipeline is not None else None,
             )
         except Refused as exc:
             record.refused.append(str(exc))

@@ -16,6 +16,7 @@ NS = {
     "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
     "x": "http://schemas.xmlsoap.org/ws/2004/09/transfer",
     "p": "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd",
+    "ps": "http://schemas.microsoft.com/powershell",
 }
 SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 ACTION_CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
@@ -54,6 +55,7 @@ class Request:
     shell_id: str | None
     timeout_seconds: float
     body: ET.Element
+    resource_uri: str = ""
 
     def find(self, path: str) -> ET.Element | None:
         """Find an element under the SOAP body."""
@@ -85,6 +87,7 @@ def parse(data: bytes) -> Request:
         shell_id=selector.text.strip() if selector is not None and selector.text else None,
         timeout_seconds=_duration_seconds(header.findtext("w:OperationTimeout", None, NS)),
         body=body,
+        resource_uri=(header.findtext("w:ResourceURI", "", NS) or "").strip(),
     )
 
 
@@ -101,15 +104,16 @@ def _envelope(action: str, relates_to: str, body: str) -> bytes:
     )
 
 
-def created(req: Request, shell_id: str, address: str) -> bytes:
-    """Answer a Create with the new shell's id."""
+def created(req: Request, shell_id: str, address: str, resource_uri: str = f"{SHELL_URI}/cmd") -> bytes:
+    """Answer a Create with the new shell's id (a WinRS cmd shell, or a PowerShell runspace pool)."""
+    streams = ("stdin", "stdout stderr") if resource_uri == f"{SHELL_URI}/cmd" else ("stdin pr", "stdout")
     body = (
         f"<x:ResourceCreated><a:Address>{escape(address)}</a:Address><a:ReferenceParameters>"
-        f"<w:ResourceURI>{SHELL_URI}/cmd</w:ResourceURI><w:SelectorSet>"
+        f"<w:ResourceURI>{escape(resource_uri)}</w:ResourceURI><w:SelectorSet>"
         f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet></a:ReferenceParameters>'
-        f"</x:ResourceCreated><rsp:Shell><rsp:ShellId>{shell_id}</rsp:ShellId><rsp:ResourceUri>{SHELL_URI}/cmd"
-        "</rsp:ResourceUri><rsp:State>Connected</rsp:State><rsp:InputStreams>stdin</rsp:InputStreams>"
-        "<rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>"
+        f"</x:ResourceCreated><rsp:Shell><rsp:ShellId>{shell_id}</rsp:ShellId><rsp:ResourceUri>"
+        f"{escape(resource_uri)}</rsp:ResourceUri><rsp:State>Connected</rsp:State><rsp:InputStreams>{streams[0]}"
+        f"</rsp:InputStreams><rsp:OutputStreams>{streams[1]}</rsp:OutputStreams></rsp:Shell>"
     )
     return _envelope("http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse", req.message_id, body)
 
@@ -144,6 +148,32 @@ def received(req: Request, command_id: str, stdout: bytes, stderr: bytes, exit_c
         )
     body = '<rsp:ReceiveResponse SequenceID="0">' + "".join(parts) + "</rsp:ReceiveResponse>"
     return _envelope(f"{SHELL_URI}/ReceiveResponse", req.message_id, body)
+
+
+def received_fragments(req: Request, command_id: str | None, fragments: list[bytes], done: bool) -> bytes:
+    """Answer a PSRP Receive: each PSRP fragment in its own stdout element, as Windows sends them."""
+    of = f' CommandId="{command_id}"' if command_id else ""
+    parts = [f'<rsp:Stream Name="stdout"{of}>{base64.b64encode(f).decode()}</rsp:Stream>' for f in fragments]
+    if command_id:
+        state = STATE_DONE if done else STATE_RUNNING
+        parts.append(f'<rsp:CommandState CommandId="{command_id}" State="{state}"/>')
+    body = '<rsp:ReceiveResponse SequenceID="0">' + "".join(parts) + "</rsp:ReceiveResponse>"
+    return _envelope(f"{SHELL_URI}/ReceiveResponse", req.message_id, body)
+
+
+def creation_xml(req: Request) -> tuple[str, bytes]:
+    """Return the shell id a PSRP Create asks for and the fragments of its ``creationXml``."""
+    shell = req.find("rsp:Shell")
+    data = shell.findtext("ps:creationXml", "", NS) if shell is not None else ""
+    if shell is None or not data:
+        raise WsmanError("w:InvalidMessage", "The PowerShell shell Create has no creationXml.", 2150858817, 400)
+    return shell.get("ShellId") or str(uuid.uuid4()).upper(), base64.b64decode(data)
+
+
+def command_id(req: Request) -> str | None:
+    """Return the CommandId a client chose for a Command (PSRP names the pipeline so)."""
+    node = req.find("rsp:CommandLine")
+    return node.get("CommandId") if node is not None else None
 
 
 def signalled(req: Request) -> bytes:
