@@ -204,7 +204,18 @@ class OnshiAction(ActionBase):
         spec = (role._get_role_argspecs().get("main") or {}).get("options") or {}
         if not spec:
             return
-        provided = self._templar.template({name: task_vars[name] for name in spec if name in task_vars})
+        # A variable that is not required and still holds the role's own default is not templated again here
+        # (each template is compiled anew in every worker): the defaults are right by construction, and what they
+        # resolve to reaches the module as an option, which the action's own argument spec checks.
+        defaults = role.get_default_vars() if hasattr(role, "get_default_vars") else {}
+        provided = self._templar.template(
+            {
+                name: task_vars[name]
+                for name in spec
+                if name in task_vars
+                and (spec[name].get("required") or name not in defaults or task_vars[name] != defaults[name])
+            }
+        )
         errors = ArgumentSpecValidator(spec).validate(provided, validate_role_argument_spec=True).error_messages
         if errors:
             raise fail(host, OnshiCertError(messages.ROLE_VARIABLES, role=role.get_name(), errors="; ".join(errors)))

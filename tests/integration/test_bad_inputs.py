@@ -94,6 +94,11 @@ CASES = {
         p12=True,
         parts=[HOST, "no DPAPI", "ansible_become_password", "CredSSP"],
     ),
+    "role variable of the wrong type": dict(
+        edit=lambda v: v.update(onshi_cert_install_min_days_left="soon"),
+        p12=True,
+        parts=[HOST, "[ONSHI-E033]", "onshi.cert.onshi_cert_install", "onshi_cert_install_min_days_left", "int"],
+    ),
     "backup password missing": dict(
         edit=lambda v: v.update(onshi_cert_backup_password=""),
         p12=True,
