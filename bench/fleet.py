@@ -3,14 +3,19 @@
 
 Runs the real playbooks (ansible-playbook -> winrm -> pywinrm) against lab fleets and prints, per
 fleet size, latency and job: makespan, controller CPU seconds per PC, host executions per PC, WS-Man
-operations and bytes per PC, peak controller process memory, and the forks used. With --baseline it
-runs the same audit and provisioning written with ansible.windows modules (the lab refuses to run
-foreign code but counts their executions and the payload bytes Ansible sends) and prints the ratios.
+operations and bytes per PC, peak memory of the largest controller process and of the lab, and the forks
+used; beside the makespan, the CPU-bound floor (controller CPU / cores) and the latency-bound limit
+(executions x latency / forks), and per job the forks that gave the best makespan. With --baseline it runs
+the same audit and provisioning written with ansible.windows modules, per module and as one win_powershell
+task (the lab refuses to run foreign code but counts their executions and the payload bytes Ansible sends),
+and prints the ratios; the per-module baseline's real execution count is read from its playbook (win_copy
+alone is 5 executions: temporary folder, query, file transfer, copy, clean-up).
 
     .venv/bin/python bench/fleet.py                          # 10 and 100 PCs, latency 0 and 1.5 s
     .venv/bin/python bench/fleet.py --sizes 1000 --latencies 1.5 --jobs audit
     .venv/bin/python bench/fleet.py --sizes 10 --latencies 0 --baseline   # needs: pip install ansible
     .venv/bin/python bench/fleet.py --sizes 100 --latencies 0 --connections winrm,psrp   # PSRP beside WinRM
+    .venv/bin/python bench/fleet.py --sizes 1000 --latencies 1.5 --jobs audit --forks 25,50,100 --backups
 """
 
 from __future__ import annotations
@@ -53,12 +58,59 @@ JOBS = {
     "rerun": "playbooks/provision.yml",
     "baseline-audit": "bench/baseline/audit.yml",
     "baseline-provision": "bench/baseline/provision.yml",
+    "baseline-ps-audit": "bench/baseline/audit_powershell.yml",
+    "baseline-ps-provision": "bench/baseline/provision_powershell.yml",
 }
+#: Executions a module really takes on a PC, from ansible-core's and ansible.windows' action plugins (with
+#: pipelining): win_copy of one file = temporary folder + query + put_file + copy + remove folder; fetch =
+#: stat + fetch_file (one chunk); the others run their module once.
+EXECUTIONS_PER_MODULE = {"ansible.windows.win_copy": 5, "ansible.builtin.fetch": 2}
+
+
+def real_executions(playbook: Path) -> int:
+    """Return the executions per PC a baseline playbook really takes (what the lab counts is a lower bound)."""
+    total = 0
+    for play in yaml.safe_load(playbook.read_text()):
+        for task in play.get("tasks", []):
+            module = next(k for k in task if "." in k)
+            total += EXECUTIONS_PER_MODULE.get(module, 1) * len(task.get("loop") or [None])
+    return total
 
 
 def code(index: int) -> str:
     nine = f"{1 + index % 47:02d}1{index % 100:02d}{index % 10000:04d}"
     return nine + str(luhn_check_digit(nine))
+
+
+def raise_open_files() -> None:
+    """Allow as many open files as the system does: a lab of 3,000 PCs listens on 3,000 sockets."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def lab_peak_mb(client: LabClient) -> float:
+    """Return the lab process's peak resident memory (VmHWM) in MB."""
+    pid = client.status()["pid"]
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_backups(client: LabClient, size: int) -> None:
+    """Put one verified backup per PC in the lab's backup folder, as a fleet that has been backed up has."""
+    from onshi_cert.core import backup as backups
+    from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
+    from onshi_cert_tools.lab.fleet import LAB_BACKUP_PASSWORD, LabCA
+
+    factory = LabCA.load_or_create(client.state_dir / "ca").factory
+    for index in range(size):
+        data = factory.leaf(code(index)).p12(LAB_BACKUP_PASSWORD)
+        bundle = load_pkcs12(data, LAB_BACKUP_PASSWORD)
+        backups.write(client.state_dir / "backups", f"pc{index:04d}", code(index), data, bundle, Encryption.AES256)
 
 
 def fleet(folder: Path, size: int, base: str) -> Path:
@@ -90,7 +142,10 @@ def run(job: str, client: LabClient, size: int, forks: int, connection: str = "w
         "kb_in_per_pc": sum(h["bytes_in"] for h in status) / size / 1024,
         "kb_out_per_pc": sum(h["bytes_out"] for h in status) / size / 1024,
         "kb_per_execution": sum(h["bytes_in"] for h in status) / max(executions, 1) / 1024,
-        "peak_mb": figures["maxrss_mb"], "forks": forks,
+        "peak_mb": figures["maxrss_mb"], "lab_peak_mb": lab_peak_mb(client), "forks": forks,
+        "cpu_floor_s": figures["cpu"] / (os.cpu_count() or 1),
+        "real_executions_per_pc": (real_executions(ROOT / JOBS[job]) if job.startswith("baseline")
+                                   else executions / size),
     }
 
 
@@ -99,12 +154,16 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,100")
     parser.add_argument("--latencies", default="0,1.5")
     parser.add_argument("--jobs", default="audit,audit-expiry-only,provision,rerun")
-    parser.add_argument("--forks", type=int, default=50)
+    parser.add_argument("--forks", default="50", help="forks, or a list to find the best (25,50,100)")
+    parser.add_argument("--backups", action="store_true", help="one verified backup per PC on disk first")
     parser.add_argument("--baseline", action="store_true", help="also run the ansible.windows baseline")
     parser.add_argument("--connections", default="winrm", help="winrm, psrp or both (winrm,psrp)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    jobs = args.jobs.split(",") + (["baseline-audit", "baseline-provision"] if args.baseline else [])
+    baselines = ["baseline-audit", "baseline-ps-audit", "baseline-provision", "baseline-ps-provision"]
+    jobs = args.jobs.split(",") + (baselines if args.baseline else [])
+    forks_list = [int(f) for f in str(args.forks).split(",")]
+    raise_open_files()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         for latency in (float(x) for x in args.latencies.split(",")):
@@ -116,29 +175,37 @@ def main() -> int:
                 print(f"lab of {size} PCs (latency {latency} s) built and listening in {lab_start:.1f} s", flush=True)
                 try:
                     downloads.issue(client.state_dir, client.state_dir / "certs")
-                    for job in jobs:
+                    if args.backups:
+                        write_backups(client, size)
+                    for job, forks in ((j, f) for j in jobs for f in forks_list):
                         for connection in args.connections.split(","):
                             if job.startswith("baseline") and connection != "winrm":
                                 continue
-                            if job == "provision" and connection != args.connections.split(",")[0]:
-                                continue  # the first connection's provision renewed every PC already
-                            row = run(job, client, size, min(args.forks, size), connection)
-                            row |= {"latency_s": latency, "lab_start_s": lab_start}
+                            if job == "provision" and (connection, forks) != (args.connections.split(",")[0],
+                                                                               forks_list[0]):
+                                continue  # the first provision renewed every PC already
+                            row = run(job, client, size, min(forks, size), connection)
+                            executions = row["executions_per_pc"] * size
+                            row |= {"latency_s": latency, "lab_start_s": lab_start,
+                                    "latency_limit_s": executions * latency / min(forks, size)}
                             rows.append(row)
                             print_row(row)
                 finally:
                     client.shutdown()
     if args.baseline:
-        print("* baseline: counted, not run (the lab refuses foreign code); executions are a lower bound")
+        print("* baseline: counted, not run (the lab refuses foreign code): its makespan and CPU are not comparable;"
+              " 'real' is the executions its modules take on a PC, read from its playbook")
         print_ratios(rows)
     print_connection_ratios(rows)
+    print_best_forks(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
 
 
-HEADER = (f"{'job':19} {'PCs':>5} {'lat s':>5} {'rc':>3} {'makespan s':>10} {'CPU s/PC':>8} {'exec/PC':>7} "
-          f"{'ops/PC':>6} {'KB in/PC':>8} {'KB out/PC':>9} {'KB/exec':>7} {'peak MB':>7} {'forks':>5}")
+HEADER = (f"{'job':21} {'PCs':>5} {'lat s':>5} {'rc':>3} {'makespan s':>10} {'floor s':>7} {'lat-lim s':>9} "
+          f"{'CPU s/PC':>8} {'exec/PC':>7} {'real':>5} {'ops/PC':>6} {'KB in/PC':>8} {'KB out/PC':>9} {'KB/exec':>7} "
+          f"{'peak MB':>7} {'lab MB':>6} {'forks':>5}")
 _printed = False
 
 
@@ -150,22 +217,40 @@ def print_row(row: dict) -> None:
     # The lab counts the baseline's executions and bytes but refuses to run foreign code: its CPU and makespan
     # columns are not comparable, and a real win_copy alone takes 5 executions (the counts are a lower bound).
     job = row["job"] + ("*" if row["job"].startswith("baseline") else "")
-    print(f"{job:19} {row['pcs']:>5} {row['latency_s']:>5.1f} {row['rc']:>3} {row['makespan_s']:>10.1f} "
-          f"{row['cpu_s_per_pc']:>8.2f} {row['executions_per_pc']:>7.2f} {row['wsman_ops_per_pc']:>6.1f} "
-          f"{row['kb_in_per_pc']:>8.1f} {row['kb_out_per_pc']:>9.1f} {row['kb_per_execution']:>7.1f} "
-          f"{row['peak_mb']:>7.0f} {row['forks']:>5}", flush=True)
+    print(f"{job:21} {row['pcs']:>5} {row['latency_s']:>5.1f} {row['rc']:>3} {row['makespan_s']:>10.1f} "
+          f"{row['cpu_floor_s']:>7.1f} {row['latency_limit_s']:>9.1f} "
+          f"{row['cpu_s_per_pc']:>8.2f} {row['executions_per_pc']:>7.2f} {row['real_executions_per_pc']:>5.1f} "
+          f"{row['wsman_ops_per_pc']:>6.1f} {row['kb_in_per_pc']:>8.1f} {row['kb_out_per_pc']:>9.1f} "
+          f"{row['kb_per_execution']:>7.1f} {row['peak_mb']:>7.0f} {row['lab_peak_mb']:>6.0f} {row['forks']:>5}",
+          flush=True)
 
 
 def print_ratios(rows: list[dict]) -> None:
-    """Print how many times fewer executions and bytes per PC onshi-cert needs than the baseline."""
-    for ours, theirs in (("audit", "baseline-audit"), ("provision", "baseline-provision")):
+    """Print, against each baseline, its executions (real) and bytes per PC over onshi-cert's."""
+    for ours, theirs in (("audit", "baseline-audit"), ("audit", "baseline-ps-audit"),
+                         ("provision", "baseline-provision"), ("provision", "baseline-ps-provision")):
         for a in (r for r in rows if r["job"] == ours):
             b = next((r for r in rows if r["job"] == theirs and r["pcs"] == a["pcs"]
                       and r["latency_s"] == a["latency_s"]), None)
             if b:
-                print(f"{ours:10} {a['pcs']:>5} PCs: baseline/onshi-cert executions per PC "
-                      f"{b['executions_per_pc'] / a['executions_per_pc']:.1f}x, bytes per PC "
-                      f"{b['kb_in_per_pc'] / a['kb_in_per_pc']:.1f}x")
+                print(f"{theirs:21} / {ours:9} {a['pcs']:>5} PCs: executions per PC "
+                      f"{b['real_executions_per_pc']:.0f} / {a['executions_per_pc']:.2f} = "
+                      f"{b['real_executions_per_pc'] / a['executions_per_pc']:.1f}x, bytes per PC "
+                      f"{b['kb_in_per_pc']:.0f} / {a['kb_in_per_pc']:.0f} KB = "
+                      f"{b['kb_in_per_pc'] / a['kb_in_per_pc']:.2f}x (theirs a lower bound)")
+
+
+def print_best_forks(rows: list[dict]) -> None:
+    """Print, per job, size and latency measured with several forks settings, the one with the best makespan."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["job"], row["pcs"], row["latency_s"]), []).append(row)
+    for (job, pcs, latency), group in groups.items():
+        if len(group) > 1:
+            best = min(group, key=lambda r: r["makespan_s"])
+            print(f"best forks for {job} at {pcs} PCs, latency {latency} s: {best['forks']} "
+                  f"({best['makespan_s']:.1f} s; CPU floor {best['cpu_floor_s']:.1f} s, "
+                  f"latency limit {best['latency_limit_s']:.1f} s)")
 
 
 def print_connection_ratios(rows: list[dict]) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -94,6 +95,9 @@ async def _serve(state_dir: Path, control_port: int, latency: float) -> None:
 def serve(state_dir: Path, control_port: int = 0, latency: float = 0.0) -> None:
     """Run the lab in the foreground until it is told to stop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:  # a PC is a listening socket or two: 3,000 PCs need more than the usual 1,024 files
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     asyncio.run(_serve(state_dir, control_port, latency))
 
 
