@@ -27,9 +27,10 @@ with contextlib.suppress(ImportError):
 
 from ..i18n import say as _
 from . import messages
-from .certinfo import thumbprint, utcnow
+from .certinfo import public_key_id, thumbprint, utcnow
 from .errors import OnshiCertError, Pkcs12Error
 from .pkcs12 import Encryption, Pkcs12Bundle, load_pkcs12
+from .reopen import reopen
 
 
 class BackupError(OnshiCertError):
@@ -96,6 +97,26 @@ def verify(data: bytes, password: str, expected_thumbprint: str) -> Pkcs12Bundle
     if thumbprint(bundle.leaf) != expected_thumbprint.upper():
         raise BackupError(messages.BACKUP_WRONG_CERT, found=thumbprint(bundle.leaf), expected=expected_thumbprint)
     return bundle
+
+
+def reverify(data: bytes, password: str, expected_thumbprint: str) -> bool:
+    """Check a backup again, as :func:`verify` does, without cryptography's RSA primality tests when it can.
+
+    The file was fully opened when it was written; what can change since is checked: today's password opens
+    it (MAC and decryption), it holds the expected certificate, the key is that certificate's and consistent.
+    Anything the fast path cannot tell is decided by the full :func:`verify`.
+    """
+    opened = reopen(data, password)
+    if opened is None:
+        try:
+            verify(data, password, expected_thumbprint)
+        except BackupError:
+            return False
+        return True
+    key, certificates = opened
+    wanted = public_key_id(key.public_key())
+    leaf = next((c for c in certificates if public_key_id(c.public_key()) == wanted), None)
+    return leaf is not None and thumbprint(leaf) == expected_thumbprint.upper()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -256,9 +277,8 @@ class BackupIndex:
         key = (str(backup.path), hashlib.sha256(password.encode()).hexdigest())
         if key not in self._opens:
             try:
-                verify(backup.path.read_bytes(), password, backup.thumbprint)
-                self._opens[key] = True
-            except (BackupError, OSError):
+                self._opens[key] = reverify(backup.path.read_bytes(), password, backup.thumbprint)
+            except OSError:
                 self._opens[key] = False
         return self._opens[key]
 

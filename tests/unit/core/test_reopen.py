@@ -1,0 +1,112 @@
+"""Re-checking a backup without RSA primality tests answers exactly as the full load does, for every file."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from onshi_cert.core import backup
+from onshi_cert.core.certinfo import thumbprint
+from onshi_cert.core.pkcs12 import Encryption, encrypt_pkcs12
+from onshi_cert.core.reopen import reopen
+from onshi_cert_tools.factory import CertificateFactory, corrupt
+
+PASSWORD = "Lab-Backup-2026!"
+
+
+@pytest.fixture(scope="module")
+def issued(factory_with_intermediate: CertificateFactory):
+    return factory_with_intermediate.leaf("3410712362")
+
+
+def full(data: bytes, password: str, expected: str) -> bool:
+    try:
+        backup.verify(data, password, expected)
+    except backup.BackupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("encryption", list(Encryption))
+def test_a_toolkit_backup_reopens_on_the_fast_path(issued, encryption: Encryption) -> None:
+    """AES-256 and 3DES backups (what the toolkit writes) open without the full load: same key, same chain."""
+    data = encrypt_pkcs12(issued.key, issued.cert, issued.chain, PASSWORD, encryption)
+    opened = reopen(data, PASSWORD)
+    assert opened is not None
+    key, certificates = opened
+    assert key.private_numbers() == issued.key.private_numbers()
+    assert {c.fingerprint(c.signature_hash_algorithm) for c in certificates} >= {
+        issued.cert.fingerprint(issued.cert.signature_hash_algorithm)
+    }
+    assert len(certificates) == 1 + len(issued.chain)
+    assert backup.reverify(data, PASSWORD, thumbprint(issued.cert)) is True
+
+
+@pytest.mark.parametrize("encryption", list(Encryption))
+@pytest.mark.parametrize("case", ["right", "wrong password", "other certificate", "damaged", "truncated"])
+def test_the_fast_check_agrees_with_the_full_one(issued, factory: CertificateFactory, encryption, case) -> None:
+    """Whatever the file, reverify says what verify says (the fast path only ever saves time)."""
+    data = encrypt_pkcs12(issued.key, issued.cert, issued.chain, PASSWORD, encryption)
+    password, expected = PASSWORD, thumbprint(issued.cert)
+    if case == "wrong password":
+        password = "Lab-Backup-2025!"
+    elif case == "other certificate":  # a PC's backup swapped for another certificate's, under the same name
+        other = factory.leaf("0110113719")
+        data = encrypt_pkcs12(other.key, other.cert, [], PASSWORD, encryption)
+    elif case == "damaged":
+        data = corrupt(data)
+    elif case == "truncated":
+        data = data[: len(data) // 2]
+    assert backup.reverify(data, password, expected) is full(data, password, expected) is (case == "right")
+
+
+def test_a_key_of_another_certificate_is_refused(factory: CertificateFactory) -> None:
+    issued = factory.leaf("3410712362")
+    data = factory.mismatched_p12(issued, PASSWORD)
+    assert backup.reverify(data, PASSWORD, thumbprint(issued.cert)) is False
+    assert full(data, PASSWORD, thumbprint(issued.cert)) is False
+
+
+def test_an_inconsistent_rsa_key_is_never_taken_on_the_fast_path(issued) -> None:
+    """A key whose parts disagree (a wrong CRT exponent) under a valid MAC: the fast path declines and the full
+    load, which validates the key, refuses it."""
+    numbers = issued.key.private_numbers()
+    broken = rsa.RSAPrivateNumbers(
+        p=numbers.p,
+        q=numbers.q,
+        d=numbers.d,
+        dmp1=numbers.dmp1 ^ 2,
+        dmq1=numbers.dmq1,
+        iqmp=numbers.iqmp,
+        public_numbers=numbers.public_numbers,
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    data = pkcs12.serialize_key_and_certificates(
+        None, broken, issued.cert, None, serialization.BestAvailableEncryption(PASSWORD.encode())
+    )
+    assert reopen(data, PASSWORD) is None
+    assert backup.reverify(data, PASSWORD, thumbprint(issued.cert)) is False
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to write RC2-40")
+def test_another_protection_is_left_to_the_full_load(issued, tmp_path) -> None:
+    """A Windows-style export (RC2-40 certificates) is not opened on the fast path, yet verifies in full."""
+    import subprocess
+
+    pem = issued.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ) + issued.cert.public_bytes(serialization.Encoding.PEM)
+    command = ["openssl", "pkcs12", "-export", "-certpbe", "PBE-SHA1-RC2-40", "-keypbe", "PBE-SHA1-3DES"]
+    command += ["-macalg", "sha1", "-passout", f"pass:{PASSWORD}"]
+    data = b""
+    for extra in (["-legacy"], []):
+        done = subprocess.run(command + extra, input=pem, capture_output=True, check=False)
+        if done.returncode == 0 and done.stdout:
+            data = done.stdout
+            break
+    assert data, "openssl could not write RC2-40"
+    assert reopen(data, PASSWORD) is None
+    assert backup.reverify(data, PASSWORD, thumbprint(issued.cert)) is full(data, PASSWORD, thumbprint(issued.cert))
