@@ -85,7 +85,7 @@ def _safe_contents(auth_safe: bytes, password: str) -> list[_der.Node]:
             encrypted_info = body[0].children()[0].children()[1].children()
             encrypted = encrypted_info[2]
             if encrypted.tag != 0x80:  # [0] IMPLICIT OCTET STRING, primitive (as the toolkit writes it)
-                raise Unsupported("constructed encrypted content")
+                raise Unsupported(f"tag {encrypted.tag:#x}")
             content = _decrypt(encrypted_info[1], password, encrypted.content)
         else:
             raise Unsupported(kind.oid())
