@@ -18,10 +18,14 @@ from typing import Any
 
 with contextlib.suppress(ImportError):
     from cryptography import x509
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
     from cryptography.hazmat.primitives import padding, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+try:
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+except ImportError:  # cryptography before 43 keeps it with the other ciphers
+    with contextlib.suppress(ImportError):
+        from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES
 
 from . import _der
 from .errors import Pkcs12Error
