@@ -21,6 +21,7 @@ alone is 5 executions: temporary folder, query, file transfer, copy, clean-up).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import subprocess
@@ -101,16 +102,25 @@ def lab_peak_mb(client: LabClient) -> float:
 
 
 def write_backups(client: LabClient, size: int) -> None:
-    """Put one verified backup per PC in the lab's backup folder, as a fleet that has been backed up has."""
-    from onshi_cert.core import backup as backups
-    from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
-    from onshi_cert_tools.lab.fleet import LAB_BACKUP_PASSWORD, LabCA
+    """Back up each PC's installed certificate in the lab's backup folder, as on a fleet that has been backed up
+    (so the audit opens and checks one backup per PC)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 
-    factory = LabCA.load_or_create(client.state_dir / "ca").factory
+    from onshi_cert.core import backup as backups
+    from onshi_cert.core.pkcs12 import Encryption, encrypt_pkcs12, load_pkcs12
+    from onshi_cert_tools.lab.fleet import LAB_BACKUP_PASSWORD
+
     for index in range(size):
-        data = factory.leaf(code(index)).p12(LAB_BACKUP_PASSWORD)
-        bundle = load_pkcs12(data, LAB_BACKUP_PASSWORD)
-        backups.write(client.state_dir / "backups", f"pc{index:04d}", code(index), data, bundle, Encryption.AES256)
+        state = json.loads((client.state_dir / "hosts" / f"pc{index:04d}.json").read_text())
+        for row in state["stores"].get("CurrentUser[OQSComApp]\\My", []):
+            if not row.get("key_pem"):
+                continue
+            cert = x509.load_der_x509_certificate(base64.b64decode(row["der"]))
+            key = serialization.load_pem_private_key(row["key_pem"].encode(), None)
+            data = encrypt_pkcs12(key, cert, [], LAB_BACKUP_PASSWORD, Encryption.AES256)
+            bundle = load_pkcs12(data, LAB_BACKUP_PASSWORD)
+            backups.write(client.state_dir / "backups", f"pc{index:04d}", code(index), data, bundle, Encryption.AES256)
 
 
 def fleet(folder: Path, size: int, base: str) -> Path:
