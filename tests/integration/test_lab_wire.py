@@ -9,6 +9,7 @@ import pytest
 import requests
 import winrm
 from pypsrp.exceptions import AuthenticationError
+from pypsrp.exceptions import WinRMTransportError as PsrpTransportError
 from pypsrp.exceptions import WSManFaultError as PsrpFault
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
@@ -247,3 +248,26 @@ def test_psrp_with_a_wrong_password_runs_nothing(reset_lab) -> None:
         pass
     record = reset_lab.records("sapporo-naika-pc01")
     assert record["executions"] == 0 and record["auth_failures"] >= 1
+
+
+def test_psrp_connection_cut_at_a_step_keeps_earlier_steps(reset_lab) -> None:
+    """A fault cuts a pipeline before its step 1 (become, over PSRP): step 0 took effect, the client sees the
+    connection drop, and the next pipeline in a new pool finds the PC as step 0 left it."""
+    rows = reset_lab.host("tokyo-clinic-pc02")["summary"]["stores"]["CurrentUser[OQSComApp]\\My"]
+    steps = [
+        {"op": "remove_cert", "args": {"store": "CurrentUser\\My", "thumbprint": r["thumbprint"]}} for r in rows[:2]
+    ]
+    script = base64.b64decode(payload.command_line()[1][-1]).decode("utf-16-le")
+    request = {"contract": 1, "steps": steps}
+    lines = payload.stdin_for(request, become_user="OQSComApp", become_password=OPERATOR[1]).decode().splitlines()
+    reset_lab.set_faults("tokyo-clinic-pc02", [{"execution": 1, "step": 1}])
+    # pypsrp's next request (closing the pool) goes on a fresh connection without NTLM context: a 400, as on Windows
+    dropped = (requests.exceptions.ConnectionError, PsrpTransportError)
+    with pytest.raises(dropped), runspace_pool(reset_lab, "tokyo-clinic-pc02") as pool:
+        run_in_pool(pool, script, lines)
+    left = reset_lab.host("tokyo-clinic-pc02")["summary"]["stores"]["CurrentUser[OQSComApp]\\My"]
+    assert [r["thumbprint"] for r in left] == [r["thumbprint"] for r in rows[1:]]
+    with runspace_pool(reset_lab, "tokyo-clinic-pc02") as pool:
+        info = base64.b64decode(payload.command_line()[1][-1]).decode("utf-16-le")
+        shell = run_in_pool(pool, info, payload.stdin_for(HOST_INFO).decode().splitlines())
+        assert json.loads("".join(str(o) for o in shell.output))["failed"] is False
