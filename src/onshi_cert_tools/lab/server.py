@@ -311,18 +311,8 @@ class Lab:
                 command = self._command(shell, command_id)
                 if command.task is None:
                     command.task = asyncio.ensure_future(self._run(host, shell.user, command))
-                try:
-                    outcome = await asyncio.wait_for(asyncio.shield(command.task), req.timeout_seconds)
-                except TimeoutError:
-                    raise wsman.WsmanError(
-                        "w:TimedOut",
-                        "The WS-Management service cannot complete the operation "
-                        "within the time specified in OperationTimeout.",
-                        wsman.FAULT_TIMED_OUT,
-                    ) from None
-                except Interrupted as exc:
-                    log.info("%s: %s", host.name, exc)
-                    transport.abort()
+                outcome = await self._finished(host, command, req.timeout_seconds, transport)
+                if outcome is None:
                     return 500, b""
                 return 200, wsman.received(req, command_id, outcome.stdout, outcome.stderr, outcome.rc)
             if req.action == wsman.ACTION_SIGNAL:
@@ -408,18 +398,8 @@ class Lab:
             command = self._command(shell, command_id)
             if command.task is None:
                 command.task = asyncio.ensure_future(self._run_pipeline(host, shell, command_id, command))
-            try:
-                fragments = await asyncio.wait_for(asyncio.shield(command.task), req.timeout_seconds)
-            except TimeoutError:
-                raise wsman.WsmanError(
-                    "w:TimedOut",
-                    "The WS-Management service cannot complete the operation "
-                    "within the time specified in OperationTimeout.",
-                    wsman.FAULT_TIMED_OUT,
-                ) from None
-            except Interrupted as exc:
-                log.info("%s: %s", host.name, exc)
-                transport.abort()
+            fragments = await self._finished(host, command, req.timeout_seconds, transport)
+            if fragments is None:
                 return b""
             return wsman.received_fragments(req, command_id, fragments, done=True)
         if req.action == wsman.ACTION_SIGNAL:
@@ -459,6 +439,24 @@ class Lab:
                 out += pool.queue(psrp.PIPELINE_HOST_CALL, psrp.host_call(-pool.host_calls, kind, name, value), pid)
         out += pool.queue(psrp.PIPELINE_STATE, psrp.pipeline_state(psrp.PIPELINE_COMPLETED), pid)
         return out
+
+    async def _finished(self, host: WindowsHost, command: Command, timeout: float, transport: Any) -> Any:
+        """Wait up to ``timeout`` for a command's task; a TimedOut fault when it runs on, None (the connection
+        dropped) when a fault cut it."""
+        assert command.task is not None
+        try:
+            return await asyncio.wait_for(asyncio.shield(command.task), timeout)
+        except TimeoutError:
+            raise wsman.WsmanError(
+                "w:TimedOut",
+                "The WS-Management service cannot complete the operation "
+                "within the time specified in OperationTimeout.",
+                wsman.FAULT_TIMED_OUT,
+            ) from None
+        except Interrupted as exc:
+            log.info("%s: %s", host.name, exc)
+            transport.abort()
+            return None
 
     def _command(self, shell: Shell, command_id: str) -> Command:
         command = shell.commands.get(command_id)
