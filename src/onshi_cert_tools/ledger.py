@@ -377,6 +377,9 @@ ansible_connection: winrm
 ansible_winrm_transport: ntlm
 ansible_winrm_scheme: http
 ansible_winrm_server_cert_validation: ignore
+# The same PCs over PSRP (AWX often uses it; the controller needs pypsrp): set ansible_connection: psrp.
+ansible_psrp_auth: ntlm
+ansible_psrp_cert_validation: ignore
 ansible_become_method: runas
 onshi_cert_operator_user: {operator}
 ansible_become_user: "{{{{ onshi_cert_operator_user }}}}"
