@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from onshi_cert.core.facility import luhn_check_digit  # noqa: E402
 from onshi_cert_tools.lab import downloads  # noqa: E402
-from onshi_cert_tools.lab.runtime import LabClient, up  # noqa: E402
+from onshi_cert_tools.lab.runtime import LabClient, raise_open_files, up  # noqa: E402
 
 BIN = Path(sys.executable).parent
 USERS = {"Administrator": {"password": "Lab-Admin-2026!", "admin": True},
@@ -81,15 +81,6 @@ def real_executions(playbook: Path) -> int:
 def code(index: int) -> str:
     nine = f"{1 + index % 47:02d}1{index % 100:02d}{index % 10000:04d}"
     return nine + str(luhn_check_digit(nine))
-
-
-def raise_open_files() -> None:
-    """Allow as many open files as the system does: a lab of 3,000 PCs listens on 3,000 sockets."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def lab_peak_mb(client: LabClient) -> float:

@@ -92,12 +92,18 @@ async def _serve(state_dir: Path, control_port: int, latency: float) -> None:
         (state_dir / "lab.json").unlink(missing_ok=True)
 
 
+def raise_open_files() -> None:
+    """Allow as many open files as the system does: a lab PC is a listening socket or two (and a controller
+    talks to each PC it works on), so 3,000 PCs need more than the usual 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def serve(state_dir: Path, control_port: int = 0, latency: float = 0.0) -> None:
     """Run the lab in the foreground until it is told to stop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:  # a PC is a listening socket or two: 3,000 PCs need more than the usual 1,024 files
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_files()
     asyncio.run(_serve(state_dir, control_port, latency))
 
 
