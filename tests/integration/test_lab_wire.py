@@ -213,16 +213,26 @@ def run_in_pool(pool, script: str, lines: list[str] | None):
     return shell
 
 
+def bootstrap_script() -> str:
+    """The script ansible-core's psrp connection runs in the pool: the encoded command's text."""
+    return base64.b64decode(payload.command_line()[1][-1]).decode("utf-16-le")
+
+
+def answer_of(shell) -> dict:
+    """The agent's JSON answer from a pipeline's output."""
+    return json.loads("".join(str(o) for o in shell.output))
+
+
 @pytest.mark.parametrize(("name", "https"), [("sapporo-naika-pc01", False), ("kyoto-clinic-pc01", True)])
 def test_agent_runs_in_a_psrp_runspace_pool(reset_lab, name, https) -> None:
     """The exec payload's script runs in the pool, its input sent as lines; two pipelines share one pool."""
-    script = base64.b64decode(payload.command_line()[1][-1]).decode("utf-16-le")
+    script = bootstrap_script()
     lines = payload.stdin_for(HOST_INFO).decode("utf-8").splitlines()
     with runspace_pool(reset_lab, name, https=https) as pool:
         for _ in range(2):
             shell = run_in_pool(pool, script, lines)
             assert shell.state == 4 and not shell.had_errors  # Completed
-            answer = json.loads("".join(str(o) for o in shell.output))
+            answer = answer_of(shell)
             assert answer["steps"][0]["result"]["user"].endswith("\\Administrator")
     record = reset_lab.records(name)
     assert record["executions"] == 2 and record["refused"] == []
@@ -233,7 +243,7 @@ def test_psrp_refuses_anything_but_the_agent_and_other_configurations(reset_lab)
     """A plain script in the pool is refused by name (rc 1 through SetShouldExit); another endpoint is a fault."""
     with runspace_pool(reset_lab, "sapporo-naika-pc01") as pool:
         shell = run_in_pool(pool, "Get-ChildItem Cert:\\CurrentUser\\My", None)
-        answer = json.loads("".join(str(o) for o in shell.output))
+        answer = answer_of(shell)
         assert answer["failed"] is True and "not the bootstrap_wrapper.ps1" in answer["msg"]
     assert len(reset_lab.records("sapporo-naika-pc01")["refused"]) == 1
     with pytest.raises(PsrpFault) as caught, runspace_pool(reset_lab, "sapporo-naika-pc01", configuration="JEA"):
@@ -257,7 +267,7 @@ def test_psrp_connection_cut_at_a_step_keeps_earlier_steps(reset_lab) -> None:
     steps = [
         {"op": "remove_cert", "args": {"store": "CurrentUser\\My", "thumbprint": r["thumbprint"]}} for r in rows[:2]
     ]
-    script = base64.b64decode(payload.command_line()[1][-1]).decode("utf-16-le")
+    script = bootstrap_script()
     request = {"contract": 1, "steps": steps}
     lines = payload.stdin_for(request, become_user="OQSComApp", become_password=OPERATOR[1]).decode().splitlines()
     reset_lab.set_faults("tokyo-clinic-pc02", [{"execution": 1, "step": 1}])
@@ -268,6 +278,5 @@ def test_psrp_connection_cut_at_a_step_keeps_earlier_steps(reset_lab) -> None:
     left = reset_lab.host("tokyo-clinic-pc02")["summary"]["stores"]["CurrentUser[OQSComApp]\\My"]
     assert [r["thumbprint"] for r in left] == [r["thumbprint"] for r in rows[1:]]
     with runspace_pool(reset_lab, "tokyo-clinic-pc02") as pool:
-        info = base64.b64decode(payload.command_line()[1][-1]).decode("utf-16-le")
-        shell = run_in_pool(pool, info, payload.stdin_for(HOST_INFO).decode().splitlines())
-        assert json.loads("".join(str(o) for o in shell.output))["failed"] is False
+        shell = run_in_pool(pool, script, payload.stdin_for(HOST_INFO).decode().splitlines())
+        assert answer_of(shell)["failed"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
 
 import pytest
@@ -14,6 +15,8 @@ from onshi_cert.core.certinfo import thumbprint
 from onshi_cert.core.pkcs12 import Encryption, encrypt_pkcs12
 from onshi_cert.core.reopen import reopen
 from onshi_cert_tools.factory import CertificateFactory, corrupt
+from onshi_cert_tools.lab.agent_model import _windows_pkcs12
+from onshi_cert_tools.lab.windows import StoredCert
 
 PASSWORD = "Lab-Backup-2026!"
 
@@ -92,21 +95,14 @@ def test_an_inconsistent_rsa_key_is_never_taken_on_the_fast_path(issued) -> None
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to write RC2-40")
-def test_another_protection_is_left_to_the_full_load(issued, tmp_path) -> None:
-    """A Windows-style export (RC2-40 certificates) is not opened on the fast path, yet verifies in full."""
-    import subprocess
-
-    pem = issued.key.private_bytes(
+def test_another_protection_is_left_to_the_full_load(issued) -> None:
+    """A Windows-style export (RC2-40 certificates, as the lab's PCs export) is not opened on the fast path,
+    yet verifies in full."""
+    key_pem = issued.key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ) + issued.cert.public_bytes(serialization.Encoding.PEM)
-    command = ["openssl", "pkcs12", "-export", "-certpbe", "PBE-SHA1-RC2-40", "-keypbe", "PBE-SHA1-3DES"]
-    command += ["-macalg", "sha1", "-passout", f"pass:{PASSWORD}"]
-    data = b""
-    for extra in (["-legacy"], []):
-        done = subprocess.run(command + extra, input=pem, capture_output=True, check=False)
-        if done.returncode == 0 and done.stdout:
-            data = done.stdout
-            break
+    ).decode()
+    der = base64.b64encode(issued.cert.public_bytes(serialization.Encoding.DER)).decode()
+    data = _windows_pkcs12(StoredCert(der=der, key_pem=key_pem), PASSWORD)
     assert data, "openssl could not write RC2-40"
     assert reopen(data, PASSWORD) is None
     assert backup.reverify(data, PASSWORD, thumbprint(issued.cert)) is full(data, PASSWORD, thumbprint(issued.cert))
