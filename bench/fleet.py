@@ -40,10 +40,20 @@ from onshi_cert_tools.lab import downloads  # noqa: E402
 from onshi_cert_tools.lab.runtime import LabClient, raise_open_files, up  # noqa: E402
 
 BIN = Path(sys.executable).parent
-USERS = {"Administrator": {"password": "Lab-Admin-2026!", "admin": True},
-         "OQSComApp": {"password": "Lab-Oqs-2026!", "admin": False, "remote_management": True}}
-EXTRA = {"audit-expiry-only": ["-e", "onshi_cert_audit_expiry_only=true", "-e", "ansible_user=OQSComApp",
-                               "-e", "ansible_password=Lab-Oqs-2026!"]}
+USERS = {
+    "Administrator": {"password": "Lab-Admin-2026!", "admin": True},
+    "OQSComApp": {"password": "Lab-Oqs-2026!", "admin": False, "remote_management": True},
+}
+EXTRA = {
+    "audit-expiry-only": [
+        "-e",
+        "onshi_cert_audit_expiry_only=true",
+        "-e",
+        "ansible_user=OQSComApp",
+        "-e",
+        "ansible_password=Lab-Oqs-2026!",
+    ]
+}
 WRAPPER = """
 import json, resource, subprocess, sys, time
 start = time.monotonic()
@@ -116,38 +126,121 @@ def write_backups(client: LabClient, size: int) -> None:
 
 def fleet(folder: Path, size: int, base: str) -> Path:
     """Write a fleet of ``size`` PCs, each with a certificate expiring in 30 days (so provisioning renews it)."""
-    hosts = [{"name": f"pc{i:04d}", "site": f"site{i // 25:03d}", "facility_codes": [code(i)],
-              "certs": [{"code": code(i), "days_left": 30}]} for i in range(size)]
+    hosts = [
+        {
+            "name": f"pc{i:04d}",
+            "site": f"site{i // 25:03d}",
+            "facility_codes": [code(i)],
+            "certs": [{"code": code(i), "days_left": 30}],
+        }
+        for i in range(size)
+    ]
     path = folder / "fleet.yml"
-    path.write_text(yaml.safe_dump({"defaults": {"users": USERS, "face_auth_version": "2.1.3"},
-                                    "network": {"base_address": base}, "hosts": hosts}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "defaults": {"users": USERS, "face_auth_version": "2.1.3"},
+                "network": {"base_address": base},
+                "hosts": hosts,
+            }
+        )
+    )
     return path
+
+
+def _env(forks: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "ANSIBLE_FORKS": str(forks),
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+    }
+
+
+def _playbook(job: str, client: LabClient, connection: str) -> list[str]:
+    return [
+        str(BIN / "ansible-playbook"),
+        "-i",
+        str(client.inventory),
+        str(ROOT / JOBS[job]),
+        *EXTRA.get(job, []),
+        "-e",
+        f"ansible_connection={connection}",
+    ]
 
 
 def run(job: str, client: LabClient, size: int, forks: int, connection: str = "winrm") -> dict:
     """Run one job over ``connection`` (winrm or psrp) and return its figures."""
     client.reset()
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_FORKS": str(forks),
-           "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_HOST_KEY_CHECKING": "False"}
-    cmd = [sys.executable, "-c", WRAPPER, str(BIN / "ansible-playbook"), "-i", str(client.inventory),
-           str(ROOT / JOBS[job]), *EXTRA.get(job, []), "-e", f"ansible_connection={connection}"]
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    cmd = [sys.executable, "-c", WRAPPER, *_playbook(job, client, connection)]
+    out = subprocess.run(cmd, cwd=ROOT, env=_env(forks), capture_output=True, text=True, check=True)
     figures = json.loads(out.stdout)
     status = client.status()["hosts"].values()
     executions = sum(h["executions"] for h in status)
     return {
-        "job": job if connection == "winrm" else f"{job}/{connection}", "connection": connection,
-        "pcs": size, "rc": figures["rc"], "makespan_s": figures["wall"],
-        "cpu_s_per_pc": figures["cpu"] / size, "executions_per_pc": executions / size,
+        "job": job if connection == "winrm" else f"{job}/{connection}",
+        "connection": connection,
+        "pcs": size,
+        "rc": figures["rc"],
+        "makespan_s": figures["wall"],
+        "cpu_s_per_pc": figures["cpu"] / size,
+        "executions_per_pc": executions / size,
         "wsman_ops_per_pc": sum(h["operations"] for h in status) / size,
         "kb_in_per_pc": sum(h["bytes_in"] for h in status) / size / 1024,
         "kb_out_per_pc": sum(h["bytes_out"] for h in status) / size / 1024,
         "kb_per_execution": sum(h["bytes_in"] for h in status) / max(executions, 1) / 1024,
-        "peak_mb": figures["maxrss_mb"], "lab_peak_mb": lab_peak_mb(client), "forks": forks,
+        "peak_mb": figures["maxrss_mb"],
+        "lab_peak_mb": lab_peak_mb(client),
+        "forks": forks,
         "cpu_floor_s": figures["cpu"] / (os.cpu_count() or 1),
-        "real_executions_per_pc": (real_executions(ROOT / JOBS[job]) if job.startswith("baseline")
-                                   else executions / size),
+        "real_executions_per_pc": (
+            real_executions(ROOT / JOBS[job]) if job.startswith("baseline") else executions / size
+        ),
     }
+
+
+def profile(job: str, client: LabClient, size: int, forks: int, connection: str) -> dict[str, float]:
+    """Run the job again under ``cpu_profile.py`` and return its controller CPU per PC by bucket."""
+    client.reset()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "profile.json"
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "cpu_profile.py"), str(out), *_playbook(job, client, connection)],
+            cwd=ROOT,
+            env=_env(forks),
+            capture_output=True,
+            text=True,
+        )
+        if not out.exists():
+            raise SystemExit(f"the profiled run of {job} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        figures = json.loads(out.read_text())
+    return {name: seconds / size for name, seconds in figures["buckets"].items()}
+
+
+def print_profile(row: dict, buckets: dict[str, float]) -> None:
+    """Print where one job's controller CPU per PC went, by kind of work and by task, largest first."""
+    own = {key: s for key, s in buckets.items() if "profiler's own" in key}
+    work = {key: s for key, s in buckets.items() if key not in own}
+    total = sum(work.values())
+    print(
+        f"  where {row['job']}'s controller CPU went ({row['pcs']} PCs; profiled run {total:.3f} s per PC "
+        f"without the profiler's own {sum(own.values()):.3f} s):"
+    )
+    for title, part in (
+        (
+            "by kind of work",
+            lambda key: ("parent: " if "parent" in key.split("\t")[0] else "workers: ") + key.split("\t")[1],
+        ),
+        ("by task (its workers)", lambda key: key.split("\t")[0]),
+    ):
+        grouped: dict[str, float] = {}
+        for key, seconds in work.items():
+            grouped[part(key)] = grouped.get(part(key), 0.0) + seconds
+        print(f"    {title}:")
+        for name, seconds in sorted(grouped.items(), key=lambda item: -item[1]):
+            if seconds >= 0.0005:
+                print(f"      {seconds:6.3f} s/PC {100 * seconds / total:5.1f}%  {name}")
 
 
 def main() -> int:
@@ -159,6 +252,11 @@ def main() -> int:
     parser.add_argument("--backups", action="store_true", help="one verified backup per PC on disk first")
     parser.add_argument("--baseline", action="store_true", help="also run the ansible.windows baseline")
     parser.add_argument("--connections", default="winrm", help="winrm, psrp or both (winrm,psrp)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run each job once more under bench/cpu_profile.py and print where its CPU goes",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     baselines = ["baseline-audit", "baseline-ps-audit", "baseline-provision", "baseline-ps-provision"]
@@ -170,8 +268,9 @@ def main() -> int:
         for latency in (float(x) for x in args.latencies.split(",")):
             with tempfile.TemporaryDirectory() as tmp:
                 started = time.monotonic()
-                client = up(Path(tmp) / "lab", fleet(Path(tmp), size, "127.1.0.1"), fresh=True, latency=latency,
-                            timeout=600)
+                client = up(
+                    Path(tmp) / "lab", fleet(Path(tmp), size, "127.1.0.1"), fresh=True, latency=latency, timeout=600
+                )
                 lab_start = time.monotonic() - started
                 print(f"lab of {size} PCs (latency {latency} s) built and listening in {lab_start:.1f} s", flush=True)
                 try:
@@ -182,20 +281,30 @@ def main() -> int:
                         for connection in args.connections.split(","):
                             if job.startswith("baseline") and connection != "winrm":
                                 continue
-                            if job == "provision" and (connection, forks) != (args.connections.split(",")[0],
-                                                                               forks_list[0]):
+                            if job == "provision" and (connection, forks) != (
+                                args.connections.split(",")[0],
+                                forks_list[0],
+                            ):
                                 continue  # the first provision renewed every PC already
                             row = run(job, client, size, min(forks, size), connection)
                             executions = row["executions_per_pc"] * size
-                            row |= {"latency_s": latency, "lab_start_s": lab_start,
-                                    "latency_limit_s": executions * latency / min(forks, size)}
+                            row |= {
+                                "latency_s": latency,
+                                "lab_start_s": lab_start,
+                                "latency_limit_s": executions * latency / min(forks, size),
+                            }
                             rows.append(row)
                             print_row(row)
+                            if args.profile and not job.startswith("baseline") and job != "provision":
+                                row["profile_s_per_pc"] = profile(job, client, size, min(forks, size), connection)
+                                print_profile(row, row["profile_s_per_pc"])
                 finally:
                     client.shutdown()
     if args.baseline:
-        print("* baseline: counted, not run (the lab refuses foreign code): its makespan and CPU are not comparable;"
-              " 'real' is the executions its modules take on a PC, read from its playbook")
+        print(
+            "* baseline: counted, not run (the lab refuses foreign code): its makespan and CPU are not comparable;"
+            " 'real' is the executions its modules take on a PC, read from its playbook"
+        )
         print_ratios(rows)
     print_connection_ratios(rows)
     print_best_forks(rows)
@@ -204,9 +313,11 @@ def main() -> int:
     return 0
 
 
-HEADER = (f"{'job':21} {'PCs':>5} {'lat s':>5} {'rc':>3} {'makespan s':>10} {'floor s':>7} {'lat-lim s':>9} "
-          f"{'CPU s/PC':>8} {'exec/PC':>7} {'real':>5} {'ops/PC':>6} {'KB in/PC':>8} {'KB out/PC':>9} {'KB/exec':>7} "
-          f"{'peak MB':>7} {'lab MB':>6} {'forks':>5}")
+HEADER = (
+    f"{'job':21} {'PCs':>5} {'lat s':>5} {'rc':>3} {'makespan s':>10} {'floor s':>7} {'lat-lim s':>9} "
+    f"{'CPU s/PC':>8} {'exec/PC':>7} {'real':>5} {'ops/PC':>6} {'KB in/PC':>8} {'KB out/PC':>9} {'KB/exec':>7} "
+    f"{'peak MB':>7} {'lab MB':>6} {'forks':>5}"
+)
 _printed = False
 
 
@@ -218,27 +329,37 @@ def print_row(row: dict) -> None:
     # The lab counts the baseline's executions and bytes but refuses to run foreign code: its CPU and makespan
     # columns are not comparable, and a real win_copy alone takes 5 executions (the counts are a lower bound).
     job = row["job"] + ("*" if row["job"].startswith("baseline") else "")
-    print(f"{job:21} {row['pcs']:>5} {row['latency_s']:>5.1f} {row['rc']:>3} {row['makespan_s']:>10.1f} "
-          f"{row['cpu_floor_s']:>7.1f} {row['latency_limit_s']:>9.1f} "
-          f"{row['cpu_s_per_pc']:>8.2f} {row['executions_per_pc']:>7.2f} {row['real_executions_per_pc']:>5.1f} "
-          f"{row['wsman_ops_per_pc']:>6.1f} {row['kb_in_per_pc']:>8.1f} {row['kb_out_per_pc']:>9.1f} "
-          f"{row['kb_per_execution']:>7.1f} {row['peak_mb']:>7.0f} {row['lab_peak_mb']:>6.0f} {row['forks']:>5}",
-          flush=True)
+    print(
+        f"{job:21} {row['pcs']:>5} {row['latency_s']:>5.1f} {row['rc']:>3} {row['makespan_s']:>10.1f} "
+        f"{row['cpu_floor_s']:>7.1f} {row['latency_limit_s']:>9.1f} "
+        f"{row['cpu_s_per_pc']:>8.2f} {row['executions_per_pc']:>7.2f} {row['real_executions_per_pc']:>5.1f} "
+        f"{row['wsman_ops_per_pc']:>6.1f} {row['kb_in_per_pc']:>8.1f} {row['kb_out_per_pc']:>9.1f} "
+        f"{row['kb_per_execution']:>7.1f} {row['peak_mb']:>7.0f} {row['lab_peak_mb']:>6.0f} {row['forks']:>5}",
+        flush=True,
+    )
 
 
 def print_ratios(rows: list[dict]) -> None:
     """Print, against each baseline, its executions (real) and bytes per PC over onshi-cert's."""
-    for ours, theirs in (("audit", "baseline-audit"), ("audit", "baseline-ps-audit"),
-                         ("provision", "baseline-provision"), ("provision", "baseline-ps-provision")):
+    for ours, theirs in (
+        ("audit", "baseline-audit"),
+        ("audit", "baseline-ps-audit"),
+        ("provision", "baseline-provision"),
+        ("provision", "baseline-ps-provision"),
+    ):
         for a in (r for r in rows if r["job"] == ours):
-            b = next((r for r in rows if r["job"] == theirs and r["pcs"] == a["pcs"]
-                      and r["latency_s"] == a["latency_s"]), None)
+            b = next(
+                (r for r in rows if r["job"] == theirs and r["pcs"] == a["pcs"] and r["latency_s"] == a["latency_s"]),
+                None,
+            )
             if b:
-                print(f"{theirs:21} / {ours:9} {a['pcs']:>5} PCs: executions per PC "
-                      f"{b['real_executions_per_pc']:.0f} / {a['executions_per_pc']:.2f} = "
-                      f"{b['real_executions_per_pc'] / a['executions_per_pc']:.1f}x, bytes per PC "
-                      f"{b['kb_in_per_pc']:.0f} / {a['kb_in_per_pc']:.0f} KB = "
-                      f"{b['kb_in_per_pc'] / a['kb_in_per_pc']:.2f}x (theirs a lower bound)")
+                print(
+                    f"{theirs:21} / {ours:9} {a['pcs']:>5} PCs: executions per PC "
+                    f"{b['real_executions_per_pc']:.0f} / {a['executions_per_pc']:.2f} = "
+                    f"{b['real_executions_per_pc'] / a['executions_per_pc']:.1f}x, bytes per PC "
+                    f"{b['kb_in_per_pc']:.0f} / {a['kb_in_per_pc']:.0f} KB = "
+                    f"{b['kb_in_per_pc'] / a['kb_in_per_pc']:.2f}x (theirs a lower bound)"
+                )
 
 
 def print_best_forks(rows: list[dict]) -> None:
@@ -249,21 +370,26 @@ def print_best_forks(rows: list[dict]) -> None:
     for (job, pcs, latency), group in groups.items():
         if len(group) > 1:
             best = min(group, key=lambda r: r["makespan_s"])
-            print(f"best forks for {job} at {pcs} PCs, latency {latency} s: {best['forks']} "
-                  f"({best['makespan_s']:.1f} s; CPU floor {best['cpu_floor_s']:.1f} s, "
-                  f"latency limit {best['latency_limit_s']:.1f} s)")
+            print(
+                f"best forks for {job} at {pcs} PCs, latency {latency} s: {best['forks']} "
+                f"({best['makespan_s']:.1f} s; CPU floor {best['cpu_floor_s']:.1f} s, "
+                f"latency limit {best['latency_limit_s']:.1f} s)"
+            )
 
 
 def print_connection_ratios(rows: list[dict]) -> None:
     """Print, per job, fleet size and latency, how PSRP compares with WinRM (makespan, CPU, bytes)."""
     for a in (r for r in rows if r.get("connection") == "psrp"):
         base = a["job"].rsplit("/", 1)[0]
-        b = next((r for r in rows if r["job"] == base and r["pcs"] == a["pcs"] and r["latency_s"] == a["latency_s"]),
-                 None)
+        b = next(
+            (r for r in rows if r["job"] == base and r["pcs"] == a["pcs"] and r["latency_s"] == a["latency_s"]), None
+        )
         if b:
-            print(f"{base:17} {a['pcs']:>5} PCs lat {a['latency_s']:.1f}: psrp/winrm makespan "
-                  f"{a['makespan_s'] / b['makespan_s']:.2f}x, CPU per PC {a['cpu_s_per_pc'] / b['cpu_s_per_pc']:.2f}x, "
-                  f"KB in per PC {a['kb_in_per_pc'] / b['kb_in_per_pc']:.2f}x")
+            print(
+                f"{base:17} {a['pcs']:>5} PCs lat {a['latency_s']:.1f}: psrp/winrm makespan "
+                f"{a['makespan_s'] / b['makespan_s']:.2f}x, CPU per PC {a['cpu_s_per_pc'] / b['cpu_s_per_pc']:.2f}x, "
+                f"KB in per PC {a['kb_in_per_pc'] / b['kb_in_per_pc']:.2f}x"
+            )
 
 
 if __name__ == "__main__":

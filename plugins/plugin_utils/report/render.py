@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import os
@@ -160,16 +161,18 @@ def fmt_yen(value: int, lang: str) -> str:
     return tr(lang, N_("{amount} yen"), amount=f"{value:,}")
 
 
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+@functools.cache
+def environment() -> jinja2.Environment:
+    """Return the one Jinja environment of the report templates (each template is compiled once per process)."""
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),  # the same in the collection and the CLI
         # Certificate text is hostile input: every HTML template (named *.html.j2) is autoescaped.
         autoescape=jinja2.select_autoescape(["html", "html.j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,
     )
-    return env
 
 
 def timeline_svg(timeline: list[dict[str, Any]], lang: str) -> str:
@@ -213,7 +216,7 @@ def timeline_svg(timeline: list[dict[str, Any]], lang: str) -> str:
 
 def html(data: dict[str, Any], lang: str) -> str:
     """Render the self-contained HTML report in ``lang``."""
-    template = _environment().get_template("report.html.j2")
+    template = environment().get_template("report.html.j2")
     tz = zone(data.get("timezone"))
     return template.render(
         data=data,
@@ -234,7 +237,7 @@ def markdown(data: dict[str, Any]) -> str:
     """Render the Markdown report (bilingual headings)."""
     tz = zone(data.get("timezone"))
     return (
-        _environment()
+        environment()
         .get_template("report.md.j2")
         .render(
             data=data,

@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from ..i18n import N_, tr
-from .render import fmt_date, fmt_time, fmt_yen, zone
+from .render import environment, fmt_date, fmt_time, fmt_yen, zone
 
 KINDS = ("plan", "report", "notice")
 TEXT = {
@@ -159,21 +157,11 @@ def notices(data: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-
-
 def render(doc: dict[str, Any], lang: str, *, generated_at: str, timezone: str | None = None) -> str:
     """Return one document as a self-contained A4 HTML page in ``lang``."""
     tz = zone(timezone)
     return (
-        _environment()
+        environment()
         .get_template("workdoc.html.j2")
         .render(
             doc=doc,
