@@ -4,16 +4,18 @@
     python bench/cpu_profile.py OUT.json ansible-playbook -i INVENTORY PLAYBOOK ...
 
 A sampler thread in each process (the parent, and each worker just after Ansible forks it) reads the CPU
-clock of the process's other threads every 2 ms and charges the CPU used since the last look to the bucket
-of the Python stack running now; a worker's CPU before ``WorkerProcess.run`` is its start-up. What no
-sampler saw (mostly the workers' exits) is ``getrusage``'s total minus what was charged: "unattributed".
-The samplers' own CPU is shown apart: the profiled run is slower than the measured ones. Keys of the
-buckets written to OUT.json are "<process or task>\t<bucket>". py-spy is no use here: it finds a forked
-worker about 0.1 s after it starts, and most of a worker's life is shorter than that.
+time of the process's other threads (``/proc/self/task/*/schedstat``) every 2 ms and charges the CPU used
+since the last look to the bucket of the Python stack running now; a worker's CPU before
+``WorkerProcess.run`` is its start-up. What no sampler saw (mostly the workers' exits) is ``getrusage``'s
+total minus what was charged: "unattributed". The samplers' own CPU is shown apart: the profiled run is
+slower than the measured ones. Keys of the buckets written to OUT.json are "<process or task>\t<bucket>".
+py-spy is no use here: it finds a forked worker about 0.1 s after it starts, and most of a worker's life
+is shorter than that.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -73,15 +75,18 @@ class Sampler:
         """Start sampling; the CPU the calling thread used before now goes to ``before`` if given."""
         if before:
             ident = threading.get_ident()
-            self._last[ident] = self._clock(ident) or 0.0
+            self._last[ident] = self._clock(threading.get_native_id()) or 0.0
             self.charged[f"{self.role}\t{before}"] += self._last[ident]
         self._thread.start()
         return self
 
-    def _clock(self, ident: int) -> float | None:
+    @staticmethod
+    def _clock(native_id: int | None) -> float | None:
+        """Return a thread's CPU seconds from /proc (a thread that ended is None, never a crash)."""
         try:
-            return time.clock_gettime(time.pthread_getcpuclockid(ident))
-        except (OSError, AttributeError):
+            with open(f"/proc/self/task/{native_id}/schedstat", "rb") as stat:
+                return int(stat.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
             return None
 
     def _loop(self) -> None:
@@ -92,16 +97,23 @@ class Sampler:
         self.charged[f"{self.role}\tprofiler's own sampling (not in the measured runs)"] += time.thread_time()
 
     def sample(self, me: int) -> None:
-        for ident, frame in sys._current_frames().items():
-            if ident == me:
-                continue
-            now = self._clock(ident)
+        # The clocks first (reading /proc lets the other threads run), then every stack at once, with no
+        # thread switch while a frame of a running thread is walked (Python 3.11 may crash on a stale one).
+        clocks = {t.ident: self._clock(t.native_id) for t in threading.enumerate() if t.ident != me}
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1.0)
+        try:
+            stacks = {ident: bucket(_stack(frame)) for ident, frame in sys._current_frames().items() if ident != me}
+        finally:
+            sys.setswitchinterval(interval)
+        for ident, where in stacks.items():
+            now = clocks.get(ident)
             if now is None:
                 continue
             used = now - self._last.get(ident, now)
             self._last[ident] = now
             if used > 0:
-                self.charged[f"{self.role}\t{bucket(_stack(frame))}"] += used
+                self.charged[f"{self.role}\t{where}"] += used
 
     def stop(self, folder: str) -> None:
         self._stop.set()
@@ -116,12 +128,16 @@ def main() -> int:
 
     original = worker.WorkerProcess.run
 
-    def run(self):  # in the forked worker
-        sampler = Sampler(f"task {self._task.get_name()}").start(before="worker start-up after the fork")
+    def run(self):  # in the forked worker: the profiler must never be why it fails
+        sampler = None
+        with contextlib.suppress(Exception):
+            sampler = Sampler(f"task {self._task.get_name()}").start(before="worker start-up after the fork")
         try:
             return original(self)
         finally:
-            sampler.stop(folder)
+            if sampler is not None:
+                with contextlib.suppress(Exception):
+                    sampler.stop(folder)
 
     worker.WorkerProcess.run = run
     sys.argv = sys.argv[2:]

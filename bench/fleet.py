@@ -211,6 +211,7 @@ def profile(job: str, client: LabClient, size: int, forks: int, connection: str)
             env=_env(forks),
             capture_output=True,
             text=True,
+            timeout=3600,
         )
         if not out.exists():
             raise SystemExit(f"the profiled run of {job} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -20,6 +20,9 @@ from .agent.contract import AGENT_MODULE, ContractError, Response, Step, build_r
 from .core import messages
 from .core.errors import OnshiCertError
 from .i18n import say as _
+from .warmup import role_argument_specs, warm
+
+warm()  # in the ansible-playbook parent, before it forks its workers
 
 
 def agent_name(action: ActionBase) -> str:
@@ -201,7 +204,7 @@ class OnshiAction(ActionBase):
         role = getattr(self._task, "_role", None)
         if role is None or not hasattr(role, "_get_role_argspecs"):
             return
-        spec = (role._get_role_argspecs().get("main") or {}).get("options") or {}
+        spec = (role_argument_specs(role).get("main") or {}).get("options") or {}
         if not spec:
             return
         # A variable that is not required and still holds the role's own default is not templated again here

@@ -181,11 +181,13 @@ LAB_BACKUP_PASSWORD = "Lab-Backup-2026!"
 
 
 
-def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state_expr: str) -> dict[str, Any]:
+def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state: Path | str) -> dict[str, Any]:
     """Return an Ansible inventory for the lab fleet: one group per site, WinRM and become settings.
 
-    ``state_expr`` is a Jinja expression naming the lab's state folder (``'/abs/path'``, or
-    ``inventory_dir ~ '/../../.lab'``); downloads, backups and reports live under it.
+    ``state`` is the lab's state folder, where downloads, backups and reports live: a path (the inventory
+    then holds plain paths and the root CA's PEM text, nothing a worker must template), or a Jinja
+    expression naming it (``inventory_dir ~ '/../../.lab'``, for the committed inventory that must not
+    depend on where the checkout is).
     """
     admin = next(
         (n for n, u in (fleet.get("defaults", {}).get("users") or DEFAULT_USERS).items() if u.get("admin")),
@@ -193,6 +195,11 @@ def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state_expr: str) 
     )
     users = fleet.get("defaults", {}).get("users") or DEFAULT_USERS
     operator = str(fleet.get("defaults", {}).get("operator", "OQSComApp"))
+    expr = repr(str(state)) if isinstance(state, Path) else state
+
+    def folder(name: str) -> str:
+        return str(state / name) if isinstance(state, Path) else f"{{{{ {expr} ~ '/{name}' }}}}"
+
     sites: dict[str, dict[str, Any]] = {}
     for host in hosts:
         hostvars: dict[str, Any] = {
@@ -228,17 +235,21 @@ def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state_expr: str) 
                 "ansible_become_user": "{{ onshi_cert_operator_user }}",
                 "ansible_become_password": users.get(operator, {}).get("password", ""),
                 "onshi_cert_lab": True,
-                "onshi_cert_p12_dir": f"{{{{ {state_expr} ~ '/certs' }}}}",
+                "onshi_cert_p12_dir": folder("certs"),
                 "onshi_cert_p12_passwords": (
-                    f"{{{{ lookup('ansible.builtin.file', {state_expr} ~ '/certs/passwords.json', errors='ignore')"
+                    f"{{{{ lookup('ansible.builtin.file', {expr} ~ '/certs/passwords.json', errors='ignore')"
                     " | default('{}', true) | from_json }}"
                 ),
-                "onshi_cert_backup_dir": f"{{{{ {state_expr} ~ '/backups' }}}}",
+                "onshi_cert_backup_dir": folder("backups"),
                 # The lab's own root CA, pinned by its certificate (a real fleet pins the genuine root's
                 # SHA-256 fingerprint: onshi-cert pin FILE).
-                "onshi_cert_trust_anchors": [f"{{{{ lookup('ansible.builtin.file', {state_expr} ~ '/ca/ca.pem') }}}}"],
+                "onshi_cert_trust_anchors": [
+                    (state / "ca" / "ca.pem").read_text(encoding="ascii")
+                    if isinstance(state, Path)
+                    else f"{{{{ lookup('ansible.builtin.file', {expr} ~ '/ca/ca.pem') }}}}"
+                ],
                 "onshi_cert_backup_password": LAB_BACKUP_PASSWORD,
-                "onshi_cert_audit_report_dir": f"{{{{ {state_expr} ~ '/reports/latest' }}}}",
+                "onshi_cert_audit_report_dir": folder("reports/latest"),
             },
             "children": {"oqs_pcs": {"children": sites}},
         }

@@ -50,7 +50,7 @@ def prepare(state_dir: Path, fleet_file: Path, *, fresh: bool = False, base_addr
         for host in build_hosts(fleet, LabCA.load_or_create(state_dir / "ca")):
             save_host(state_dir, host)
     hosts = Lab.load_hosts(state_dir)
-    inv = inventory(hosts, fleet, repr(str(state_dir.resolve())))
+    inv = inventory(hosts, fleet, state_dir.resolve())
     (state_dir / "inventory.yml").write_text(inventory_text(inv), encoding="utf-8")
     return [h.name for h in hosts]
 
