@@ -5,7 +5,11 @@ import datetime as dt
 from dataclasses import asdict
 from pathlib import Path
 
-from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import (
+    HOST_VARIABLES,
+    OnshiAction,
+    from_hostvars,
+)
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
@@ -16,11 +20,11 @@ from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zo
 SPEC = {
     "argument_spec": {
         "hosts": {"type": "list", "elements": "str", "required": True},
-        "facts": {"type": "dict", "required": True},
-        "sites": {"type": "dict", "default": {}},
-        "site_names": {"type": "dict", "default": {}},
-        "facility_names": {"type": "dict", "default": {}},
-        "facility_codes": {"type": "dict", "default": {}},
+        "facts": {"type": "dict"},
+        "sites": {"type": "dict"},
+        "site_names": {"type": "dict"},
+        "facility_names": {"type": "dict"},
+        "facility_codes": {"type": "dict"},
         "dest": {"type": "path", "required": True},
         "timezone": {"type": "str", "default": "Asia/Tokyo"},
         "csv_encoding": {"type": "str", "choices": ["utf-8", "cp932"], "default": "utf-8"},
@@ -33,6 +37,7 @@ class ActionModule(OnshiAction):
     SPEC = SPEC
 
     def act(self, args, task_vars, host):
+        args = from_hostvars(args, task_vars, {"facts": "onshi_cert", **HOST_VARIABLES})
         entries = []
         for name in args["hosts"]:
             facts = args["facts"].get(name) or None

@@ -4,7 +4,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import (
+    HOST_VARIABLES,
+    OnshiAction,
+    from_hostvars,
+)
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
@@ -15,11 +19,12 @@ from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zo
 SPEC = {
     "argument_spec": {
         "hosts": {"type": "list", "elements": "str", "required": True},
-        "results": {"type": "dict", "required": True},
-        "sites": {"type": "dict", "default": {}},
-        "site_names": {"type": "dict", "default": {}},
-        "facility_names": {"type": "dict", "default": {}},
-        "facility_codes": {"type": "dict", "default": {}},
+        "results": {"type": "dict"},
+        "result_var": {"type": "str"},
+        "sites": {"type": "dict"},
+        "site_names": {"type": "dict"},
+        "facility_names": {"type": "dict"},
+        "facility_codes": {"type": "dict"},
         "dest": {"type": "path", "required": True},
         "kind": {"type": "str", "choices": ["auto", "plan", "report"], "default": "auto"},
         "langs": {"type": "list", "elements": "str", "choices": ["ja", "en"], "default": ["ja", "en"]},
@@ -28,12 +33,16 @@ SPEC = {
         "pc_copy_dir": {"type": "str", "default": ""},
     }
 }
+SPEC_RULES = {"required_one_of": [["results", "result_var"]]}
 
 
 class ActionModule(OnshiAction):
     SPEC = SPEC
+    SPEC_RULES = SPEC_RULES
 
     def act(self, args, task_vars, host):
+        variables = {"results": args["result_var"], **HOST_VARIABLES} if args.get("result_var") else HOST_VARIABLES
+        args = from_hostvars(args, task_vars, variables)
         kind = args["kind"] if args["kind"] != "auto" else "plan" if self._task.check_mode else "report"
         entries = [
             workdocs.PcEntry(

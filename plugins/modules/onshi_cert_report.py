@@ -21,27 +21,33 @@ options:
     elements: str
     required: true
   facts:
-    description: The C(onshi_cert) fact of each PC, keyed by host name; missing or empty means unreachable.
+    description:
+      - The C(onshi_cert) fact of each PC, keyed by host name; missing or empty means unreachable.
+      - When not given, each PC's C(onshi_cert) variable (the fact M(onshi.cert.onshi_cert_info) set). This and the
+        four options below are then read from each host's variables once per host, which is much cheaper on a large
+        fleet than building the dictionaries with C(map('extract', hostvars, ...)).
     type: dict
-    required: true
   sites:
-    description: Each PC's groups (C(group_names)); the first group other than C(all), C(ungrouped) and C(oqs_pcs) is its site.
+    description:
+      - Each PC's groups (C(group_names)); the first group other than C(all), C(ungrouped) and C(oqs_pcs) is its site.
+      - When not given, each PC's C(group_names).
     type: dict
-    default: {}
   site_names:
     description:
       - Each PC's site (拠点) from the inventory (C(onshi_cert_site)), keyed by host name; where empty, the site is
         the first group of O(sites) instead.
+      - When not given, each PC's C(onshi_cert_site) variable.
     type: dict
-    default: {}
   facility_names:
-    description: Each PC's facility name (医療機関名, C(onshi_cert_facility_name)), keyed by host name.
+    description:
+      - Each PC's facility name (医療機関名, C(onshi_cert_facility_name)), keyed by host name.
+      - When not given, each PC's C(onshi_cert_facility_name) variable.
     type: dict
-    default: {}
   facility_codes:
-    description: Each PC's expected facility codes, keyed by host name.
+    description:
+      - Each PC's expected facility codes, keyed by host name.
+      - When not given, each PC's C(onshi_cert_facility_codes) variable.
     type: dict
-    default: {}
   dest:
     description:
       - Folder on the controller for the report files (created when missing).
@@ -87,13 +93,26 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Write the fleet report
+- name: Write the fleet report from each PC's onshi_cert fact and inventory variables
   onshi.cert.onshi_cert_report:
     hosts: "{{ ansible_play_hosts_all }}"
-    facts: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'onshi_cert') | map('default', {}))) }}"
-    dest: reports/today
+    dest: reports/{date}
   delegate_to: localhost
   run_once: true
+
+- name: Write a report from facts gathered some other way (a saved JSON file)
+  onshi.cert.onshi_cert_report:
+    hosts: "{{ saved_facts.keys() | list }}"
+    facts: "{{ saved_facts }}"
+    sites: {}
+    site_names: {}
+    facility_names: {}
+    facility_codes: {}
+    dest: reports/from-file
+  delegate_to: localhost
+  run_once: true
+  vars:
+    saved_facts: "{{ lookup('ansible.builtin.file', 'facts.json') | from_json }}"
 """
 
 RETURN = r"""

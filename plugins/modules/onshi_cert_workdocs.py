@@ -21,25 +21,36 @@ options:
     elements: str
     required: true
   results:
-    description: Host name to the registered result of its C(onshi.cert.onshi_cert) task (empty when it did not run).
+    description:
+      - Host name to the registered result of its C(onshi.cert.onshi_cert) task (empty when it did not run).
+      - One of O(results) and O(result_var) is required.
     type: dict
-    required: true
+  result_var:
+    description:
+      - The name of the variable each PC registered its C(onshi.cert.onshi_cert) result in; O(results) is then read
+        from each host's variables. This and the four options below, when not given, are read once per host, which
+        is much cheaper on a large fleet than building the dictionaries with C(map('extract', hostvars, ...)).
+    type: str
   sites:
-    description: Host name to its inventory groups (the fallback site is the first group that is not fleet-wide).
+    description:
+      - Host name to its inventory groups (the fallback site is the first group that is not fleet-wide).
+      - When not given, each PC's C(group_names).
     type: dict
-    default: {}
   site_names:
-    description: Host name to C(onshi_cert_site).
+    description:
+      - Host name to C(onshi_cert_site).
+      - When not given, each PC's C(onshi_cert_site) variable.
     type: dict
-    default: {}
   facility_names:
-    description: Host name to C(onshi_cert_facility_name) (医療機関名), which groups the PCs of one clinic.
+    description:
+      - Host name to C(onshi_cert_facility_name) (医療機関名), which groups the PCs of one clinic.
+      - When not given, each PC's C(onshi_cert_facility_name) variable.
     type: dict
-    default: {}
   facility_codes:
-    description: Host name to its facility codes.
+    description:
+      - Host name to its facility codes.
+      - When not given, each PC's C(onshi_cert_facility_codes) variable.
     type: dict
-    default: {}
   dest:
     description: The folder for the documents; C({date}) becomes today's date in I(timezone).
     type: path
@@ -94,12 +105,7 @@ EXAMPLES = r"""
 - name: Write each clinic's work plan (--check) or work report
   onshi.cert.onshi_cert_workdocs:
     hosts: "{{ ansible_play_hosts_all }}"
-    results: >-
-      {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'provisioned')
-         | map('default', {}))) }}
-    facility_names: >-
-      {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'onshi_cert_facility_name')
-         | map('default', ''))) }}
+    result_var: provisioned
     dest: work/{date}
   delegate_to: localhost
   run_once: true

@@ -31,6 +31,29 @@ def agent_name(action: ActionBase) -> str:
     return f"{namespace}.{collection}.{AGENT_MODULE}"
 
 
+#: Per-host options of the fleet-wide (run_once) actions -> the host variable each is read from when not given.
+HOST_VARIABLES = {
+    "sites": "group_names",
+    "site_names": "onshi_cert_site",
+    "facility_names": "onshi_cert_facility_name",
+    "facility_codes": "onshi_cert_facility_codes",
+}
+
+
+def from_hostvars(args: dict[str, Any], task_vars: dict[str, Any], variables: dict[str, str]) -> dict[str, Any]:
+    """Return ``args`` with each per-host option (``variables``: option -> host variable) that was not given
+    filled, for every host of ``args["hosts"]``, from that host's variables, each host's variables computed
+    once: a ``map('extract', hostvars, ...)`` per option computes every host's variables once per option."""
+    missing = {option: var for option, var in variables.items() if args.get(option) is None}
+    filled: dict[str, dict[str, Any]] = {option: {} for option in missing}
+    hostvars = task_vars.get("hostvars") or {}
+    for name in args["hosts"] if missing else ():
+        host_vars = hostvars[name] if name in hostvars else {}  # noqa: SIM401 (a missing host is a marker, not KeyError)
+        for option, var in missing.items():
+            filled[option][name] = host_vars.get(var)
+    return args | filled
+
+
 def one_time_password() -> str:
     """Return a random password for a PFX that only lives for one agent request."""
     return secrets.token_urlsafe(24)

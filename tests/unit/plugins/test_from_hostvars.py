@@ -1,0 +1,54 @@
+"""The fleet-wide actions read per-host options from each host's variables, once per host."""
+
+from __future__ import annotations
+
+from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import HOST_VARIABLES, from_hostvars
+
+
+class CountingHostvars(dict):
+    """hostvars as the action sees it: host -> that host's variables; counts how often each host is read."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads: dict[str, int] = {}
+
+    def __getitem__(self, host):
+        self.reads[host] = self.reads.get(host, 0) + 1
+        return super().__getitem__(host)
+
+
+def test_options_not_given_are_read_from_each_host_once() -> None:
+    hostvars = CountingHostvars(
+        pc1={
+            "onshi_cert": {"certificates": []},
+            "group_names": ["oqs_pcs", "sapporo"],
+            "onshi_cert_site": "札幌北",
+            "onshi_cert_facility_name": "<b>北クリニック</b>",
+            "onshi_cert_facility_codes": ["0110113719"],
+        },
+        pc2={"group_names": ["oqs_pcs"]},
+    )
+    args = {"hosts": ["pc1", "pc2", "gone"], "facts": None, **dict.fromkeys(HOST_VARIABLES)}
+    filled = from_hostvars(args, {"hostvars": hostvars}, {"facts": "onshi_cert", **HOST_VARIABLES})
+    assert filled["facts"] == {"pc1": {"certificates": []}, "pc2": None, "gone": None}
+    assert filled["sites"] == {"pc1": ["oqs_pcs", "sapporo"], "pc2": ["oqs_pcs"], "gone": None}
+    assert filled["site_names"]["pc1"] == "札幌北"
+    assert filled["facility_names"] == {"pc1": "<b>北クリニック</b>", "pc2": None, "gone": None}
+    assert filled["facility_codes"]["pc1"] == ["0110113719"]
+    assert hostvars.reads == {"pc1": 1, "pc2": 1}  # each host's variables once, not once per option
+
+
+def test_options_given_are_kept_and_nothing_is_read_when_all_are_given() -> None:
+    hostvars = CountingHostvars(pc1={"onshi_cert_site": "from inventory"})
+    given = {
+        "hosts": ["pc1"],
+        "facts": {"pc1": {"certificates": []}},
+        "sites": {},
+        "site_names": {"pc1": "given"},
+        "facility_names": {},
+        "facility_codes": {},
+    }
+    assert from_hostvars(given, {"hostvars": hostvars}, {"facts": "onshi_cert", **HOST_VARIABLES}) == given
+    assert hostvars.reads == {}
+    partly = from_hostvars(given | {"site_names": None}, {"hostvars": hostvars}, HOST_VARIABLES)
+    assert partly["site_names"] == {"pc1": "from inventory"} and partly["sites"] == {}
