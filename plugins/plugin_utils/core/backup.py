@@ -198,6 +198,73 @@ class Listed:
     thumbprint: str
 
 
+#: The folder listing kept in the backup folder: each facility-code folder's manifest names and the folder's
+#: modification time, so a task lists again only the folders that changed (a fleet's backup folder has one
+#: folder per facility code, and every PC's task would otherwise list them all).
+LISTING_CACHE = ".onshi-cert/listing.json"  # in a folder of its own: writing it leaves the root's mtime alone
+#: A folder changed this close to the listing's writing (or after it) is listed again: file systems whose
+#: clocks or time stamps are coarse could otherwise hide a manifest added in the same tick.
+_UNSURE_NS = 2_000_000_000
+
+
+def listing(root: Path) -> dict[str, list[str]]:
+    """Return each facility-code folder below ``root`` -> the manifest names in it (``*/*.json``, as a glob
+    would list them), listing again only the folders whose modification time changed since ``LISTING_CACHE``.
+
+    The cache only ever saves work: a name it lists that is gone is not found when read (no backup), a folder
+    it does not know is listed, and a cache that cannot be read or written is ignored.
+    """
+    cache_file = root / LISTING_CACHE
+    with contextlib.suppress(OSError):  # before the root's time is read: creating it changes that time
+        cache_file.parent.mkdir(mode=0o700, exist_ok=True)
+    try:
+        cached = json.loads(cache_file.read_bytes())
+        known: dict[str, list[Any]] = dict(cached["folders"])
+        written = int(cached["written_ns"])
+    except (OSError, ValueError, KeyError, TypeError):
+        cached, known, written = {}, {}, 0
+    root_mtime = root.stat().st_mtime_ns
+    if cached.get("root_mtime_ns") == root_mtime and root_mtime < written - _UNSURE_NS:
+        folders = list(known)
+    else:
+        with os.scandir(root) as entries:
+            folders = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+    fresh: dict[str, list[Any]] = {}
+    for name in folders:
+        try:
+            mtime = os.stat(os.path.join(root, name)).st_mtime_ns
+            entry = known.get(name)
+            if entry is None or entry[0] != mtime or mtime >= written - _UNSURE_NS:
+                with os.scandir(os.path.join(root, name)) as entries:
+                    names = [e.name for e in entries if e.name.endswith(".json") and not e.name.startswith(".")]
+                entry = [mtime, names]
+        except OSError:
+            continue
+        fresh[name] = entry
+    if fresh != known or cached.get("root_mtime_ns") != root_mtime:
+        _write_listing(cache_file, {"root_mtime_ns": root_mtime, "written_ns": _now_ns(), "folders": fresh})
+    return {name: entry[1] for name, entry in fresh.items()}
+
+
+def _now_ns() -> int:
+    import time
+
+    return time.time_ns()
+
+
+def _write_listing(path: Path, data: dict[str, Any]) -> None:
+    """Replace the listing cache atomically (no fsync: a lost or torn cache is only listed again)."""
+    with contextlib.suppress(OSError):
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, separators=(",", ":"))
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+
 LISTED_NAME = re.compile(r"^(?P<host>.+)_(?P<thumb>[0-9A-Fa-f]{40})(?:_[0-9a-f]{8})?$")
 
 
@@ -229,7 +296,15 @@ class BackupIndex:
         """List every manifest below ``root`` by name (none when it is not set or does not exist)."""
         if root is None or not root.is_dir():
             return cls(root)
-        return cls(root, [item for m in sorted(root.glob("*/*.json")) if (item := _listed(m)) is not None])
+        return cls(
+            root,
+            [
+                item
+                for folder, names in sorted(listing(root).items())
+                for name in sorted(names)
+                if (item := _listed(root / folder / name)) is not None
+            ],
+        )
 
     def _read(self, items: Iterable[Listed]) -> list[Backup]:
         found = []

@@ -24,3 +24,69 @@ def test_a_lookup_reads_only_its_own_manifests(factory, tmp_path, monkeypatch) -
     assert [b.path for b in index.of(mine.thumbprint)] == [mine.path]
     assert reads == [mine.path.with_suffix(".json").name]  # one manifest read, once (cached)
     assert index.of_code("0110113719")[0].host == "sapporo_naika-pc01"
+
+
+def _fleet_folder(root, count: int) -> None:
+    for index in range(count):
+        folder = root / f"{index:010d}"
+        folder.mkdir()
+        (folder / f"pc{index:03d}_{index:040X}_{index:08x}.json").write_text("{}")
+        (folder / f"pc{index:03d}_{index:040X}_{index:08x}.pfx").write_bytes(b"")
+
+
+def _age(*folders, seconds: int = 60) -> None:
+    """Set the folders' modification time back, as for backups written on an earlier day."""
+    for folder in folders:
+        then = folder.stat().st_mtime_ns - seconds * 1_000_000_000
+        backups.os.utime(folder, ns=(then, then))
+
+
+def test_the_listing_is_kept_and_only_changed_folders_are_listed_again(factory, tmp_path, monkeypatch) -> None:
+    _fleet_folder(tmp_path, 50)
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "0000000001" / ".pc001_partial.json").write_text("{}")  # what a glob would not list either
+    (tmp_path / ".onshi-cert").mkdir()
+    _age(tmp_path, *(p for p in tmp_path.iterdir() if p.is_dir()))
+    first = backups.BackupIndex.scan(tmp_path)
+    assert len(first.listing) == 50
+    assert (tmp_path / backups.LISTING_CACHE).is_file()
+    # The next task (another PC): no folder changed since, so none is listed again.
+    listed: list[str] = []
+    real = backups.os.scandir
+    monkeypatch.setattr(backups.os, "scandir", lambda path: listed.append(str(path)) or real(path))
+    assert [item.path for item in backups.BackupIndex.scan(tmp_path).listing] == [item.path for item in first.listing]
+    assert listed == []
+    # A backup written since (into an existing folder and into a new one) is found, listing only those folders.
+    ours = factory.leaf("0110113719")
+    data = ours.p12("pw", Encryption.AES256)
+    new = backups.write(tmp_path, "pc-new", "0110113719", data, load_pkcs12(data, "pw"), Encryption.AES256)
+    again = backups.write(tmp_path, "pc-new", "0000000007", data, load_pkcs12(data, "pw"), Encryption.AES256)
+    index = backups.BackupIndex.scan(tmp_path)
+    assert {b.path for b in index.of(new.thumbprint)} == {new.path, again.path}
+    assert sorted(listed) == sorted([str(tmp_path), str(tmp_path / "0110113719"), str(tmp_path / "0000000007")])
+
+
+def test_a_stale_cache_never_makes_a_backup_up(factory, tmp_path) -> None:
+    ours = factory.leaf("0110113719")
+    data = ours.p12("pw", Encryption.AES256)
+    kept = backups.write(tmp_path, "pc1", "0110113719", data, load_pkcs12(data, "pw"), Encryption.AES256)
+    backups.BackupIndex.scan(tmp_path)
+    kept.path.with_suffix(".json").unlink()  # removed by hand behind the cache's back, the folder's time kept
+    folder = kept.path.parent
+    os_stat = folder.stat()
+    backups.os.utime(folder, ns=(os_stat.st_atime_ns, os_stat.st_mtime_ns))
+    assert backups.BackupIndex.scan(tmp_path).of(kept.thumbprint) == []
+
+
+def test_a_broken_or_unwritable_cache_is_only_listed_again(tmp_path) -> None:
+    _fleet_folder(tmp_path, 3)
+    (tmp_path / ".onshi-cert").mkdir()
+    (tmp_path / backups.LISTING_CACHE).write_text("{not json")
+    assert len(backups.BackupIndex.scan(tmp_path).listing) == 3
+    assert json.loads((tmp_path / backups.LISTING_CACHE).read_text())["folders"]
+    (tmp_path / backups.LISTING_CACHE).unlink()
+    (tmp_path / ".onshi-cert").chmod(0o500)  # a read-only share: the audit still reads every backup
+    try:
+        assert len(backups.BackupIndex.scan(tmp_path).listing) == 3
+    finally:
+        (tmp_path / ".onshi-cert").chmod(0o700)
