@@ -190,12 +190,18 @@ def _load(manifest: Path) -> Backup | None:
 
 @dataclass
 class Listed:
-    """A manifest as its name tells it (``<code>/<host>_<thumbprint>_<sha8>.json``), before it is read."""
+    """A manifest as its name tells it (``<code>/<host>_<thumbprint>_<sha8>.json``), before it is read (its path
+    is made only when it is: a fleet's listing has thousands of entries and a lookup needs a few)."""
 
-    path: Path
+    root: Path
+    name: str
     facility_code: str
     host: str
     thumbprint: str
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.facility_code / self.name
 
 
 #: The folder listing kept in the backup folder: each facility-code folder's manifest names and the folder's
@@ -230,12 +236,13 @@ def listing(root: Path) -> dict[str, list[str]]:
         with os.scandir(root) as entries:
             folders = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
     fresh: dict[str, list[Any]] = {}
+    base = f"{root}{os.sep}"
     for name in folders:
         try:
-            mtime = os.stat(os.path.join(root, name)).st_mtime_ns
+            mtime = os.stat(base + name).st_mtime_ns
             entry = known.get(name)
             if entry is None or entry[0] != mtime or mtime >= written - _UNSURE_NS:
-                with os.scandir(os.path.join(root, name)) as entries:
+                with os.scandir(base + name) as entries:
                     names = [e.name for e in entries if e.name.endswith(".json") and not e.name.startswith(".")]
                 entry = [mtime, names]
         except OSError:
@@ -268,12 +275,13 @@ def _write_listing(path: Path, data: dict[str, Any]) -> None:
 LISTED_NAME = re.compile(r"^(?P<host>.+)_(?P<thumb>[0-9A-Fa-f]{40})(?:_[0-9a-f]{8})?$")
 
 
-def _listed(manifest: Path) -> Listed | None:
-    """Read a manifest's name: <host>_<thumbprint>_<sha8> (or <host>_<thumbprint>, as older versions wrote)."""
-    match = LISTED_NAME.match(manifest.stem)
+def _listed(root: Path, folder: str, name: str) -> Listed | None:
+    """Read a manifest's name (``name``, a .json file in ``root/folder``): <host>_<thumbprint>_<sha8>.json (or
+    <host>_<thumbprint>.json, as older versions wrote)."""
+    match = LISTED_NAME.match(name.removesuffix(".json"))
     if match is None:
         return None
-    return Listed(manifest, manifest.parent.name, match["host"], match["thumb"].upper())
+    return Listed(root, name, folder, match["host"], match["thumb"].upper())
 
 
 @dataclass
@@ -302,7 +310,7 @@ class BackupIndex:
                 item
                 for folder, names in sorted(listing(root).items())
                 for name in sorted(names)
-                if (item := _listed(root / folder / name)) is not None
+                if (item := _listed(root, folder, name)) is not None
             ],
         )
 
@@ -321,7 +329,10 @@ class BackupIndex:
         read = self._read(item for item in self.listing if keep(item))
         seen = {b.path for b in read}
         return read + [
-            b for b in self._added if keep(Listed(b.path, b.facility_code, b.host, b.thumbprint)) and b.path not in seen
+            b
+            for b in self._added
+            if keep(Listed(b.path.parent.parent, b.path.name, b.facility_code, b.host, b.thumbprint))
+            and b.path not in seen
         ]
 
     @property
