@@ -1,6 +1,7 @@
 """Glue shared by the action plugins: run the agent over the task's connection, shape failures.
 
-This is the only place, besides the plugins themselves (``plugins/action/``), that imports Ansible.
+This and ``warmup.py`` (caches filled once in the ansible-playbook parent) are the only places, besides the
+plugins themselves (``plugins/action/``), that import Ansible.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ _EXPRESSIONS = (
 #: The wrapper scripts ansible-core scans for a PowerShell module run with become (names with and without
 #: the .ps1 suffix, which changed between ansible-core releases).
 _SCRIPTS = ("exec_wrapper", "become_wrapper", "module_wrapper", "bootstrap_wrapper")
-#: Modules a worker imports while it runs an agent request over WinRM or PSRP.
+#: Modules a worker imports while it runs an agent request over WinRM or PSRP (pywinrm's and pypsrp's own; one
+#: that is not installed is skipped).
 _MODULES = ("spnego", "requests_ntlm", "winrm.transport", "pypsrp.client")
 
 _done = False

@@ -112,7 +112,9 @@ def usable(client: LabClient, host: str) -> list[dict]:
 def check_backups(folder: Path) -> None:
     """Every backup is complete: its manifest names a PFX whose hash matches and that opens; nothing half-written."""
     assert not list(folder.rglob("*.partial")), "a half-written backup was left"
-    for manifest in folder.rglob("*.json"):
+    manifests = list(folder.glob("[!.]*/*.json"))  # <code>/<name>.json (not the listing in .onshi-cert/)
+    assert manifests, "no backup was written"
+    for manifest in manifests:
         meta = json.loads(manifest.read_text())
         pfx = manifest.with_name(meta["pfx"])
         assert hashlib.sha256(pfx.read_bytes()).hexdigest() == meta["sha256"], pfx
