@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,14 +250,8 @@ def listing(root: Path) -> dict[str, list[str]]:
             continue
         fresh[name] = entry
     if fresh != known or cached.get("root_mtime_ns") != root_mtime:
-        _write_listing(cache_file, {"root_mtime_ns": root_mtime, "written_ns": _now_ns(), "folders": fresh})
+        _write_listing(cache_file, {"root_mtime_ns": root_mtime, "written_ns": time.time_ns(), "folders": fresh})
     return {name: entry[1] for name, entry in fresh.items()}
-
-
-def _now_ns() -> int:
-    import time
-
-    return time.time_ns()
 
 
 def _write_listing(path: Path, data: dict[str, Any]) -> None:
