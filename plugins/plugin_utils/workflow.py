@@ -32,6 +32,7 @@ from .agent.contract import (
 )
 from .core import backup as backups
 from .core import messages
+from .core.audit import host_report
 from .core.certinfo import thumbprint, utcnow
 from .core.errors import OnshiCertError
 from .core.hoststate import HostFacts, InstalledCert, parse_listing
@@ -154,6 +155,45 @@ def read_state(runner: Runner, settings: Settings, *, export_except: list[str] |
         + parse_listing(response.result_of("list_certs", 3), rule),
         export_password=listing.get("export_password"),
     )
+
+
+#: The stores an audit reads: the operator's own, then the CA stores chains are completed from.
+AUDIT_STORES = (MY, INTERMEDIATE_STORE, *ROOT_STORES)
+
+
+def audit(
+    runner: Runner,
+    expect: Expectations,
+    *,
+    face_auth_path: str,
+    face_auth_minimum: str,
+    expiry_only: bool = False,
+    backup_dir: Path | None = None,
+    backup_password: str | None = None,
+    host: str | None = None,
+) -> dict[str, Any]:
+    """Read the PC's facts and stores in one execution and judge them (``onshi_cert_info``; read-only)."""
+    steps = [Step("host_info", {"read_files": [face_auth_path]})]
+    steps += [Step("list_certs", {"store": store}) for store in AUDIT_STORES]
+    response = _check(runner.run(steps), _("cannot read the PC's certificates"))
+    installed = parse_listing(response.result_of("list_certs", 0), expect.rule)
+    if expiry_only:  # a network logon cannot open keys: say nothing about them
+        for item in installed:
+            item.info.key_usable = item.info.key_exportable = None
+    cas = [c for index in range(1, len(AUDIT_STORES)) for c in parse_listing(response.result_of("list_certs", index))]
+    report = host_report(
+        HostFacts.from_result(response.result_of("host_info")),
+        installed,
+        cas,
+        expect,
+        face_auth_path=face_auth_path,
+        face_auth_minimum=face_auth_minimum,
+        backups=backups.BackupIndex.scan(backup_dir) if backup_dir else None,
+        backup_password=backup_password,
+        host=host,
+    )
+    report["executions"] = runner.executions
+    return report
 
 
 def require_dpapi(state: State) -> None:

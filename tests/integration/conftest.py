@@ -27,9 +27,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabClient]:
     client.shutdown()
 
 
-@pytest.fixture
-def reset_lab(lab: LabClient) -> Iterator[LabClient]:
-    """Give the test the sample fleet as it started, with no faults, latency or counters."""
+def reset(lab: LabClient) -> LabClient:
+    """Put the sample fleet back as it started, with no faults, latency or counters, and no data folders."""
     for name, state in lab.initial.items():  # type: ignore[attr-defined]
         lab.put_host(name, state)
         lab.clear_faults(name)
@@ -38,7 +37,13 @@ def reset_lab(lab: LabClient) -> Iterator[LabClient]:
     lab.reset()
     for folder in ("certs", "backups", "reports"):
         shutil.rmtree(lab.state_dir / folder, ignore_errors=True)
-    yield lab
+    return lab
+
+
+@pytest.fixture
+def reset_lab(lab: LabClient) -> Iterator[LabClient]:
+    """Give the test the sample fleet as it started, with no faults, latency or counters."""
+    yield reset(lab)
 
 
 @pytest.fixture(scope="session")

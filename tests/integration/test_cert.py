@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
 
-from onshi_cert_tools.factory import corrupt
 from tests.integration.conftest import my_store
 from tests.integration.helpers import run_module
+from tests.unit.test_bad_p12 import BAD_P12
 
 pytestmark = pytest.mark.integration
 
@@ -117,73 +116,22 @@ def _refused(lab, host: str, result: dict, *parts: str) -> None:
     assert "Fix:" in message
 
 
+#: The bad files that also cross the wire (all of BAD_P12 run in-process).
+WIRE_CASES = ["wrong-password", "lookalike-issuer", "expired"]
+
+
 @pytest.mark.parametrize(
     ("make", "parts"),
-    [
-        (lambda p12, ca, t: (p12("0441234564"), "9999"), ["password does not open", "4-digit password"]),
-        (lambda p12, ca, t: (p12("0441234564"), ""), ["password does not open"]),
-        (
-            lambda p12, ca, t: (_write(t, "broken.p12", corrupt(p12("0441234564").read_bytes())), "1234"),
-            ["integrity check fails", "download the .p12 again"],
-        ),
-        (
-            lambda p12, ca, t: (_write(t, "half.p12", p12("0441234564").read_bytes()[:300]), "1234"),
-            ["not a readable PKCS#12 file"],
-        ),
-        (
-            lambda p12, ca, t: (
-                _write(t, "nokey.p12", ca.factory.leaf("0441234564").p12("1234", include_key=False)),
-                "1234",
-            ),
-            ["holds no private key"],
-        ),
-        (
-            lambda p12, ca, t: (
-                _write(t, "mismatch.p12", ca.factory.mismatched_p12(ca.factory.leaf("0441234564"))),
-                "1234",
-            ),
-            ["matches its private key"],
-        ),
-        (lambda p12, ca, t: (p12("0110113719"), "1234"), ["is for 0110113719, but this PC expects 0441234564"]),
-        (
-            lambda p12, ca, t: (_write(t, "fake.p12", ca.lookalike.leaf("0441234564").p12("1234")), "1234"),
-            ["names 'Online Billing NW Common Root CA2' as issuer", "no signature chain"],
-        ),
-        (lambda p12, ca, t: (p12("0441234564", days_left=-1), "1234"), ["expired on", "apply for a new"]),
-        (
-            lambda p12, ca, t: (
-                p12(
-                    "0441234564",
-                    not_before=ca.factory.now + dt.timedelta(days=30),
-                    not_after=ca.factory.now + dt.timedelta(days=900),
-                ),
-                "1234",
-            ),
-            ["valid only from"],
-        ),
-        (lambda p12, ca, t: (p12("0441234564", client_auth=False), "1234"), ["not for client authentication"]),
-        (lambda p12, ca, t: (t / "missing.p12", "1234"), ["cannot read the file"]),
-    ],
-    ids=[
-        "wrong-password",
-        "empty-password",
-        "corrupt",
-        "truncated",
-        "no-key",
-        "key-mismatch",
-        "wrong-facility",
-        "lookalike-issuer",
-        "expired",
-        "not-yet-valid",
-        "not-client-auth",
-        "missing-file",
-    ],
+    [BAD_P12[name] for name in WIRE_CASES],
+    ids=WIRE_CASES,
 )
 def test_bad_p12_is_refused_before_touching_the_pc(reset_lab, p12, lab_ca, tmp_path, make, parts) -> None:
-    """Each bad .p12 fails with the host, the file and the fix; the PC is not even contacted.
+    """A bad .p12 fails with the host, the file and the fix; the PC is not even contacted.
 
     An expired or not-yet-valid file needs one read first: it is only 'outdated' when the PC holds a
-    valid certificate of its code (this PC holds none, so it is refused, unchanged).
+    valid certificate of its code (this PC holds none, so it is refused, unchanged). Every kind of bad file
+    is refused in-process in tests/unit/test_bad_p12.py; these three cross the wire (a secret that must not
+    leak, a forged issuer, a refusal after a read).
     """
     path, password = make(p12, lab_ca, tmp_path)
     before = reset_lab.host("sendai-yakkyoku-pc01")["state"]
@@ -192,12 +140,6 @@ def test_bad_p12_is_refused_before_touching_the_pc(reset_lab, p12, lab_ca, tmp_p
     assert reset_lab.host("sendai-yakkyoku-pc01")["state"] == before
     validity = any(part in ("expired on", "valid only from") for part in parts)
     assert reset_lab.records("sendai-yakkyoku-pc01")["executions"] == (1 if validity else 0)
-
-
-def _write(folder: Path, name: str, data: bytes) -> Path:
-    path = folder / name
-    path.write_bytes(data)
-    return path
 
 
 def test_network_logon_is_refused_with_the_fix(reset_lab, p12, tmp_path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.conftest import reset
 from tests.integration.helpers import MODULE_PLAYBOOK, run_module, run_playbook
+from tests.unit.test_audit_verdicts import VERDICTS
 
 pytestmark = pytest.mark.integration
 
@@ -32,27 +34,43 @@ def test_healthy_pc_reads_in_one_execution(reset_lab) -> None:
     assert reset_lab.records("sapporo-naika-pc01")["executions"] == 1
 
 
-@pytest.mark.parametrize(
-    ("host", "status", "codes"),
-    [
-        ("sapporo-naika-pc02", "expiring", ["expiring"]),
-        ("sapporo-shika-pc01", "expired", ["expired", "stale"]),
-        ("sendai-yakkyoku-pc01", "missing", ["missing", "face_auth_old"]),
-        ("tokyo-clinic-pc01", "disagreement", ["disagreement", "missing", "wrong_facility"]),
-        ("tokyo-clinic-pc02", "ok", ["stale"]),
-        ("chiba-hospital-pc01", "ok", []),
-        ("nagoya-clinic-pc01", "not_exportable", ["not_exportable"]),
-        ("hiroshima-clinic-pc01", "expiring", ["expiring", "face_auth_old"]),
-        ("fukuoka-shika-pc01", "wrong_issuer", ["wrong_issuer"]),
-        ("kyoto-clinic-pc01", "no_key", ["no_key"]),
-    ],
-)
-def test_mixed_fleet_verdicts(reset_lab, host: str, status: str, codes: list[str]) -> None:
-    """Every PC of the sample fleet gets the status and problems its state calls for."""
-    _, result = info(reset_lab, host)
+@pytest.fixture(scope="module")
+def fleet_read(lab):
+    """Read every PC of the sample fleet in one playbook run (the cases: tests/unit/test_audit_verdicts.py)."""
+    reset(lab)
+    run = run_playbook(
+        MODULE_PLAYBOOK,
+        lab.inventory,
+        extra_vars={
+            "target": "oqs_pcs",
+            "module": "onshi_cert_info",
+            "module_args": {
+                "facility_codes": "{{ onshi_cert_facility_codes }}",
+                "trust_anchors": "{{ onshi_cert_trust_anchors }}",
+            },
+        },
+    )
+    return run, {name: lab.records(name)["executions"] for name in lab.initial}
+
+
+@pytest.mark.parametrize(("host", "status", "codes"), [(h, s, c) for h, (s, c) in VERDICTS.items()])
+def test_mixed_fleet_verdicts_over_the_wire(fleet_read, host: str, status: str, codes: list[str]) -> None:
+    """Every reachable PC of the sample fleet, read in the same run, gets the verdict of its state in one execution;
+    the unreachable one is reported as such and the others still complete."""
+    run, executions = fleet_read
+    result = run.last(host, "onshi_cert_info")
+    assert result["status"] == "ok", result
     report = result["result"]["onshi_cert"]
-    assert report["status"] == status
-    assert [p["code"] for p in report["problems"]] == codes
+    assert (report["status"], [p["code"] for p in report["problems"]]) == (status, codes)
+    assert executions[host] == 1
+
+
+def test_an_unreachable_pc_in_the_fleet_read(fleet_read) -> None:
+    """okinawa's WinRM is off: unreachable, counted as such in the recap, without stopping the others."""
+    run, executions = fleet_read
+    assert run.last("okinawa-houmon-pc01")["status"] == "unreachable"
+    assert run.recap["okinawa-houmon-pc01"]["unreachable"] == 1
+    assert executions["okinawa-houmon-pc01"] == 0
 
 
 def test_check_mode_is_the_same_read(reset_lab) -> None:
@@ -72,24 +90,6 @@ def test_bad_facility_code_in_inventory_fails_before_connecting(reset_lab) -> No
     )
     assert "onshi_cert_facility_codes" in result["result"]["msg"]
     assert reset_lab.records("sapporo-naika-pc01")["executions"] == 0
-
-
-def test_unreachable_pc_is_reported_and_others_complete(reset_lab) -> None:
-    """A PC whose WinRM is off is unreachable; the others in the same run still answer."""
-    run = run_playbook(
-        MODULE_PLAYBOOK,
-        reset_lab.inventory,
-        extra_vars={
-            "target": "okinawa-houmon-pc01,sapporo-naika-pc01",
-            "module": "onshi_cert_info",
-            "module_args": {
-                "facility_codes": "{{ onshi_cert_facility_codes }}",
-                "trust_anchors": "{{ onshi_cert_trust_anchors }}",
-            },
-        },
-    )
-    assert run.last("okinawa-houmon-pc01")["status"] == "unreachable"
-    assert run.last("sapporo-naika-pc01", "onshi_cert_info")["status"] == "ok"
 
 
 def test_wrong_winrm_password_is_rejected(reset_lab) -> None:
