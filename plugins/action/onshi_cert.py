@@ -103,5 +103,5 @@ class ActionModule(OnshiAction):
                 raise workflow.PreflightError(
                     messages.P12_NO_PASSWORD, key=found.password_keys[0], file=str(found.path)
                 )
-            files.append((found, str(args["passwords"][key])))
+            files.append((found, options.text_entry("passwords", key, args["passwords"][key])))
         return workflow.p12_offers(files, settings.expect), []

@@ -207,7 +207,7 @@ class OnshiAction(ActionBase):
         if absent:
             raise fail(host, OnshiCertError(messages.MISSING_PACKAGES, packages=", ".join(absent)))
         try:
-            options.check_text_inputs(self._task.args)
+            options.check_text_inputs(self._task.args, skip=options.SHARED_OPTIONS)
         except OnshiCertError as exc:
             raise fail(host, exc) from None
         args = self.validate_argument_spec(**self.SPEC, **self.SPEC_RULES)[1]

@@ -42,9 +42,16 @@ def _as_written(value: int) -> str:
     return f"'0{value:o}'" if value and len(f"{value:o}") < 12 else f"'{value}'"
 
 
-def check_text_inputs(raw: Mapping[str, Any]) -> None:
+#: Options holding the whole fleet's entries (the shared vault of download passwords): a task checks only the
+#: entry it uses (``text_entry``), so that one clinic's typo stops that clinic's PC, not every PC of the run.
+SHARED_OPTIONS = ("passwords",)
+
+
+def check_text_inputs(raw: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> None:
     """Refuse numbers where text is required (rule 8: inputs are typed), naming the option and the fix."""
     for name in TEXT_OPTIONS:
+        if name in skip:
+            continue
         value = raw.get(name)
         items: list[tuple[str, Any]] = []
         if isinstance(value, Mapping):
@@ -54,8 +61,18 @@ def check_text_inputs(raw: Mapping[str, Any]) -> None:
         elif value is not None:
             items = [(name, value)]
         for label, item in items:
-            if isinstance(item, bool | int | float):
-                raise InputTypeError(messages.NOT_TEXT, label=label, value=item, written=_as_written(int(item)))
+            _require_text(label, item)
+
+
+def text_entry(name: str, key: str, value: Any) -> str:
+    """Return one entry of a shared option (``passwords[key]``) as text; refuse a number, naming the entry."""
+    _require_text(f"{name}[{key!r}]", value)
+    return str(value)
+
+
+def _require_text(label: str, item: Any) -> None:
+    if isinstance(item, bool | int | float):
+        raise InputTypeError(messages.NOT_TEXT, label=label, value=item, written=_as_written(int(item)))
 
 
 def expectations(args: dict[str, Any]) -> Expectations:

