@@ -269,6 +269,7 @@ def test_execution_environment_image(reset_lab, tmp_path) -> None:
 SANITY_TESTS = ["validate-modules", "ansible-doc", "action-plugin-docs", "import", "pylint", "yamllint", "pep8"]
 
 
+@pytest.mark.lint
 def test_ansible_test_sanity(tarball, tmp_path) -> None:
     """The full ansible-test sanity passes on the installed collection (every test that applies to it).
 
