@@ -16,7 +16,7 @@ from onshi_cert_tools.lab.runtime import up
 from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
-SIZE = 40
+SIZE = 24  # 7 of them faulty; scale itself is measured by bench/fleet.py
 USERS = {
     "Administrator": {"password": "Lab-Admin-2026!", "admin": True},
     "OQSComApp": {"password": "Lab-Oqs-2026!", "admin": False},
