@@ -231,11 +231,14 @@ def listing(root: Path) -> dict[str, list[str]]:
     except (OSError, ValueError, KeyError, TypeError):
         cached, known, written = {}, {}, 0
     root_mtime = root.stat().st_mtime_ns
-    if cached.get("root_mtime_ns") == root_mtime and root_mtime < written - _UNSURE_NS:
-        folders = list(known)
-    else:
+    # Anything listed again is written again, even when it lists the same: the new time then makes a folder that
+    # was too close to the old listing sure, instead of every later task listing it again.
+    listed_again = not (cached.get("root_mtime_ns") == root_mtime and root_mtime < written - _UNSURE_NS)
+    if listed_again:
         with os.scandir(root) as entries:
             folders = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+    else:
+        folders = list(known)
     fresh: dict[str, list[Any]] = {}
     base = f"{root}{os.sep}"
     for name in folders:
@@ -246,10 +249,11 @@ def listing(root: Path) -> dict[str, list[str]]:
                 with os.scandir(base + name) as entries:
                     names = [e.name for e in entries if e.name.endswith(".json") and not e.name.startswith(".")]
                 entry = [mtime, names]
+                listed_again = True
         except OSError:
             continue
         fresh[name] = entry
-    if fresh != known or cached.get("root_mtime_ns") != root_mtime:
+    if listed_again or fresh != known:
         _write_listing(cache_file, {"root_mtime_ns": root_mtime, "written_ns": time.time_ns(), "folders": fresh})
     return {name: entry[1] for name, entry in fresh.items()}
 

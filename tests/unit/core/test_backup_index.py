@@ -66,6 +66,23 @@ def test_the_listing_is_kept_and_only_changed_folders_are_listed_again(factory, 
     assert sorted(listed) == sorted([str(tmp_path), str(tmp_path / "0110113719"), str(tmp_path / "0000000007")])
 
 
+def test_folders_written_just_before_a_listing_are_listed_again_only_until_they_are_sure(tmp_path, monkeypatch) -> None:
+    """Backups written moments before a task (the same second: coarse time stamps could hide one more) are listed
+    again by the next task; once that task's listing is well after them, the tasks after it list nothing again."""
+    _fleet_folder(tmp_path, 30)  # written now: within the unsure window of the first listing
+    assert len(backups.BackupIndex.scan(tmp_path).listing) == 30
+    later = backups.time.time_ns() + 10 * 1_000_000_000
+    monkeypatch.setattr(backups.time, "time_ns", lambda: later)  # the next PC's task, ten seconds on
+    listed: list[str] = []
+    real = backups.os.scandir
+    monkeypatch.setattr(backups.os, "scandir", lambda path: listed.append(str(path)) or real(path))
+    assert len(backups.BackupIndex.scan(tmp_path).listing) == 30
+    assert len(listed) == 31  # the root and every folder: they were too close to the first listing
+    listed.clear()
+    assert len(backups.BackupIndex.scan(tmp_path).listing) == 30
+    assert listed == []  # sure now: the second listing was written well after them
+
+
 def test_a_stale_cache_never_makes_a_backup_up(factory, tmp_path) -> None:
     ours = factory.leaf("0110113719")
     data = ours.p12("pw", Encryption.AES256)
