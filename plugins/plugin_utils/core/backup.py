@@ -293,7 +293,9 @@ class BackupIndex:
     """
 
     root: Path | None
-    listing: list[Listed] = field(default_factory=list)
+    #: (facility-code folder, manifest name) of every manifest, in order; a name is parsed only when a lookup's
+    #: cheap test on the raw name lets it through (a fleet's folder has thousands, a lookup needs a few).
+    names: list[tuple[str, str]] = field(default_factory=list)
     _loaded: dict[Path, Backup | None] = field(default_factory=dict, repr=False)
     _added: list[Backup] = field(default_factory=list, repr=False)
     _opens: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
@@ -303,15 +305,19 @@ class BackupIndex:
         """List every manifest below ``root`` by name (none when it is not set or does not exist)."""
         if root is None or not root.is_dir():
             return cls(root)
-        return cls(
-            root,
-            [
-                item
-                for folder, names in sorted(listing(root).items())
-                for name in sorted(names)
-                if (item := _listed(root, folder, name)) is not None
-            ],
-        )
+        return cls(root, [(folder, name) for folder, found in sorted(listing(root).items()) for name in sorted(found)])
+
+    @property
+    def listing(self) -> list[Listed]:
+        """Every manifest whose name says what it holds, parsed."""
+        return self._listed(lambda folder, name: True)
+
+    def _listed(self, maybe: Any) -> list[Listed]:
+        """Parse the names that ``maybe(folder, name)`` lets through (a test that may let too many through)."""
+        if self.root is None:
+            return []
+        root = self.root
+        return [item for f, n in self.names if maybe(f, n) and (item := _listed(root, f, n)) is not None]
 
     def _read(self, items: Iterable[Listed]) -> list[Backup]:
         found = []
@@ -323,9 +329,10 @@ class BackupIndex:
                 found.append(backup)
         return found
 
-    def _select(self, keep: Any) -> list[Backup]:
-        """Return the complete backups whose listing passes ``keep`` (read now), with those added this task."""
-        read = self._read(item for item in self.listing if keep(item))
+    def _select(self, keep: Any, maybe: Any = lambda folder, name: True) -> list[Backup]:
+        """Return the complete backups whose listing passes ``keep`` (read now), with those added this task;
+        ``maybe(folder, name)`` is a cheap test on the raw name that may let more through, never fewer."""
+        read = self._read(item for item in self._listed(maybe) if keep(item))
         seen = {b.path for b in read}
         return read + [
             b
@@ -342,16 +349,27 @@ class BackupIndex:
     def of(self, thumb: str) -> list[Backup]:
         """Return the backups of one certificate, newest first."""
         wanted = thumb.upper()
-        found = [b for b in self._select(lambda item: item.thumbprint == wanted) if b.thumbprint == wanted]
+        found = [
+            b
+            for b in self._select(lambda item: item.thumbprint == wanted, lambda f, n: wanted in n.upper())
+            if b.thumbprint == wanted
+        ]
         return sorted(found, key=lambda b: b.created, reverse=True)
 
     def of_host(self, host: str) -> list[Backup]:
         """Return the backups made from ``host``."""
-        return [b for b in self._select(lambda item: item.host == host) if b.host == host]
+        prefix = f"{host}_"
+        return [
+            b for b in self._select(lambda item: item.host == host, lambda f, n: n.startswith(prefix)) if b.host == host
+        ]
 
     def of_code(self, code: str) -> list[Backup]:
         """Return the backups of one facility code."""
-        return [b for b in self._select(lambda item: item.facility_code == code) if b.facility_code == code]
+        return [
+            b
+            for b in self._select(lambda item: item.facility_code == code, lambda f, n: f == code)
+            if b.facility_code == code
+        ]
 
     def thumbprints_of(self, host: str) -> list[str]:
         """Return the thumbprints backed up from ``host``."""
