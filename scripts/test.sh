@@ -17,11 +17,13 @@ echo "== ansible-lint (production profile, the repository root; settings in .ans
 # check that keeps one core busy for about a minute. Its log: .venv/sanity.log.
 pytest -q -p no:cacheprovider -m lint tests/integration/test_collection.py >.venv/sanity.log 2>&1 &
 sanity=$!
+trap 'kill "$sanity" 2>/dev/null || true' EXIT  # not left running when ansible-lint fails first
 ansible-lint
 if ! wait "$sanity"; then
     cat .venv/sanity.log >&2
     exit 1
 fi
+trap - EXIT
 tail -n 1 .venv/sanity.log
 echo "== pytest"
 started=$SECONDS
