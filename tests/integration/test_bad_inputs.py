@@ -132,13 +132,14 @@ def outcome(bad_lab: LabClient, tmp_path_factory) -> tuple[dict[str, PlaybookRun
     inventory = tmp_path_factory.mktemp("inventory") / "inventory.yml"
     inventory.write_text(yaml.safe_dump(data))
     before = {host: bad_lab.host(host)["state"] for host in HOSTS.values()}
-    playbooks = {CASES[case].get("playbook", "playbooks/provision.yml") for case in CASES}
+    by_playbook: dict[str, list[str]] = {}
+    for case, spec in CASES.items():
+        by_playbook.setdefault(spec.get("playbook", "playbooks/provision.yml"), []).append(case)
     runs = {}
-    for playbook in sorted(playbooks):
-        hosts = [HOSTS[c] for c in CASES if CASES[c].get("playbook", "playbooks/provision.yml") == playbook]
-        run = run_playbook(playbook, inventory, limit=",".join(hosts))
+    for playbook, cases in sorted(by_playbook.items()):
+        run = run_playbook(playbook, inventory, limit=",".join(HOSTS[case] for case in cases))
         assert run.rc != 0
-        runs |= {case: run for case in CASES if HOSTS[case] in hosts}
+        runs |= dict.fromkeys(cases, run)
     return runs, before
 
 

@@ -33,6 +33,16 @@ VERDICTS = {
 }
 
 
+def pinned(ca: LabCA, facility_codes: tuple[str, ...]) -> Expectations:
+    """Return the expectations of a PC with ``facility_codes``, the lab's root pinned by fingerprint."""
+    return Expectations(facility_codes, TrustAnchors(frozenset({fingerprint(ca.factory.root)})))
+
+
+def stores(pc) -> dict[str, list[str]]:
+    """Return the PC's stores as store name -> thumbprints, to compare before and after."""
+    return {name: [s.thumbprint for s in store] for name, store in pc.stores.items()}
+
+
 @pytest.fixture(scope="module")
 def sample_fleet(tmp_path_factory) -> tuple[LabCA, dict]:
     """Return the lab CA and the sample fleet's PCs with their facility codes (keys generated now)."""
@@ -52,23 +62,26 @@ def test_sample_fleet_verdicts(sample_fleet, host: str, status: str, codes: list
     """Each PC gets the status and problems its state calls for, read in one execution that changes nothing."""
     ca, pcs = sample_fleet
     pc, facility_codes = pcs[host]
-    before = {name: [s.thumbprint for s in store] for name, store in pc.stores.items()}
+    before = stores(pc)
     runner = LabRunner(pc)
-    expect = Expectations(facility_codes, TrustAnchors(frozenset({fingerprint(ca.factory.root)})))
     report = workflow.audit(
-        runner, expect, face_auth_path=FACE_AUTH_PATH, face_auth_minimum=FACE_AUTH_MINIMUM, host=host
+        runner,
+        pinned(ca, facility_codes),
+        face_auth_path=FACE_AUTH_PATH,
+        face_auth_minimum=FACE_AUTH_MINIMUM,
+        host=host,
     )
     assert report["status"] == status
     assert [p["code"] for p in report["problems"]] == codes
     assert report["executions"] == runner.executions == 1
-    assert {name: [s.thumbprint for s in store] for name, store in pc.stores.items()} == before
+    assert stores(pc) == before
 
 
 def test_expiry_only_leaves_keys_out_of_the_verdict(sample_fleet) -> None:
     """A logon without DPAPI cannot open keys, so a valid certificate looks key-less; expiry-only leaves keys out."""
     ca, pcs = sample_fleet
     pc, facility_codes = pcs["sapporo-naika-pc02"]
-    expect = Expectations(facility_codes, TrustAnchors(frozenset({fingerprint(ca.factory.root)})))
+    expect = pinned(ca, facility_codes)
 
     def read(expiry_only: bool) -> dict:
         return workflow.audit(

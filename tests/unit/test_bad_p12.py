@@ -20,6 +20,7 @@ from onshi_cert.core.trust import TrustAnchors
 from onshi_cert_tools.factory import corrupt
 from onshi_cert_tools.lab.fleet import LabCA, build_hosts
 from onshi_cert_tools.lab.inprocess import LabRunner
+from tests.unit.test_audit_verdicts import stores
 
 CODE = "0441234564"
 #: A case makes (file, password) from (p12 maker, lab CA, folder); the failure must name each part.
@@ -93,7 +94,7 @@ def test_a_bad_p12_is_refused_before_the_pc_changes(ca: LabCA, tmp_path: Path, c
 
     path, password = make(p12, ca, tmp_path)
     pc = build_hosts({"hosts": [{"name": "pc01", "facility_codes": [CODE]}]}, ca)[0]
-    before = {name: [s.thumbprint for s in store] for name, store in pc.stores.items()}
+    before = stores(pc)
     settings = workflow.Settings(
         # pinned as the lab's inventory pins it: the root's PEM, so a chain is judged without reading the PC
         expect=Expectations((CODE,), TrustAnchors.from_config(ca.factory.root.public_bytes(Encoding.PEM).decode())),
@@ -111,4 +112,4 @@ def test_a_bad_p12_is_refused_before_the_pc_changes(ca: LabCA, tmp_path: Path, c
     validity = case in ("expired", "not-yet-valid")
     assert runner.executions == (1 if validity else 0)
     assert all(step.op in ("host_info", "list_certs") for request in runner.requests for step in request)
-    assert {name: [s.thumbprint for s in store] for name, store in pc.stores.items()} == before
+    assert stores(pc) == before
