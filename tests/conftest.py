@@ -105,14 +105,17 @@ def _language_from_the_environment() -> Iterator[None]:
 #: files to its workers in collection order, so the short ones then fill the end instead of one long file running
 #: alone on one core at the end. Order only; every test still runs.
 LONGEST_FIRST = (
-    "tests/integration/test_playbooks.py",
     "tests/integration/test_molecule.py",
     "tests/integration/test_interruption.py",
+    "tests/integration/test_playbooks.py",
     "tests/integration/test_backup.py",
     "tests/integration/test_cert.py",
+    "tests/integration/test_lab_cli.py",
     "tests/integration/test_collection.py",
-    "tests/integration/test_fleet_faults.py",
+    "tests/integration/test_lab_wire.py",
+    "tests/integration/test_preflight.py",
     "tests/integration/test_intake.py",
+    "tests/integration/test_fleet_faults.py",
 )
 
 

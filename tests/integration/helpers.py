@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,11 +95,110 @@ def run_playbook(
             "ONSHI_TEST_RESULTS": str(results_file),
             **(env or {}),
         }
-        proc = subprocess.run(
-            cmd, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        server = _fork_server(environment) if not env else None
+        if server is not None and server.lock.acquire(blocking=False):
+            try:
+                rc, stdout, stderr = server.run(cmd, environment, Path(tmp), timeout)
+            finally:
+                server.lock.release()
+        else:
+            proc = subprocess.run(
+                cmd, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+            )
+            rc, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
         data = json.loads(results_file.read_text()) if results_file.exists() else {"results": [], "recap": {}}
-    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, data["results"], data["recap"])
+    return PlaybookRun(rc, stdout, stderr, data["results"], data["recap"])
+
+
+#: Runs made by forking an already started ansible-playbook (see forkserver.py); "0" runs each in a fresh process.
+FORK_SERVER = os.environ.get("ONSHI_TEST_FORK_SERVER", "1") != "0"
+#: Variables that differ from run to run and are read only while a run goes on (the child gets them all).
+_PER_RUN = frozenset({"ONSHI_TEST_RESULTS", "PYTEST_CURRENT_TEST"})
+
+
+class ForkServer:
+    """An ansible-playbook started once with one environment; each run is a fork of it (forkserver.py)."""
+
+    def __init__(self, python: Path, environment: dict[str, str]) -> None:
+        self.environment = environment
+        self.lock = threading.Lock()
+        self.process = subprocess.Popen(
+            [str(python), str(HERE / "forkserver.py")],
+            cwd=ROOT,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _answer(self, deadline: float | None) -> dict[str, Any] | None:
+        """The server's next answer, or None when the deadline passes first."""
+        assert self.process.stdout is not None
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not select.select([self.process.stdout], [], [], wait)[0]:
+            return None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the ansible-playbook fork server ended (rc {self.process.wait()})")
+        return json.loads(line)
+
+    def run(self, cmd: list[str], environment: dict[str, str], tmp: Path, timeout: float) -> tuple[int, str, str]:
+        """Run ``cmd`` as a fork of the server; like subprocess.run, raise TimeoutExpired after ``timeout``."""
+        assert self.process.stdin is not None
+        out, err = tmp / "stdout", tmp / "stderr"
+        request = {"argv": cmd, "env": environment, "cwd": str(ROOT), "stdout": str(out), "stderr": str(err)}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        pid = self._answer(None)["pid"]  # type: ignore[index]
+        answer = self._answer(time.monotonic() + timeout)
+        if answer is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            self._answer(None)
+            raise subprocess.TimeoutExpired(cmd, timeout, out.read_bytes(), err.read_bytes())
+        return answer["rc"], out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8")
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+_servers: dict[tuple[Path, tuple[tuple[str, str], ...]], ForkServer] = {}
+
+
+def _fork_server(environment: dict[str, str]) -> ForkServer | None:
+    """The fork server for runs with exactly this environment; None to run in a fresh process.
+
+    Only this virtualenv's ansible-core is served (another release runs as its own process), and only runs
+    without environment of their own (a test that sets one runs fresh, as does any run while the server is busy).
+    """
+    if not FORK_SERVER or Path(sys.executable).parent != BIN:
+        return None
+    steady = {name: value for name, value in environment.items() if name not in _PER_RUN}
+    key = (BIN, tuple(sorted(steady.items())))
+    server = _servers.get(key)
+    if server is None:
+        if len(_servers) >= 2:  # the process environment changed more than once: not worth another server
+            return None
+        server = _servers[key] = ForkServer(BIN / "python", steady)
+    elif not server.alive():
+        server.close()
+        server = _servers[key] = ForkServer(BIN / "python", steady)
+    return server
+
+
+@atexit.register
+def _close_servers() -> None:
+    for server in _servers.values():
+        server.close()
 
 
 MODULE_PLAYBOOK = "tests/integration/playbooks/module.yml"

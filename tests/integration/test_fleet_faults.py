@@ -68,7 +68,7 @@ def test_fleet_with_faults(tmp_path: Path) -> None:
             passwords[key] = "9999" if passwords[key] != "9999" else "8888"
         passwords_file.write_text(json.dumps(passwords))
 
-        first = run_playbook("playbooks/provision.yml", client.inventory, env={"ANSIBLE_FORKS": "50"})
+        first = run_playbook("playbooks/provision.yml", client.inventory, extra_args=["--forks", "50"])
         failed = {h for h, c in first.recap.items() if c["failures"] or c["unreachable"]}
         assert failed == set(faulty)
         recap = first.stdout.split("ONSHI-CERT RECAP")[1]
@@ -81,7 +81,7 @@ def test_fleet_with_faults(tmp_path: Path) -> None:
 
         for name in unreachable:
             client.set_reachable(name, True)
-        second = run_playbook("playbooks/provision.yml", client.inventory, env={"ANSIBLE_FORKS": "50"})
+        second = run_playbook("playbooks/provision.yml", client.inventory, extra_args=["--forks", "50"])
         still = {h for h, c in second.recap.items() if c["failures"] or c["unreachable"]}
         assert still == set(wrong_password)
         assert set(unreachable) <= {h for h, c in second.recap.items() if c["changed"]}
