@@ -83,7 +83,10 @@ def _child(request: dict, control: list[int]) -> None:
 
         from ansible import constants
 
-        constants.DEFAULT_LOCAL_TMP = constants.config.get_config_value("DEFAULT_LOCAL_TMP")
+        # as ansible/constants.py sets it: its default is a template over the constants themselves (ANSIBLE_HOME)
+        constants.DEFAULT_LOCAL_TMP = constants.config.get_config_value("DEFAULT_LOCAL_TMP", variables=vars(constants))
+        if not os.path.isabs(constants.DEFAULT_LOCAL_TMP) or "{" in constants.DEFAULT_LOCAL_TMP:
+            raise RuntimeError(f"ansible-core's local temporary folder came out as {constants.DEFAULT_LOCAL_TMP!r}")
         try:
             runpy.run_path(sys.argv[0], run_name="__main__")
             code = 0
