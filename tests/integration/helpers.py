@@ -63,6 +63,7 @@ def run_playbook(
     extra_args: list[str] | None = None,
 ) -> PlaybookRun:
     """Run a playbook from the checkout (ansible.cfg applies); extra vars go in a file, never on argv."""
+    global last_server
     path = Path(playbook)
     if not path.is_absolute():
         path = ROOT / path
@@ -95,13 +96,14 @@ def run_playbook(
             "ONSHI_TEST_RESULTS": str(results_file),
             **(env or {}),
         }
-        server = _fork_server(environment) if not env else None
+        server = last_server = _fork_server(environment) if not env else None
         if server is not None and server.lock.acquire(blocking=False):
             try:
                 rc, stdout, stderr = server.run(cmd, environment, Path(tmp), timeout)
             finally:
                 server.lock.release()
         else:
+            last_server = None
             proc = subprocess.run(
                 cmd, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
             )
@@ -122,6 +124,7 @@ class ForkServer:
     def __init__(self, python: Path, environment: dict[str, str]) -> None:
         self.environment = environment
         self.lock = threading.Lock()
+        self.last_pid = 0  # the process of the last run
         self.process = subprocess.Popen(
             [str(python), str(HERE / "forkserver.py")],
             cwd=ROOT,
@@ -153,7 +156,7 @@ class ForkServer:
         request = {"argv": cmd, "env": environment, "cwd": str(ROOT), "stdout": str(out), "stderr": str(err)}
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
-        pid = self._answer(None)["pid"]  # type: ignore[index]
+        pid = self.last_pid = self._answer(None)["pid"]  # type: ignore[index]
         answer = self._answer(time.monotonic() + timeout)
         if answer is None:
             with contextlib.suppress(ProcessLookupError):
@@ -171,6 +174,8 @@ class ForkServer:
             self.process.kill()
 
 
+#: The fork server of the last run_playbook, None when it ran as a fresh process.
+last_server: ForkServer | None = None
 _servers: dict[tuple[Path, tuple[tuple[str, str], ...]], ForkServer] = {}
 
 

@@ -231,12 +231,23 @@ class LabClient:
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                os.kill(self.pid, 0)
-            except OSError:
+            if not _running(self.pid):
                 return
             time.sleep(0.05)
-        os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether the process runs: an ended one that its parent has not reaped yet (a zombie, as a lab started by an
+    earlier `onshi-cert lab up` is once that command has ended and a container's init reaps lazily) has ended."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
 
 
 if __name__ == "__main__":
