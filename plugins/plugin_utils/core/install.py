@@ -30,6 +30,7 @@ from .policy import (
     judge,
     refusal,
 )
+from .reopen import reopen_bundle
 
 __all__ = [
     "INTERMEDIATE_STORE",
@@ -142,7 +143,7 @@ def open_p12(path: Path, password: str) -> Pkcs12Bundle:
         data = path.read_bytes()
     except OSError as exc:
         raise PreflightError(messages.FILE_UNREADABLE, reason=exc.strerror, file=str(path)) from exc
-    return load_pkcs12(data, password)
+    return reopen_bundle(data, password) or load_pkcs12(data, password)  # the full load names any failure
 
 
 @dataclass(frozen=True)

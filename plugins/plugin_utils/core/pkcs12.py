@@ -270,17 +270,17 @@ def read_protection(data: bytes) -> Protection:
 def load_pkcs12(data: bytes, password: str) -> Pkcs12Bundle:
     """Open PKCS#12 bytes; raise CorruptPkcs12Error, BadPasswordError or NoPrivateKeyError."""
     layout = _layout(data)
-    mac_ok = _mac_matches(layout, password)
-    if mac_ok is False:
-        if _key_bag_opens(layout, password):
-            raise CorruptPkcs12Error(messages.P12_INTEGRITY)
-        raise BadPasswordError(messages.P12_BAD_PASSWORD)
     try:
+        # OpenSSL checks the MAC (when the file has one) before it decrypts anything, so a file that opens here
+        # matched it; only a failure needs the slower check in Python that tells a wrong password from damage.
         loaded = pkcs12.load_pkcs12(data, password.encode())
     except ValueError as exc:
+        mac_ok = _mac_matches(layout, password)
+        if mac_ok is False and _key_bag_opens(layout, password):
+            raise CorruptPkcs12Error(messages.P12_INTEGRITY) from None
         if mac_ok:
             raise CorruptPkcs12Error(messages.P12_DAMAGED) from exc
-        raise BadPasswordError(messages.P12_BAD_PASSWORD) from exc
+        raise BadPasswordError(messages.P12_BAD_PASSWORD) from None
     if loaded.key is None:
         raise NoPrivateKeyError(messages.P12_NO_KEY)
     certs = ([loaded.cert.certificate] if loaded.cert else []) + [c.certificate for c in loaded.additional_certs]

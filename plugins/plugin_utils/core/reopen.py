@@ -6,7 +6,9 @@ backup is fully opened (``load_pkcs12``) when it is written; checking it again l
 that today's password opens it (the MAC), that it still holds the certificate its manifest names, and that
 its key is that certificate's key and consistent (n = p*q, e*d = 1 mod lcm(p-1, q-1)). This module does
 exactly that for the two protections the toolkit writes (PBES2 with PBKDF2 and AES-CBC; PKCS#12 PBE with
-3DES) and answers None for anything else, so that the caller falls back to the full load.
+3DES) and answers None for anything else, so that the caller falls back to the full load. A ``.p12`` from the
+download site is opened the same way for its judgement and installation (``reopen_bundle``): the primality
+tests are all that is left out.
 """
 
 from __future__ import annotations
@@ -28,11 +30,23 @@ except ImportError:  # cryptography before 43 keeps it with the other ciphers
         from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES
 
 from . import _der
+from .certinfo import public_key_id
 from .errors import Pkcs12Error
-from .pkcs12 import OID_DATA, OID_ENCRYPTED_DATA, OID_PBES2, OID_SHROUDED_KEY_BAG, _layout, _mac_matches, _pkcs12_kdf
+from .pkcs12 import (
+    OID_DATA,
+    OID_ENCRYPTED_DATA,
+    OID_PBES2,
+    OID_SHROUDED_KEY_BAG,
+    Pkcs12Bundle,
+    _layout,
+    _mac_matches,
+    _pkcs12_kdf,
+)
 
 OID_CERT_BAG = "1.2.840.113549.1.12.10.1.3"
 OID_X509_CERT = "1.2.840.113549.1.9.22.1"
+OID_FRIENDLY_NAME = "1.2.840.113549.1.9.20"
+BMP_STRING = 0x1E
 OID_PBKDF2 = "1.2.840.113549.1.5.12"
 OID_PBE_SHA1_3DES = "1.2.840.113549.1.12.1.3"
 PRF_DIGESTS = {"1.2.840.113549.2.7": "sha1", "1.2.840.113549.2.9": "sha256", "1.2.840.113549.2.11": "sha512"}
@@ -121,19 +135,66 @@ def reopen(data: bytes, password: str) -> tuple[Any, list[x509.Certificate]] | N
     unexpected structure, an inconsistent key. The caller then opens the file with ``load_pkcs12``, which
     gives the precise error.
     """
+    opened = _open(data, password)
+    return None if opened is None else (opened[0], [certificate for certificate, _ in opened[1]])
+
+
+def reopen_bundle(data: bytes, password: str) -> Pkcs12Bundle | None:
+    """Return what ``load_pkcs12`` returns for ``data`` when this module can open it; None: the full load decides.
+
+    For a ``.p12`` about to be judged and installed: its MAC, its decryption, its key's consistency with itself
+    and with the leaf certificate (the certificate of the key, as ``load_pkcs12`` picks it) are checked as
+    ``load_pkcs12`` checks them; only the primality tests of the key's primes are not repeated (primes that are
+    not prime are made so by the issuer: no damage on the way gives them, since n = p*q is checked and n is the
+    certificate's).
+    """
+    opened = _open(data, password)
+    if opened is None:
+        return None
+    key, certificates = opened
+    wanted = public_key_id(key.public_key())
+    leaves = [(cert, name) for cert, name in certificates if public_key_id(cert.public_key()) == wanted]
+    if not leaves:
+        return None  # no certificate of the key: the full load gives the precise error
+    leaf, name = leaves[0]
+    return Pkcs12Bundle(
+        key=key,
+        leaf=leaf,
+        chain=[cert for cert, _ in certificates if cert != leaf],
+        protection=_layout(data).protection,
+        friendly_name=name,
+    )
+
+
+def _friendly_name(bag: _der.Node) -> str | None:
+    """The friendlyName attribute of a SafeBag (a BMPString), if it has one."""
+    parts = bag.children()
+    if len(parts) < 3 or parts[2].tag != _der.SET:
+        return None
+    for attribute in parts[2].children():
+        attribute_id, values = attribute.children()[:2]
+        if attribute_id.oid() == OID_FRIENDLY_NAME:
+            for value in values.children():
+                if value.tag == BMP_STRING:
+                    return value.content.decode("utf-16-be", errors="replace")
+    return None
+
+
+def _open(data: bytes, password: str) -> tuple[Any, list[tuple[x509.Certificate, str | None]]] | None:
+    """Return the key and each certificate with its friendly name, or None when only the full load can tell."""
     try:
         layout = _layout(data)
         if _mac_matches(layout, password) is not True:
             return None
         key = None
-        certificates: list[x509.Certificate] = []
+        certificates: list[tuple[x509.Certificate, str | None]] = []
         for bag in _safe_contents(layout.auth_safe, password):
             bag_id, value = bag.children()[:2]
             if bag_id.oid() == OID_CERT_BAG:
                 cert_id, cert_value = value.children()[0].children()[:2]
                 if cert_id.oid() == OID_X509_CERT:
                     der = cert_value.children()[0].expect(_der.OCTET_STRING).content
-                    certificates.append(x509.load_der_x509_certificate(der))
+                    certificates.append((x509.load_der_x509_certificate(der), _friendly_name(bag)))
             elif bag_id.oid() == OID_SHROUDED_KEY_BAG:
                 if key is not None:
                     return None  # two keys: the full load decides which one it takes

@@ -46,6 +46,22 @@ def test_damaged_content_is_corrupt_not_wrong_password(issued, encryption: Encry
         load_pkcs12(corrupt(issued.p12("4821", encryption)), "4821")
 
 
+@pytest.mark.parametrize("encryption", list(Encryption))
+def test_a_changed_mac_alone_is_refused(issued, encryption: Encryption) -> None:
+    """Contents intact but the MAC changed: not opened (the file is opened by OpenSSL, which checks the MAC first;
+    the check in Python runs only to name the failure)."""
+    from onshi_cert.core.pkcs12 import _layout
+
+    data = issued.p12("4821", encryption)
+    mac = _layout(data).mac_value
+    assert data.count(mac) == 1
+    tampered = data.replace(mac, bytes([mac[0] ^ 0x01]) + mac[1:])
+    with pytest.raises(CorruptPkcs12Error, match="integrity"):
+        load_pkcs12(tampered, "4821")
+    with pytest.raises(BadPasswordError):
+        load_pkcs12(tampered, "0000")
+
+
 @pytest.mark.parametrize(
     "mangle",
     [lambda d: d[: len(d) // 2], lambda d: b"", lambda d: b"not a p12 at all", lambda d: b"\x30\x03\x02\x01\x02"],

@@ -12,8 +12,10 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from onshi_cert.core import backup
 from onshi_cert.core.certinfo import thumbprint
-from onshi_cert.core.pkcs12 import Encryption, encrypt_pkcs12
-from onshi_cert.core.reopen import reopen
+from onshi_cert.core.errors import Pkcs12Error
+from onshi_cert.core.install import open_p12
+from onshi_cert.core.pkcs12 import Encryption, encrypt_pkcs12, load_pkcs12
+from onshi_cert.core.reopen import reopen, reopen_bundle
 from onshi_cert_tools.factory import CertificateFactory, corrupt
 from onshi_cert_tools.lab.agent_model import _windows_pkcs12
 from onshi_cert_tools.lab.windows import StoredCert
@@ -106,3 +108,53 @@ def test_another_protection_is_left_to_the_full_load(issued) -> None:
     assert data, "openssl could not write RC2-40"
     assert reopen(data, PASSWORD) is None
     assert backup.reverify(data, PASSWORD, thumbprint(issued.cert)) is full(data, PASSWORD, thumbprint(issued.cert))
+
+
+def same_bundle(fast, full_bundle) -> bool:
+    """Whether two bundles hold the same key, leaf, chain (in order), protection and friendly name."""
+    return (
+        fast.key.private_numbers() == full_bundle.key.private_numbers()
+        and fast.leaf == full_bundle.leaf
+        and fast.chain == full_bundle.chain
+        and fast.protection == full_bundle.protection
+        and fast.friendly_name == full_bundle.friendly_name
+    )
+
+
+@pytest.mark.parametrize("encryption", list(Encryption))
+@pytest.mark.parametrize("friendly_name", [None, "オン資 3410712362"])
+@pytest.mark.parametrize("include_chain", [True, False])
+def test_a_p12_opens_on_the_fast_path_as_the_full_load_opens_it(
+    issued, encryption, friendly_name, include_chain
+) -> None:
+    """A download .p12 (AES or 3DES, with or without a name and chain) gives the bundle load_pkcs12 gives."""
+    data = issued.p12("4821", encryption, friendly_name=friendly_name, include_chain=include_chain)
+    fast = reopen_bundle(data, "4821")
+    assert fast is not None and fast.friendly_name == friendly_name
+    assert same_bundle(fast, load_pkcs12(data, "4821"))
+
+
+@pytest.mark.parametrize("case", ["wrong password", "no key", "key of another certificate", "damaged", "truncated"])
+def test_a_p12_the_fast_path_cannot_vouch_for_goes_to_the_full_load(
+    issued, factory: CertificateFactory, case, tmp_path
+) -> None:
+    """Anything but a clean success is None, and open_p12 then raises exactly what load_pkcs12 raises."""
+    password, data = "4821", issued.p12("4821")
+    if case == "wrong password":
+        password = "4822"
+    elif case == "no key":
+        data = issued.p12("4821", include_key=False)
+    elif case == "key of another certificate":
+        data = factory.mismatched_p12(issued, "4821")
+    elif case == "damaged":
+        data = corrupt(data)
+    elif case == "truncated":
+        data = data[: len(data) // 2]
+    assert reopen_bundle(data, password) is None
+    with pytest.raises(Pkcs12Error) as full_error:
+        load_pkcs12(data, password)
+    path = tmp_path / "x.p12"
+    path.write_bytes(data)
+    with pytest.raises(Pkcs12Error) as fast_error:
+        open_p12(path, password)
+    assert type(fast_error.value) is type(full_error.value) and str(fast_error.value) == str(full_error.value)
