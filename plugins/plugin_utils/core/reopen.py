@@ -136,7 +136,7 @@ def reopen(data: bytes, password: str) -> tuple[Any, list[x509.Certificate]] | N
     gives the precise error.
     """
     opened = _open(data, password)
-    return None if opened is None else (opened[0], [certificate for certificate, _ in opened[1]])
+    return None if opened is None else (opened[0], [certificate for certificate, _name in opened[1]])
 
 
 def reopen_bundle(data: bytes, password: str) -> Pkcs12Bundle | None:
@@ -160,7 +160,7 @@ def reopen_bundle(data: bytes, password: str) -> Pkcs12Bundle | None:
     return Pkcs12Bundle(
         key=key,
         leaf=leaf,
-        chain=[cert for cert, _ in certificates if cert != leaf],
+        chain=[cert for cert, _name in certificates if cert != leaf],
         protection=_layout(data).protection,
         friendly_name=name,
     )
