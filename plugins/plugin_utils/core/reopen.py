@@ -154,8 +154,8 @@ def reopen_bundle(data: bytes, password: str) -> Pkcs12Bundle | None:
     key, certificates = opened
     wanted = public_key_id(key.public_key())
     leaves = [(cert, name) for cert, name in certificates if public_key_id(cert.public_key()) == wanted]
-    if not leaves:
-        return None  # no certificate of the key: the full load gives the precise error
+    if len(leaves) != 1:
+        return None  # no certificate of the key (the full load names it), or several: the full load picks one
     leaf, name = leaves[0]
     return Pkcs12Bundle(
         key=key,

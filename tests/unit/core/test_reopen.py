@@ -158,3 +158,12 @@ def test_a_p12_the_fast_path_cannot_vouch_for_goes_to_the_full_load(
     with pytest.raises(Pkcs12Error) as fast_error:
         open_p12(path, password)
     assert type(fast_error.value) is type(full_error.value) and str(fast_error.value) == str(full_error.value)
+
+
+def test_two_certificates_of_one_key_go_to_the_full_load(issued, factory_with_intermediate) -> None:
+    """Which of two certificates of the same key is the leaf is OpenSSL's choice (the key's local id): the fast
+    path does not guess."""
+    renewed = factory_with_intermediate.leaf("3410712362", key=issued.key, days_left=900)
+    data = encrypt_pkcs12(issued.key, renewed.cert, [issued.cert, *issued.chain], "4821", Encryption.AES256)
+    assert reopen_bundle(data, "4821") is None
+    assert load_pkcs12(data, "4821").leaf == renewed.cert
