@@ -1,11 +1,11 @@
 """A fork server for ansible-playbook runs in the tests: Ansible is imported once, each run is a fork of it.
 
 Run as a script by `helpers.run_playbook` with exactly the environment the runs will have (the client only sends
-runs whose environment equals it, apart from the results file's name and pytest's name of the current test). It imports ansible-core's command line and
-the libraries its plugins load (pywinrm, pypsrp, cryptography, ...), then reads one JSON request per line on
-stdin; for each it forks a child that becomes ``ansible-playbook`` (the real entry script, run with ``runpy``)
-with the request's argv, environment, working folder and output files, and answers ``{"pid": N}`` and, when the
-child has ended, ``{"rc": N}``.
+runs whose environment equals it, apart from the results file's name and pytest's name of the current test). It
+imports ansible-core's command line and the libraries its plugins load (pywinrm, pypsrp, cryptography, ...), then
+reads one JSON request per line on stdin; for each it forks a child that becomes ``ansible-playbook`` (the real
+entry script, run with ``runpy``) with the request's argv, environment, working folder and output files, and
+answers ``{"pid": N}`` and, when the child has ended, ``{"rc": N}``.
 
 What a fresh process would do differently, and how the child makes it the same:
 - ansible-core creates its local temporary folder (``DEFAULT_LOCAL_TMP``, named after the process) when its
