@@ -1,7 +1,7 @@
 """A fork server for ansible-playbook runs in the tests: Ansible is imported once, each run is a fork of it.
 
 Run as a script by `helpers.run_playbook` with exactly the environment the runs will have (the client only sends
-runs whose environment equals it, apart from the results file's name and pytest's name of the current test). It
+runs whose environment equals it, apart from variables nothing it imports reads: onshi-cert's, molecule's). It
 imports ansible-core's command line and the libraries its plugins load (pywinrm, pypsrp, cryptography, ...), then
 reads one JSON request per line on stdin; for each it forks a child that becomes ``ansible-playbook`` (the real
 entry script, run with ``runpy``) with the request's argv, environment, working folder and output files, and

@@ -94,9 +94,12 @@ def run_playbook(
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_NOCOLOR": "1",
             "ONSHI_TEST_RESULTS": str(results_file),
-            **(env or {}),
         }
-        server = last_server = _fork_server(environment) if not env else None
+        # a run that sets what Ansible reads at start-up (ANSIBLE_*, a locale, ...) starts afresh
+        own = {name: value for name, value in (env or {}).items() if environment.get(name) != value}
+        environment |= own
+        served = all(_per_run(name) for name in own)
+        server = last_server = _fork_server(environment) if served else None
         if server is not None and server.lock.acquire(blocking=False):
             try:
                 rc, stdout, stderr = server.run(cmd, environment, Path(tmp), timeout)
@@ -114,8 +117,13 @@ def run_playbook(
 
 #: Runs made by forking an already started ansible-playbook (see forkserver.py); "0" runs each in a fresh process.
 FORK_SERVER = os.environ.get("ONSHI_TEST_FORK_SERVER", "1") != "0"
-#: Variables that differ from run to run and are read only while a run goes on (the child gets them all).
-_PER_RUN = frozenset({"ONSHI_TEST_RESULTS", "PYTEST_CURRENT_TEST"})
+#: Variables that differ from run to run and that nothing the server imported reads (the child gets them all):
+#: onshi-cert's and molecule's own (read while a run goes on) and pytest's name of the current test.
+_PER_RUN_PREFIXES = ("ONSHI_", "MOLECULE_", "PYTEST_CURRENT_TEST")
+
+
+def _per_run(name: str) -> bool:
+    return name.startswith(_PER_RUN_PREFIXES)
 
 
 class ForkServer:
@@ -183,11 +191,12 @@ def _fork_server(environment: dict[str, str]) -> ForkServer | None:
     """The fork server for runs with exactly this environment; None to run in a fresh process.
 
     Only this virtualenv's ansible-core is served (another release runs as its own process), and only runs
-    without environment of their own (a test that sets one runs fresh, as does any run while the server is busy).
+    whose own environment is read while they run (``_per_run``); any other runs fresh, as does any run while the
+    server is busy.
     """
     if not FORK_SERVER or Path(sys.executable).parent != BIN:
         return None
-    steady = {name: value for name, value in environment.items() if name not in _PER_RUN}
+    steady = {name: value for name, value in environment.items() if not _per_run(name)}
     key = (BIN, tuple(sorted(steady.items())))
     server = _servers.get(key)
     if server is None:
