@@ -33,10 +33,9 @@ PLAYBOOK = """
 
 def test_a_served_run_is_a_process_of_its_own(tmp_path, monkeypatch) -> None:
     """Each run has its own local temporary folder, removed when it ends (the server's own is gone before any
-    run), and its own exit status; nothing is left in the checkout."""
+    run), and its own exit status; no folder named after an unrendered setting is left in the checkout."""
     playbook = tmp_path / "seen.yml"
     playbook.write_text(PLAYBOOK.format(python=sys.executable))
-    before = set(os.listdir(helpers.ROOT))
     monkeypatch.setattr(helpers, "FORK_SERVER", True)
     for fail, rc in ((False, 0), (True, 2), (False, 0)):
         run = helpers.run_playbook(playbook, Path("localhost,"), extra_vars={"fail": fail})
@@ -48,4 +47,5 @@ def test_a_served_run_is_a_process_of_its_own(tmp_path, monkeypatch) -> None:
         assert len(mine) == 1, (server.last_pid, folders)
         assert not Path(mine[0]).exists(), f"{mine[0]} was left behind"
         assert not any(f"/ansible-local-{server.process.pid}" in folder for folder in folders), folders
-    assert set(os.listdir(helpers.ROOT)) == before
+    # ansible-core's setting unrendered once made a folder '{{ ANSIBLE_HOME ~ "/tmp" }}' in the checkout
+    assert not [name for name in os.listdir(helpers.ROOT) if "{" in name]

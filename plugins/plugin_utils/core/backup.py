@@ -28,9 +28,9 @@ with contextlib.suppress(ImportError):
 
 from ..i18n import say as _
 from . import messages
-from .certinfo import public_key_id, thumbprint, utcnow
+from .certinfo import thumbprint, utcnow
 from .errors import OnshiCertError, Pkcs12Error
-from .pkcs12 import Encryption, Pkcs12Bundle, load_pkcs12
+from .pkcs12 import Encryption, Pkcs12Bundle, certificates_of, load_pkcs12
 from .reopen import reopen
 
 
@@ -115,9 +115,8 @@ def reverify(data: bytes, password: str, expected_thumbprint: str) -> bool:
             return False
         return True
     key, certificates = opened
-    wanted = public_key_id(key.public_key())
-    leaf = next((c for c in certificates if public_key_id(c.public_key()) == wanted), None)
-    return leaf is not None and thumbprint(leaf) == expected_thumbprint.upper()
+    leaves = certificates_of(key, certificates)
+    return bool(leaves) and thumbprint(leaves[0]) == expected_thumbprint.upper()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -267,6 +267,12 @@ def read_protection(data: bytes) -> Protection:
     return _layout(data).protection
 
 
+def certificates_of(key: Any, certificates: list[x509.Certificate]) -> list[x509.Certificate]:
+    """Return the certificates of ``key`` (the same public key), in their order."""
+    wanted = public_key_id(key.public_key())
+    return [c for c in certificates if public_key_id(c.public_key()) == wanted]
+
+
 def load_pkcs12(data: bytes, password: str) -> Pkcs12Bundle:
     """Open PKCS#12 bytes; raise CorruptPkcs12Error, BadPasswordError or NoPrivateKeyError."""
     layout = _layout(data)
@@ -284,8 +290,7 @@ def load_pkcs12(data: bytes, password: str) -> Pkcs12Bundle:
     if loaded.key is None:
         raise NoPrivateKeyError(messages.P12_NO_KEY)
     certs = ([loaded.cert.certificate] if loaded.cert else []) + [c.certificate for c in loaded.additional_certs]
-    wanted = public_key_id(loaded.key.public_key())
-    leaves = [c for c in certs if public_key_id(c.public_key()) == wanted]
+    leaves = certificates_of(loaded.key, certs)
     if not leaves:
         raise NoPrivateKeyError(messages.P12_KEY_MISMATCH)
     leaf = leaves[0]

@@ -30,7 +30,6 @@ except ImportError:  # cryptography before 43 keeps it with the other ciphers
         from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES
 
 from . import _der
-from .certinfo import public_key_id
 from .errors import Pkcs12Error
 from .pkcs12 import (
     OID_DATA,
@@ -41,6 +40,7 @@ from .pkcs12 import (
     _layout,
     _mac_matches,
     _pkcs12_kdf,
+    certificates_of,
 )
 
 OID_CERT_BAG = "1.2.840.113549.1.12.10.1.3"
@@ -136,7 +136,7 @@ def reopen(data: bytes, password: str) -> tuple[Any, list[x509.Certificate]] | N
     gives the precise error.
     """
     opened = _open(data, password)
-    return None if opened is None else (opened[0], [certificate for certificate, _name in opened[1]])
+    return None if opened is None else (opened[1], [certificate for certificate, _name in opened[2]])
 
 
 def reopen_bundle(data: bytes, password: str) -> Pkcs12Bundle | None:
@@ -151,18 +151,18 @@ def reopen_bundle(data: bytes, password: str) -> Pkcs12Bundle | None:
     opened = _open(data, password)
     if opened is None:
         return None
-    key, certificates = opened
-    wanted = public_key_id(key.public_key())
-    leaves = [(cert, name) for cert, name in certificates if public_key_id(cert.public_key()) == wanted]
+    layout, key, named = opened
+    certificates = [cert for cert, _name in named]
+    leaves = certificates_of(key, certificates)
     if len(leaves) != 1:
         return None  # no certificate of the key (the full load names it), or several: the full load picks one
-    leaf, name = leaves[0]
+    leaf = leaves[0]
     return Pkcs12Bundle(
         key=key,
         leaf=leaf,
-        chain=[cert for cert, _name in certificates if cert != leaf],
-        protection=_layout(data).protection,
-        friendly_name=name,
+        chain=[cert for cert in certificates if cert != leaf],
+        protection=layout.protection,
+        friendly_name=next(name for cert, name in named if cert == leaf),
     )
 
 
@@ -180,8 +180,9 @@ def _friendly_name(bag: _der.Node) -> str | None:
     return None
 
 
-def _open(data: bytes, password: str) -> tuple[Any, list[tuple[x509.Certificate, str | None]]] | None:
-    """Return the key and each certificate with its friendly name, or None when only the full load can tell."""
+def _open(data: bytes, password: str) -> tuple[Any, Any, list[tuple[x509.Certificate, str | None]]] | None:
+    """Return the layout, the key and each certificate with its friendly name, or None when only the full load can
+    tell."""
     try:
         layout = _layout(data)
         if _mac_matches(layout, password) is not True:
@@ -205,4 +206,4 @@ def _open(data: bytes, password: str) -> tuple[Any, list[tuple[x509.Certificate,
         return None
     if key is None or not _consistent(key):
         return None
-    return key, certificates
+    return layout, key, certificates
