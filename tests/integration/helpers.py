@@ -99,14 +99,15 @@ def run_playbook(
         own = {name: value for name, value in (env or {}).items() if environment.get(name) != value}
         environment |= own
         served = all(_per_run(name) for name in own)
-        server = last_server = _fork_server(environment) if served else None
+        server = _fork_server(environment) if served else None
+        last_server = None
         if server is not None and server.lock.acquire(blocking=False):
             try:
+                last_server = server
                 rc, stdout, stderr = server.run(cmd, environment, Path(tmp), timeout)
             finally:
                 server.lock.release()
         else:
-            last_server = None
             proc = subprocess.run(
                 cmd, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
             )
@@ -130,7 +131,6 @@ class ForkServer:
     """An ansible-playbook started once with one environment; each run is a fork of it (forkserver.py)."""
 
     def __init__(self, python: Path, environment: dict[str, str]) -> None:
-        self.environment = environment
         self.lock = threading.Lock()
         self.last_pid = 0  # the process of the last run
         self.process = subprocess.Popen(
