@@ -115,6 +115,9 @@ def test_the_audit_can_fail_the_job_when_pcs_need_a_person(reset_lab) -> None:
     lab = reset_lab
     plain = run_playbook("playbooks/audit.yml", lab.inventory, limit="fukuoka-shika-pc01,nagoya-clinic-pc01")
     assert plain.rc == 0 and "ATTENTION" in recap_line(plain, "fukuoka-shika-pc01")
+    # Not asked to fail: the fleet's one skipped task (run once), not a forked worker per PC.
+    fail_task = [r for r in plain.results if "Fail each PC" in r["task"]]
+    assert [r["status"] for r in fail_task] == ["skipped"]
     run = run_playbook(
         "playbooks/audit.yml",
         lab.inventory,
@@ -122,6 +125,10 @@ def test_the_audit_can_fail_the_job_when_pcs_need_a_person(reset_lab) -> None:
         extra_vars={"onshi_cert_audit_fail_on_attention": True},
     )
     assert run.rc != 0
+    assert sorted(r["host"] for r in run.results if "Fail each PC" in r["task"]) == [
+        "fukuoka-shika-pc01",
+        "nagoya-clinic-pc01",
+    ]
     for host in ("fukuoka-shika-pc01", "nagoya-clinic-pc01"):
         assert run.recap[host]["failures"] == 1
         assert "[ONSHI-E058] the PC needs a person" in recap_line(run, host)
