@@ -6,6 +6,7 @@ Everything happens in memory on the controller (WINDOWS.md 8: never load a PFX o
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -154,7 +155,9 @@ def _layout(data: bytes) -> _Layout:
 
 def _pkcs12_kdf(digest: str, password: bytes, salt: bytes, purpose: int, iterations: int, size: int) -> bytes:
     """Derive key material as RFC 7292 appendix B.2 does (purpose 3: the MAC key)."""
-    block = hashlib.new(digest).block_size
+    # hashlib's own constructor (hashlib.sha256) is about a third faster per round than hashlib.new(name).
+    new = getattr(hashlib, digest, None) or functools.partial(hashlib.new, digest)
+    block = new().block_size
 
     def stretch(value: bytes) -> bytes:
         if not value:
@@ -166,9 +169,9 @@ def _pkcs12_kdf(digest: str, password: bytes, salt: bytes, purpose: int, iterati
     material = bytearray(stretch(salt) + stretch(password))
     output = b""
     while len(output) < size:
-        digest_value = hashlib.new(digest, diversifier + bytes(material)).digest()
+        digest_value = new(diversifier + bytes(material)).digest()
         for _round in range(iterations - 1):
-            digest_value = hashlib.new(digest, digest_value).digest()
+            digest_value = new(digest_value).digest()
         output += digest_value
         addend = int.from_bytes(stretch(digest_value)[:block], "big") + 1
         for start in range(0, len(material), block):
