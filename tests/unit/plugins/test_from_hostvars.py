@@ -52,3 +52,35 @@ def test_options_given_are_kept_and_nothing_is_read_when_all_are_given() -> None
     assert hostvars.reads == {}
     partly = from_hostvars(given | {"site_names": None}, {"hostvars": hostvars}, HOST_VARIABLES)
     assert partly["site_names"] == {"pc1": "from inventory"} and partly["sites"] == {}
+
+
+class RawHostvars(CountingHostvars):
+    """hostvars with Ansible's raw_get (the variables as stored); reading hostvars[host] templates them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.raw_reads: dict[str, int] = {}
+
+    def raw_get(self, host):
+        self.raw_reads[host] = self.raw_reads.get(host, 0) + 1
+        return dict.__getitem__(self, host)
+
+    def __getitem__(self, host):
+        self.reads[host] = self.reads.get(host, 0) + 1
+        stored = dict.__getitem__(self, host)
+        return {k: (f"templated {v}" if isinstance(v, str) and "{{" in v else v) for k, v in stored.items()}
+
+
+def test_values_without_templates_are_used_as_stored_and_templates_are_templated_per_host() -> None:
+    fact = {"certificates": [{"subject_cn": "0110113719 {{ not a template of ours }}"}]}
+    hostvars = RawHostvars(
+        pc1={"onshi_cert": {"certificates": []}, "group_names": ["oqs_pcs"], "onshi_cert_site": "札幌北"},
+        pc2={"onshi_cert": fact, "group_names": ["oqs_pcs"], "onshi_cert_site": "{{ site_of_pc2 }}"},
+    )
+    args = {"hosts": ["pc1", "pc2", "gone"], "facts": None, **dict.fromkeys(HOST_VARIABLES)}
+    filled = from_hostvars(args, {"hostvars": hostvars}, {"facts": "onshi_cert", **HOST_VARIABLES})
+    assert filled["facts"]["pc1"] == {"certificates": []} and filled["facts"]["gone"] is None
+    assert filled["site_names"] == {"pc1": "札幌北", "pc2": "templated {{ site_of_pc2 }}", "gone": None}
+    assert filled["facts"]["pc2"] == fact  # read through hostvars (Ansible never renders a fact's text)
+    assert hostvars.raw_reads == {"pc1": 1, "pc2": 1}
+    assert hostvars.reads == {"pc2": 1}  # templated reads only where a value may be a template, once per host
