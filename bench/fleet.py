@@ -93,6 +93,12 @@ def code(index: int) -> str:
     return nine + str(luhn_check_digit(nine))
 
 
+def lab_cpu_s(client: LabClient) -> float:
+    """Return the CPU seconds the lab process has used so far (user and system, from /proc)."""
+    fields = Path(f"/proc/{client.status()['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def lab_peak_mb(client: LabClient) -> float:
     """Return the lab process's peak resident memory (VmHWM) in MB."""
     pid = client.status()["pid"]
@@ -174,7 +180,9 @@ def run(job: str, client: LabClient, size: int, forks: int, connection: str = "w
     """Run one job over ``connection`` (winrm or psrp) and return its figures."""
     client.reset()
     cmd = [sys.executable, "-c", WRAPPER, *_playbook(job, client, connection)]
+    lab_before = lab_cpu_s(client)
     out = subprocess.run(cmd, cwd=ROOT, env=_env(forks), capture_output=True, text=True, check=True)
+    lab_cpu = lab_cpu_s(client) - lab_before
     figures = json.loads(out.stdout)
     status = client.status()["hosts"].values()
     executions = sum(h["executions"] for h in status)
@@ -185,6 +193,7 @@ def run(job: str, client: LabClient, size: int, forks: int, connection: str = "w
         "rc": figures["rc"],
         "makespan_s": figures["wall"],
         "cpu_s_per_pc": figures["cpu"] / size,
+        "lab_cpu_s_per_pc": lab_cpu / size,
         "executions_per_pc": executions / size,
         "wsman_ops_per_pc": sum(h["operations"] for h in status) / size,
         "kb_in_per_pc": sum(h["bytes_in"] for h in status) / size / 1024,
@@ -316,7 +325,8 @@ def main() -> int:
 
 HEADER = (
     f"{'job':21} {'PCs':>5} {'lat s':>5} {'rc':>3} {'makespan s':>10} {'floor s':>7} {'lat-lim s':>9} "
-    f"{'CPU s/PC':>8} {'exec/PC':>7} {'real':>5} {'ops/PC':>6} {'KB in/PC':>8} {'KB out/PC':>9} {'KB/exec':>7} "
+    f"{'CPU s/PC':>8} {'lab CPU':>7} {'exec/PC':>7} {'real':>5} {'ops/PC':>6} {'KB in/PC':>8} {'KB out/PC':>9} "
+    f"{'KB/exec':>7} "
     f"{'peak MB':>7} {'lab MB':>6} {'forks':>5}"
 )
 _printed = False
@@ -333,7 +343,8 @@ def print_row(row: dict) -> None:
     print(
         f"{job:21} {row['pcs']:>5} {row['latency_s']:>5.1f} {row['rc']:>3} {row['makespan_s']:>10.1f} "
         f"{row['cpu_floor_s']:>7.1f} {row['latency_limit_s']:>9.1f} "
-        f"{row['cpu_s_per_pc']:>8.2f} {row['executions_per_pc']:>7.2f} {row['real_executions_per_pc']:>5.1f} "
+        f"{row['cpu_s_per_pc']:>8.2f} {row['lab_cpu_s_per_pc']:>7.2f} {row['executions_per_pc']:>7.2f} "
+        f"{row['real_executions_per_pc']:>5.1f} "
         f"{row['wsman_ops_per_pc']:>6.1f} {row['kb_in_per_pc']:>8.1f} {row['kb_out_per_pc']:>9.1f} "
         f"{row['kb_per_execution']:>7.1f} {row['peak_mb']:>7.0f} {row['lab_peak_mb']:>6.0f} {row['forks']:>5}",
         flush=True,
