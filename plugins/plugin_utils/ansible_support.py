@@ -229,8 +229,8 @@ class OnshiAction(ActionBase):
         task_vars = task_vars or {}
         host = task_vars.get("inventory_hostname", "?")
         i18n.use(self._templar.template(task_vars.get("onshi_cert_lang")) if "onshi_cert_lang" in task_vars else None)
-        self.validate_role_variables(task_vars, host)
-        self.options_from_variables(task_vars, host)
+        checked = self.validate_role_variables(task_vars, host)
+        self.options_from_variables(task_vars, host, checked)
         absent = requirements.missing()
         if absent:
             raise fail(host, OnshiCertError(messages.MISSING_PACKAGES, packages=", ".join(absent)))
@@ -247,18 +247,19 @@ class OnshiAction(ActionBase):
         result.update(outcome)
         return result
 
-    def validate_role_variables(self, task_vars: dict[str, Any], host: str) -> None:
-        """Check the calling role's variables against its meta/argument_specs.yml, here in the worker.
+    def validate_role_variables(self, task_vars: dict[str, Any], host: str) -> dict[str, Any]:
+        """Check the calling role's variables against its meta/argument_specs.yml, here in the worker; return
+        the variables it templated to check them (name -> value), which ``options_from_variables`` reuses.
 
         The playbooks import the roles with ``rolespec_validate: false``: Ansible's own check would add a task,
         and so a forked worker, per PC; this is the same ArgumentSpecValidator check with the same messages.
         """
         role = getattr(self._task, "_role", None)
         if role is None or not hasattr(role, "_get_role_argspecs"):
-            return
+            return {}
         spec = (role_argument_specs(role).get("main") or {}).get("options") or {}
         if not spec:
-            return
+            return {}
         # A variable that is not required and still holds the role's own default is not templated again here
         # (each template is compiled anew in every worker): the defaults are right by construction, and what they
         # resolve to reaches the module as an option, which the action's own argument spec checks.
@@ -274,10 +275,12 @@ class OnshiAction(ActionBase):
         errors = ArgumentSpecValidator(spec).validate(provided, validate_role_argument_spec=True).error_messages
         if errors:
             raise fail(host, OnshiCertError(messages.ROLE_VARIABLES, role=role.get_name(), errors="; ".join(errors)))
+        return provided
 
-    def options_from_variables(self, task_vars: dict[str, Any], host: str) -> None:
+    def options_from_variables(self, task_vars: dict[str, Any], host: str, known: Mapping[str, Any]) -> None:
         """Fill the options named in ``option_vars`` (option -> variable) that the task does not set itself from
-        those variables, leaving out a variable that is not defined, is null or is omit.
+        those variables, leaving out a variable that is not defined, is null or is omit. ``known`` holds variables
+        already templated (by ``validate_role_variables``): they are not templated again.
 
         The roles pass their variables this way instead of an ``"{{ variable }}"`` per option: Ansible compiles
         every template anew in every forked worker (about 1 ms each, a dozen per PC and task), while a variable
@@ -297,7 +300,7 @@ class OnshiAction(ActionBase):
             if option in args or variable not in task_vars:
                 continue
             try:
-                value = self._templar.template(task_vars[variable])
+                value = known[variable] if variable in known else self._templar.template(task_vars[variable])
             except Exception as exc:  # ansible-core 2.19 and later raise for omit; anything else is re-raised
                 if type(exc).__name__ == "AnsibleValueOmittedError":
                     continue

@@ -20,12 +20,17 @@ except ImportError:  # earlier releases template any string
         return value
 
 
-def resolve(args: dict[str, Any], task_vars: dict[str, Any], action_class: type = InfoAction) -> dict[str, Any]:
-    """Return the task's arguments after ``options_from_variables``."""
+def resolve(
+    args: dict[str, Any],
+    task_vars: dict[str, Any],
+    action_class: type = InfoAction,
+    known: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the task's arguments after ``options_from_variables`` (``known``: variables templated already)."""
     action = object.__new__(action_class)
     action._task = SimpleNamespace(args=dict(args))
     action._templar = Templar(loader=DataLoader(), variables=task_vars)
-    action.options_from_variables(task_vars, "pc-01")
+    action.options_from_variables(task_vars, "pc-01", known or {})
     return action._task.args
 
 
@@ -75,3 +80,10 @@ def test_a_module_without_the_option_leaves_it_to_its_argument_check() -> None:
     """onshi_cert_report does not document option_vars: its argument check refuses it as unsupported."""
     args = {"option_vars": {"dest": "d"}}
     assert resolve(args, {"d": "/tmp"}, ReportAction) == args
+
+
+def test_a_variable_the_role_check_templated_already_is_not_templated_again() -> None:
+    """validate_role_variables hands over what it templated: the value is used as it is."""
+    task_vars = {"role_dir": trust_as_template("{{ not_defined_here }}")}
+    args = resolve({"option_vars": {"backup_dir": "role_dir"}}, task_vars, known={"role_dir": "/checked"})
+    assert args == {"backup_dir": "/checked"}
