@@ -40,6 +40,21 @@ class Outcome:
     requested_steps: list[str] = field(default_factory=list)  # the operations the request asked for
 
 
+def _split(line: str) -> list[str]:
+    """Split a command line as ``shlex.split`` does ([] when it cannot).
+
+    A line of printable characters without quotes or backslashes (what Ansible sends: options and base64) splits
+    on its spaces alone, exactly as shlex would; shlex reads it a character at a time in Python: 3.5 ms for the
+    4,000-character line of each execution, about a sixth of the lab's CPU per audited PC.
+    """
+    if line.isprintable() and not any(c in line for c in "'\"\\"):
+        return line.split()
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return []
+
+
 def decode_command_line(command: str, arguments: list[str]) -> str:
     """Return the PowerShell script a command line runs; Refused when it is not an encoded command.
 
@@ -47,10 +62,7 @@ def decode_command_line(command: str, arguments: list[str]) -> str:
     command), and PowerShell reads -NoProfile -NonInteractive [-ExecutionPolicy X] -EncodedCommand B64.
     """
     line = " ".join([command, *arguments])
-    try:
-        parts = shlex.split(line)
-    except ValueError:
-        parts = []
+    parts = _split(line)
     options = [p.lower() for p in parts[1:-1]]
     well_formed = (
         len(parts) >= 5

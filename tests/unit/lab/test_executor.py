@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 
 from onshi_cert.agent import payload
+from onshi_cert_tools.lab import executor
 from onshi_cert_tools.lab.executor import MANIFEST_SEPARATOR, Refused, execute
 from onshi_cert_tools.lab.fleet import LabCA, build_hosts
 
@@ -112,3 +114,26 @@ def test_the_event_log_trail_needs_an_administrator_once_and_never_fails_a_chang
     )
     checked = run_agent(host, user, {"_ansible_check_mode": True, **steps(("write_event", event))})
     assert checked["failed"] is True and len(host.events) == 2  # check mode changes nothing, the log included
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "PowerShell -NoProfile -NonInteractive -EncodedCommand QQBCAEMA",
+        "  PowerShell   -NoProfile\t-NonInteractive -EncodedCommand  QQBC+/= ",
+        "PowerShell -NoProfile -NonInteractive -EncodedCommand 'QQBC AEMA'",
+        'PowerShell -NoProfile "-NonInteractive" -EncodedCommand QQBC\\ AEMA',
+        "PowerShell -NoProfile -NonInteractive -EncodedCommand QQBC\u3000AEMA",
+        "PowerShell -NoProfile -NonInteractive -EncodedCommand QQBC\x0cAEMA",
+        "PowerShell -NoProfile -NonInteractive -EncodedCommand 'unterminated",
+        "PowerShell # not a comment -EncodedCommand QQBC",
+        "",
+    ],
+)
+def test_command_lines_split_as_shlex_splits_them(line: str) -> None:
+    """The lab's fast split of a plain command line gives exactly what shlex gives, and [] where shlex fails."""
+    try:
+        expected = shlex.split(line)
+    except ValueError:
+        expected = []
+    assert executor._split(line) == expected
