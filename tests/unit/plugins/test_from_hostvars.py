@@ -66,8 +66,7 @@ class RawHostvars(CountingHostvars):
         return dict.__getitem__(self, host)
 
     def __getitem__(self, host):
-        self.reads[host] = self.reads.get(host, 0) + 1
-        stored = dict.__getitem__(self, host)
+        stored = super().__getitem__(host)  # counted there
         return {k: (f"templated {v}" if isinstance(v, str) and "{{" in v else v) for k, v in stored.items()}
 
 
