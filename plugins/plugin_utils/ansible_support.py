@@ -202,6 +202,12 @@ DATA_OPTIONS = ("backup_dir", "p12_dir", "dest")
 OPTION_VARS = "option_vars"
 
 
+def _variable_names(names: Any) -> list[str]:
+    """The variable names of one ``option_vars`` entry (a name, or a non-empty list of names); [] if malformed."""
+    found = [names] if isinstance(names, str) else names if isinstance(names, list) else []
+    return found if found and all(isinstance(name, str) and name for name in found) else []
+
+
 def refuse_collection_paths(args: dict[str, Any]) -> None:
     """Refuse a data folder inside an installed collection: reinstalling it deletes everything below."""
     for name in DATA_OPTIONS:
@@ -278,9 +284,10 @@ class OnshiAction(ActionBase):
         return provided
 
     def options_from_variables(self, task_vars: dict[str, Any], host: str, known: Mapping[str, Any]) -> None:
-        """Fill the options named in ``option_vars`` (option -> variable) that the task does not set itself from
-        those variables, leaving out a variable that is not defined, is null or is omit. ``known`` holds variables
-        already templated (by ``validate_role_variables``): they are not templated again.
+        """Fill the options named in ``option_vars`` (option -> variable, or a list of variables: the first that is
+        set) that the task does not set itself from those variables, leaving out a variable that is not defined,
+        is null or is omit. ``known`` holds variables already templated (by ``validate_role_variables``): they
+        are not templated again.
 
         The roles pass their variables this way instead of an ``"{{ variable }}"`` per option: Ansible compiles
         every template anew in every forked worker (about 1 ms each, a dozen per PC and task), while a variable
@@ -290,23 +297,27 @@ class OnshiAction(ActionBase):
         if mapping is None or OPTION_VARS not in self.SPEC.get("argument_spec", {}):
             return
         if not isinstance(mapping, dict) or not all(
-            isinstance(option, str) and isinstance(variable, str) for option, variable in mapping.items()
+            isinstance(option, str) and _variable_names(names) for option, names in mapping.items()
         ):
             detail = _("a mapping of option names to variable names is needed, not {value!r}", value=mapping)
             raise fail(host, OnshiCertError(messages.OPTION_VARS, detail=detail))
         args = {name: value for name, value in self._task.args.items() if name != OPTION_VARS}
         omit = task_vars.get("omit")  # ansible-core before 2.19 returns its omit placeholder
-        for option, variable in mapping.items():
-            if option in args or variable not in task_vars:
+        for option, names in mapping.items():
+            if option in args:
                 continue
-            try:
-                value = known[variable] if variable in known else self._templar.template(task_vars[variable])
-            except Exception as exc:  # ansible-core 2.19 and later raise for omit; anything else is re-raised
-                if type(exc).__name__ == "AnsibleValueOmittedError":
+            for variable in _variable_names(names):
+                if variable not in task_vars:
                     continue
-                raise
-            if value is not None and not (isinstance(value, str) and omit and value == omit):
-                args[option] = value
+                try:
+                    value = known[variable] if variable in known else self._templar.template(task_vars[variable])
+                except Exception as exc:  # ansible-core 2.19 and later raise for omit; anything else is re-raised
+                    if type(exc).__name__ == "AnsibleValueOmittedError":
+                        continue
+                    raise
+                if value is not None and not (isinstance(value, str) and omit and value == omit):
+                    args[option] = value
+                    break
         self._task.args = args
 
     def act(self, args: dict[str, Any], task_vars: dict[str, Any], host: str) -> dict[str, Any]:

@@ -12,6 +12,19 @@ import importlib.util
 PACKAGES = {"cryptography": "cryptography>=42,<49", "openpyxl": "openpyxl>=3.1,<4"}
 
 
+_found: list[str] | None = None
+
+
 def missing() -> list[str]:
-    """Return the requirement lines of the packages that cannot be imported here."""
-    return [requirement for module, requirement in PACKAGES.items() if importlib.util.find_spec(module) is None]
+    """Return the requirement lines of the packages that cannot be imported here.
+
+    Once all are found, that answer is kept for the process (the ansible-playbook parent finds them once, in
+    ``warmup``, for every worker it forks); a package found missing is looked for again at the next call.
+    """
+    global _found
+    if _found is not None:
+        return []
+    absent = [requirement for module, requirement in PACKAGES.items() if importlib.util.find_spec(module) is None]
+    if not absent:
+        _found = list(PACKAGES)
+    return absent

@@ -46,7 +46,7 @@ def warm() -> None:
     if _done or not in_ansible_parent():
         return
     _done = True
-    for step in (_templating, _powershell, _imports, _role_specs):
+    for step in (_templating, _powershell, _imports, _role_specs, _crypto, _requirements):
         with contextlib.suppress(Exception):
             step()
 
@@ -105,3 +105,62 @@ def _role_specs() -> None:
     for spec_file in sorted((Path(__file__).resolve().parents[2] / "roles").glob("*/meta/argument_specs.yml")):
         data = yaml.load(spec_file.read_text(encoding="utf-8"), Loader=loader)
         _ROLE_SPECS[os.path.realpath(spec_file.parents[1])] = (data or {}).get("argument_specs") or {}
+
+
+def _crypto() -> None:
+    """Use once each cryptographic primitive a worker uses: OpenSSL looks an algorithm up on its first use in a
+    process (SHA-256, an RSA signature check, AES: about 1 ms each), which every forked worker would pay again.
+    The key and certificate are made here for this and thrown away."""
+    import datetime as dt
+    import hashlib
+    import hmac
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, padding, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.x509.oid import NameOID
+
+    try:
+        from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4, TripleDES
+    except ImportError:  # cryptography before 43 keeps them with the other ciphers
+        from cryptography.hazmat.primitives.ciphers.algorithms import ARC4, TripleDES  # type: ignore[no-redef]
+
+    from .core import trust
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    now = dt.datetime.now(dt.UTC)
+
+    def certificate(common_name: str, ca: bool) -> x509.Certificate:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "onshi-cert warm-up CA")]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+
+    root = certificate("onshi-cert warm-up CA", True)
+    leaf = certificate("onshi-cert warm-up", False)
+    root.fingerprint(hashes.SHA1())
+    anchors = trust.TrustAnchors.from_config([root.public_bytes(serialization.Encoding.PEM).decode()])
+    anchors.verify(leaf, [root])
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    serialization.load_der_private_key(der, None).private_numbers()  # type: ignore[union-attr]
+    for algorithm, iv in ((algorithms.AES(bytes(16)), bytes(16)), (TripleDES(bytes(24)), bytes(8))):
+        Cipher(algorithm, modes.CBC(iv)).decryptor().update(bytes(16))
+    Cipher(ARC4(bytes(16)), mode=None).encryptor().update(bytes(16))  # NTLM message sealing (WinRM over HTTP)
+    padding.PKCS7(128).unpadder()
+    for digest in ("sha1", "sha256"):
+        hashlib.pbkdf2_hmac(digest, b"", b"", 1)
+    hmac.new(bytes(16), b"", "md5").digest()
+
+
+def _requirements() -> None:
+    from . import requirements
+
+    requirements.missing()

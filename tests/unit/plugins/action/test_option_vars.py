@@ -69,7 +69,33 @@ def test_an_undefined_variable_inside_a_template_is_an_error_as_in_the_task_argu
         resolve({"option_vars": {"backup_dir": "role_dir"}}, {"role_dir": trust_as_template("{{ not_there }}")})
 
 
-@pytest.mark.parametrize("mapping", [["backup_dir"], {"backup_dir": ["a"]}, {"backup_dir": 1}])
+def test_a_list_of_variables_takes_the_first_that_is_set_and_templates_no_further() -> None:
+    task_vars = {
+        "omit": "__omit_place_holder__x",
+        "nothing": None,
+        "omitted": trust_as_template("{{ omit }}"),
+        "shared_dir": "/srv/shared",
+        "never_read": trust_as_template("{{ not_defined_anywhere }}"),  # an error if it were templated
+    }
+    names = ["role_dir_not_defined", "nothing", "omitted", "shared_dir", "never_read"]
+    assert resolve({"option_vars": {"backup_dir": names}}, task_vars) == {"backup_dir": "/srv/shared"}
+    assert resolve({"option_vars": {"backup_dir": ["nothing", "omitted"]}}, task_vars) == {}
+    # an empty string is set: '' stays the explicit "no backup folder" it is for a single variable
+    assert resolve({"option_vars": {"backup_dir": ["empty", "shared_dir"]}}, {**task_vars, "empty": ""}) == {
+        "backup_dir": ""
+    }
+
+
+def test_a_template_reached_in_a_list_is_rendered() -> None:
+    task_vars = {"data_dir": "/srv/onshi", "fallback": trust_as_template("{{ data_dir ~ '/backups' }}")}
+    args = resolve({"option_vars": {"backup_dir": ["role_backup_dir", "fallback"]}}, task_vars)
+    assert args == {"backup_dir": "/srv/onshi/backups"}
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [["backup_dir"], {"backup_dir": []}, {"backup_dir": [1]}, {"backup_dir": ["a", ""]}, {"backup_dir": 1}],
+)
 def test_a_malformed_mapping_is_refused_with_the_fix(mapping: Any) -> None:
     with pytest.raises(AnsibleActionFail, match=r"pc-01: \[ONSHI-E037\] option_vars: ") as raised:
         resolve({"option_vars": mapping}, {"a": 1})
