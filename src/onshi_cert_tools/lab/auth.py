@@ -7,6 +7,7 @@ context; message encryption (MS-WSMV 2.2.9.1.1) wraps every SOAP body in ``multi
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import re
@@ -39,14 +40,34 @@ class ConnectionAuth:
     failures: int = field(default=0)
 
 
+@functools.lru_cache(maxsize=256)
+def _nt_hash(password: str) -> str | None:
+    """The NT hash (MD4 of the UTF-16LE password) as hex, from pyspnego's own NTLM code; None without it."""
+    try:
+        from spnego._ntlm_raw.crypto import ntowfv1
+    except ImportError:
+        return None
+    return ntowfv1(password).hex().upper()
+
+
 def write_user_file(host: WindowsHost, folder: Path) -> Path:
-    """Write the host's accounts in the NTLM_USER_FILE format pyspnego reads (lab passwords only)."""
+    """Write the host's accounts in an NTLM_USER_FILE format pyspnego reads (lab passwords only).
+
+    As Windows keeps them (no LM hash since Vista), each account is its NT hash, in the smbpasswd format
+    (``[DOMAIN\\]USER:UID:LM:NT:FLAGS:TIME``): pyspnego would otherwise derive the LM hash from the password at
+    every logon with a DES written in Python, the lab's largest cost per connection. Without the hash helper,
+    the password format (``DOMAIN:USER:PASSWORD``) is written as before."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{host.name}.ntlm"
     lines = []
     for user in host.users.values():
+        nt_hash = _nt_hash(user.password)
         for domain in ("", host.name.upper()[:15], "."):
-            lines.append(f"{domain}:{user.name}:{user.password}")
+            if nt_hash is None or any(mark in user.name for mark in ":\\@"):
+                lines.append(f"{domain}:{user.name}:{user.password}")
+            else:
+                account = f"{domain}\\{user.name}" if domain else user.name
+                lines.append(f"{account}:1000:{'0' * 32}:{nt_hash}:[U]:LCT-00000000")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
     return path
