@@ -12,19 +12,19 @@ import importlib.util
 PACKAGES = {"cryptography": "cryptography>=42,<49", "openpyxl": "openpyxl>=3.1,<4"}
 
 
-_found: list[str] | None = None
+#: The packages found importable in this process (the ansible-playbook parent looks once, in ``warmup``, for
+#: every worker it forks); one not found is looked for again at the next call.
+_found: set[str] = set()
 
 
 def missing() -> list[str]:
-    """Return the requirement lines of the packages that cannot be imported here.
-
-    Once all are found, that answer is kept for the process (the ansible-playbook parent finds them once, in
-    ``warmup``, for every worker it forks); a package found missing is looked for again at the next call.
-    """
-    global _found
-    if _found is not None:
-        return []
-    absent = [requirement for module, requirement in PACKAGES.items() if importlib.util.find_spec(module) is None]
-    if not absent:
-        _found = list(PACKAGES)
+    """Return the requirement lines of the packages that cannot be imported here."""
+    absent = []
+    for module, requirement in PACKAGES.items():
+        if module in _found:
+            continue
+        if importlib.util.find_spec(module) is None:
+            absent.append(requirement)
+        else:
+            _found.add(module)
     return absent
