@@ -21,7 +21,7 @@ from .agent.contract import AGENT_MODULE, ContractError, Response, Step, build_r
 from .core import messages
 from .core.errors import OnshiCertError
 from .i18n import say as _
-from .warmup import role_argument_specs, warm
+from .warmup import role_argument_specs, settle_worker, warm
 
 warm()  # in the ansible-playbook parent, before it forks its workers
 
@@ -230,6 +230,7 @@ class OnshiAction(ActionBase):
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         """Validate the arguments, call ``act`` and shape its result or failure."""
+        settle_worker()
         result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}

@@ -11,6 +11,7 @@ changes what a task does.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import sys
@@ -31,6 +32,7 @@ _SCRIPTS = ("exec_wrapper", "become_wrapper", "module_wrapper", "bootstrap_wrapp
 _MODULES = ("spnego", "requests_ntlm", "winrm.transport", "pypsrp.client")
 
 _done = False
+_worker_settled = False
 #: meta/argument_specs.yml of this collection's roles, parsed once: real path of the role -> its specs.
 _ROLE_SPECS: dict[str, dict[str, Any]] = {}
 
@@ -49,6 +51,26 @@ def warm() -> None:
     for step in (_templating, _powershell, _imports, _role_specs, _crypto, _requirements):
         with contextlib.suppress(Exception):
             step()
+    # Last: what the parent holds now (inventory, plays, plugins, these caches) is left out of the garbage
+    # collector's rounds from here on, in the parent and in every worker it forks. A worker's collections would
+    # otherwise walk those objects and write to each one's header, copying the parent's pages one by one (the
+    # pattern Python's gc.freeze documents for processes that fork without exec).
+    gc.freeze()
+
+
+def settle_worker() -> None:
+    """In a worker Ansible forked for a task, leave what it inherited and set up out of garbage collection too
+    (once per process; nothing anywhere else: a test or onshi-cert running an action keeps its collector)."""
+    global _worker_settled
+    if _worker_settled or not _in_ansible_worker():
+        return
+    _worker_settled = True
+    gc.freeze()
+
+
+def _in_ansible_worker() -> bool:
+    process = multiprocessing.current_process()
+    return multiprocessing.parent_process() is not None and type(process).__name__ == "WorkerProcess"
 
 
 def _templating() -> None:
