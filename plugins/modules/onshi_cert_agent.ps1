@@ -1,7 +1,10 @@
 #!powershell
 #Requires -Version 5.1
+#AnsibleRequires -PowerShell ..module_utils.OnshiCertRequest
 # onshi-cert host agent: a few primitive certificate operations, JSON in ($complex_args), JSON out.
 # Contract: CONTRACT.md (contract version 1). Windows PowerShell 5.1; .NET X509Store API; no C#.
+# Reading the request (Test-Key, Get-Keys, Get-Arg, Test-Arg): plugins/module_utils/OnshiCertRequest.psm1,
+# which ansible-core's exec wrapper loads before this script.
 # Every decision is made on the controller; this script only does what each step says.
 
 $ErrorActionPreference = 'Stop'
@@ -9,28 +12,6 @@ Set-StrictMode -Version 2.0
 
 $ContractVersion = 1
 $MutatingOps = @('import_pfx', 'add_cert', 'remove_cert', 'write_file', 'add_event_source', 'write_event')
-
-Function Test-Key($Table, [string]$Name) {
-    # ansible-core's exec wrapper turns every JSON object into a Hashtable (Convert-JsonObject): on a
-    # hashtable .PSObject.Properties lists Count/Keys/Values, never the entries, so look keys up with
-    # Contains(). A PSCustomObject (the agent run by hand with ConvertFrom-Json) is still understood.
-    if ($null -eq $Table) { return $false }
-    if ($Table -is [System.Collections.IDictionary]) { return $Table.Contains($Name) }
-    return (Get-Keys $Table) -contains $Name
-}
-
-Function Get-Keys($Table) {
-    if ($Table -is [System.Collections.IDictionary]) { return @($Table.Keys) }
-    return @($Table.PSObject.Properties | ForEach-Object { $_.Name })
-}
-
-Function Get-Arg($Step, [string]$Name) {
-    $args_ = $Step.args
-    if (-not (Test-Key $args_ $Name)) {
-        throw "missing argument '$Name'"
-    }
-    return $args_.$Name
-}
 
 Function Split-StoreName([string]$Store) {
     $parts = $Store -split '\\'
@@ -209,10 +190,6 @@ Function Invoke-WriteEvent($Step) {
     catch {
         return @{ source = $source; event_id = $id; written = $false; error = $_.Exception.Message }
     }
-}
-
-Function Test-Arg($Step, [string]$Name) {
-    return (Test-Key $Step.args $Name)
 }
 
 Function Protect-Export([byte[]]$Bytes, [string]$Password) {

@@ -248,11 +248,26 @@ def unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
+#: The agent's PowerShell module util (``#AnsibleRequires -PowerShell ..module_utils.OnshiCertRequest``), which
+#: ansible-core's exec wrapper loads before the agent: reading the request.
+AGENT_UTIL = "OnshiCertRequest"
+
+
+def collection_root() -> Path:
+    """Return the collection's root (the folder with galaxy.yml or MANIFEST.json, plugins/ and roles/)."""
+    return Path(__file__).resolve().parents[3]
+
+
 def agent_path() -> Path:
-    """Return the agent's one file: the collection's module ``plugins/modules/onshi_cert_agent.ps1``."""
-    return Path(__file__).resolve().parents[2] / "modules" / AGENT_FILE
+    """Return the agent's file: the collection's module ``plugins/modules/onshi_cert_agent.ps1``."""
+    return collection_root() / "plugins" / "modules" / AGENT_FILE
 
 
 def agent_script() -> bytes:
     """Return the exact bytes of the PowerShell agent Ansible sends (the collection's module file)."""
     return agent_path().read_bytes()
+
+
+def agent_util_script() -> bytes:
+    """Return the exact bytes of the agent's module util (``plugins/module_utils/OnshiCertRequest.psm1``)."""
+    return (collection_root() / "plugins" / "module_utils" / f"{AGENT_UTIL}.psm1").read_bytes()

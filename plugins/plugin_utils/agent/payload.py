@@ -4,13 +4,18 @@ task machinery: the lab's wire tests and direct pywinrm checks.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import functools
+import importlib
 import json
 import pkgutil
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from .contract import AGENT_FILE, agent_script
+from .contract import AGENT_FILE, agent_script, collection_root
 
 COMMON_ARGS = ["PowerShell", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Unrestricted"]
 
@@ -30,13 +35,37 @@ def command_line() -> tuple[str, list[str]]:
     return COMMON_ARGS[0], [*COMMON_ARGS[1:], "-EncodedCommand", encoded]
 
 
+#: The agent as ansible-core names it when it builds the payload: its relative module util import
+#: (``#AnsibleRequires -PowerShell ..module_utils.OnshiCertRequest``) is resolved from this name.
+AGENT_FQN = f"ansible_collections.onshi.cert.plugins.modules.{AGENT_FILE.removesuffix('.ps1')}"
+
+
 @functools.cache
 def _plugin_loader() -> Any:
-    """Initialise ansible-core's plugin loader once per process, and return the become loader."""
+    """Initialise ansible-core's plugin loader once per process, with this collection importable as
+    ``ansible_collections.onshi.cert`` (as an installed collection is), and return the become loader."""
     from ansible.plugins.loader import become_loader, init_plugin_loader
 
-    init_plugin_loader()
+    try:  # already importable: Ansible's own collection loader is set up in this process (a test, a plugin)
+        importlib.import_module("ansible_collections.onshi.cert.plugins.module_utils")
+        init_plugin_loader()
+    except ImportError:
+        init_plugin_loader(_collections_path())
     return become_loader
+
+
+def _collections_path() -> list[str]:
+    """A collections path that holds this collection: the one it is installed in, else a folder of this process's
+    own with ``ansible_collections/onshi/cert`` linked to the checkout (removed when the process ends)."""
+    root = collection_root()
+    if root.parent.name == "onshi" and root.parent.parent.name == "ansible_collections":
+        return [str(root.parent.parent.parent)]
+    folder = Path(tempfile.mkdtemp(prefix="onshi-cert-collections-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    link = folder / "ansible_collections" / "onshi" / "cert"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(root, target_is_directory=True)
+    return [str(folder)]
 
 
 def _runas(become_user: str, become_password: str | None) -> Any:
@@ -64,8 +93,9 @@ def stdin_for(
     """
     from ansible.executor.powershell import module_manifest
 
+    _plugin_loader()  # the agent's module util is found through the collection loader
     return module_manifest._create_powershell_wrapper(
-        name=module_name.removesuffix(".ps1"),
+        name=AGENT_FQN if module_name == AGENT_FILE else module_name.removesuffix(".ps1"),
         module_data=script if script is not None else agent_script(),
         module_path=module_name,
         module_args=dict(complex_args),

@@ -11,7 +11,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from onshi_cert.agent.contract import AGENT_FILE, agent_script
+from onshi_cert.agent.contract import AGENT_FILE, AGENT_UTIL, agent_script, agent_util_script
 from onshi_cert_tools.lab.agent_model import Interrupted, run_agent
 from onshi_cert_tools.lab.cores import ENVIRONMENT, Core, known_cores
 from onshi_cert_tools.lab.windows import Session, WindowsHost
@@ -22,6 +22,7 @@ LEGACY_SEPARATOR = b"\0\0\0\0"
 KNOWN_WRAPPERS = {"exec_wrapper.ps1", "module_wrapper.ps1", "become_wrapper.ps1"}
 KNOWN_LEGACY_WRAPPERS = {"module_powershell_wrapper", "become_wrapper"}
 AGENT_SHA256 = hashlib.sha256(agent_script()).hexdigest()
+AGENT_UTIL_SHA256 = hashlib.sha256(agent_util_script()).hexdigest()
 
 
 class Refused(Exception):
@@ -88,6 +89,8 @@ class Payload:
     complex_args: dict[str, Any]
     become: dict[str, Any] | None  # user, password (None: S4U), logon type
     scripts: list[str]
+    #: the PowerShell module utils the exec wrapper loads before the module: name as ansible-core sends it -> text
+    utils: dict[str, str] = field(default_factory=dict)
 
 
 def _parse_actions(core: Core, stdin: bytes) -> Payload:
@@ -130,8 +133,14 @@ def _parse_actions(core: Core, stdin: bytes) -> Payload:
             "password": action.get("secure_params", {}).get("BecomePassword"),
             "logon": str(params.get("LogonType") or "Interactive"),
         }
+    utils = {name.removesuffix(".psm1"): text for name, text in scripts.items() if name.endswith(".psm1")}
     return Payload(
-        module_name, scripts.get(module_name, ""), complex_args, become, [bootstrap["script"], *scripts.values()]
+        module_name,
+        scripts.get(module_name, ""),
+        complex_args,
+        become,
+        [bootstrap["script"], *scripts.values()],
+        utils,
     )
 
 
@@ -168,7 +177,13 @@ def _parse_legacy(core: Core, stdin: bytes) -> Payload:
         }
     module_text = base64.b64decode(manifest.get("module_entry", "")).decode("utf-8", errors="replace")
     wrappers = [base64.b64decode(manifest[n]).decode("utf-8", errors="replace") for n in names if n in manifest]
-    return Payload(AGENT_FILE, module_text, manifest.get("module_args") or {}, become, [head.decode(), *wrappers])
+    utils = {
+        name: base64.b64decode(data).decode("utf-8", errors="replace")
+        for name, data in (manifest.get("powershell_modules") or {}).items()
+    }
+    return Payload(
+        AGENT_FILE, module_text, manifest.get("module_args") or {}, become, [head.decode(), *wrappers], utils
+    )
 
 
 def _fail(msg: str) -> Outcome:
@@ -211,6 +226,18 @@ def execute(
         raise Refused(
             f"module {payload.module_name!r} (sha256 {digest[:12]}) is not the onshi-cert agent "
             f"{AGENT_FILE} (sha256 {AGENT_SHA256[:12]}); the lab runs nothing else"
+        )
+    # The agent reads its request with its module util, which the exec wrapper loads first (2.19 and later name it
+    # by its full name, 2.16-2.18 as the agent's #AnsibleRequires line does): without it, or with other text, the
+    # agent would stop at its first Test-Key on Windows, or run code that is not onshi-cert's.
+    util = next((text for name, text in payload.utils.items() if name.endswith(f"module_utils.{AGENT_UTIL}")), None)
+    if util is None:
+        raise Refused(f"the exec manifest lacks the agent's module util {AGENT_UTIL}, which the agent needs")
+    util_digest = hashlib.sha256(util.encode("utf-8")).hexdigest()
+    if util_digest != AGENT_UTIL_SHA256:
+        raise Refused(
+            f"module util {AGENT_UTIL} (sha256 {util_digest[:12]}) is not the onshi-cert agent's "
+            f"(sha256 {AGENT_UTIL_SHA256[:12]}); the lab runs nothing else"
         )
     complex_args = payload.complex_args
     recorded = [script, *payload.scripts]

@@ -8,7 +8,7 @@ import pytest
 import tree_sitter_pwsh
 from tree_sitter import Language, Parser
 
-from onshi_cert.agent.contract import OPERATIONS, agent_script
+from onshi_cert.agent.contract import AGENT_UTIL, OPERATIONS, agent_script, agent_util_script
 
 PARSER = Parser(Language(tree_sitter_pwsh.language()))
 
@@ -27,9 +27,15 @@ def syntax_errors(source: bytes) -> list[str]:
     return found
 
 
-def test_agent_parses_without_errors() -> None:
-    """The agent is valid PowerShell."""
-    assert syntax_errors(agent_script()) == []
+def agent_code() -> bytes:
+    """The agent's whole code: the script and its module util (loaded before it by the exec wrapper)."""
+    return agent_script() + b"\n" + agent_util_script()
+
+
+@pytest.mark.parametrize("source", [agent_script, agent_util_script], ids=["agent", "module-util"])
+def test_agent_parses_without_errors(source) -> None:
+    """The agent and its module util are valid PowerShell."""
+    assert syntax_errors(source()) == []
 
 
 @pytest.mark.parametrize("broken", [b"function f( {", b"if ($x) { 'a' ", b"$x = @{ a = 1 "])
@@ -52,15 +58,20 @@ def test_the_syntax_check_catches_errors(broken: bytes) -> None:
 )
 def test_agent_uses_windows_powershell_51_only(pattern: str, what: str) -> None:
     """No PowerShell 7 syntax and no C#: each would fail or cost seconds on a PC."""
-    code = "\n".join(line for line in agent_script().decode().splitlines() if not line.lstrip().startswith("#"))
+    code = "\n".join(line for line in agent_code().decode().splitlines() if not line.lstrip().startswith("#"))
     assert not re.search(pattern, code), what
 
 
-def test_agent_declares_its_powershell_version_and_no_utils() -> None:
-    """The agent needs only Windows PowerShell 5.1 and no module utilities."""
-    text = agent_script().decode()
-    assert "#Requires -Version 5.1" in text
-    assert "#Requires -Module" not in text and "#AnsibleRequires" not in text
+def test_agent_declares_its_powershell_version_and_only_its_own_powershell_util() -> None:
+    """The agent needs Windows PowerShell 5.1 and one module util of this collection (PowerShell, no C#), which
+    exports what the agent calls."""
+    requires = re.findall(r"(?im)^#\s*(?:Ansible)?Requires\s+-(\w+)\s+(\S+)", agent_script().decode())
+    assert requires == [("Version", "5.1"), ("PowerShell", f"..module_utils.{AGENT_UTIL}")]
+    util = agent_util_script().decode()
+    assert not re.search(r"(?im)^#\s*(?:Ansible)?Requires\s", util)  # the util needs nothing more
+    exported = re.search(r"(?m)^Export-ModuleMember -Function (.+)$", util)
+    assert exported is not None
+    assert set(exported[1].replace(" ", "").split(",")) == set(functions(agent_util_script()))
 
 
 def test_agent_implements_every_operation_of_the_contract() -> None:
@@ -120,8 +131,8 @@ def functions(source: bytes) -> dict[str, str]:
 def test_arguments_are_looked_up_as_hashtables() -> None:
     """ansible-core hands the agent hashtables: .PSObject.Properties (which lists Count/Keys/Values there) is used
     only in the two helpers that also accept a PSCustomObject, never directly on arguments."""
-    text = agent_script()
-    bodies = functions(text)
+    text = agent_code()
+    bodies = functions(agent_util_script())
     assert {"Test-Key", "Get-Keys", "Get-Arg"} <= set(bodies)
     assert "Contains($Name)" in bodies["Test-Key"] and "IDictionary" in bodies["Get-Keys"]
     outside = text.decode()
@@ -164,7 +175,7 @@ def test_the_agent_says_when_constrained_language_mode_blocks_it() -> None:
 
 def test_the_agent_never_writes_to_the_host_console() -> None:
     """The agent's only output is its JSON answer: no Write-Host (host stream) nor Write-Output (text before it)."""
-    code = "\n".join(line for line in agent_script().decode().splitlines() if not line.lstrip().startswith("#"))
+    code = "\n".join(line for line in agent_code().decode().splitlines() if not line.lstrip().startswith("#"))
     assert "Write-Host" not in code and "Write-Output" not in code
 
 

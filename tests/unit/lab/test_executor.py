@@ -50,6 +50,32 @@ def test_a_become_manifest_missing_a_script_is_refused(host, missing: str) -> No
         execute(host, "Administrator", command, arguments, without(stdin, missing))
 
 
+UTIL = "ansible_collections.onshi.cert.plugins.module_utils.OnshiCertRequest.psm1"
+
+
+def with_util(stdin: bytes, text: str) -> bytes:
+    """Return the payload with the agent's module util replaced by ``text``."""
+    import base64
+
+    head, _, rest = stdin.partition(MANIFEST_SEPARATOR)
+    manifest = json.loads(rest)
+    manifest["scripts"][UTIL]["script"] = base64.b64encode(text.encode()).decode()
+    return head + MANIFEST_SEPARATOR + json.dumps(manifest).encode()
+
+
+def test_the_agents_module_util_travels_with_it_and_must_be_onshi_certs(host) -> None:
+    """ansible-core carries the agent's module util in the manifest (the agent reads its request with it): a
+    payload without it, or with another text under its name, is refused; the util as written runs."""
+    command, arguments = payload.command_line()
+    stdin = payload.stdin_for(REQUEST)
+    assert json.loads(execute(host, "Administrator", command, arguments, stdin).stdout)["steps"][0]["ok"] is True
+    with pytest.raises(Refused, match="lacks the agent's module util OnshiCertRequest"):
+        execute(host, "Administrator", command, arguments, without(stdin, UTIL))
+    tampered = with_util(stdin, "Function Test-Key { $true }\nExport-ModuleMember -Function Test-Key\n")
+    with pytest.raises(Refused, match=r"module util OnshiCertRequest .* is not the onshi-cert agent's"):
+        execute(host, "Administrator", command, arguments, tampered)
+
+
 def test_the_command_line_may_come_whole_or_wrapped_once_more(host) -> None:
     """ansible-core 2.21 sends the whole line as the command (quoted base64); 2.16-2.18 wrap the line in one more
     encoded PowerShell command. Both run the same bootstrap, as Windows would."""
