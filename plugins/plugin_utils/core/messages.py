@@ -186,7 +186,10 @@ PC_STEP_FAILED = Message(
 AGENT_BLOCKED = Message(
     "ONSHI-E051",
     N_("{what}: {detail}"),
-    N_("allow the onshi-cert agent in the PC's AppLocker/WDAC policy (or sign it with a trusted certificate)"),
+    N_(
+        "allow the onshi-cert agent and its module util in the PC's AppLocker/WDAC policy (or sign them with a "
+        "trusted certificate)"
+    ),
 )
 NO_DPAPI = Message(
     "ONSHI-E052",

@@ -241,6 +241,19 @@ def execute(
         )
     complex_args = payload.complex_args
     recorded = [script, *payload.scripts]
+    if host.language_mode != "FullLanguage" and core.style != "legacy":
+        # Under AppLocker/WDAC, ansible-core 2.19+'s module_wrapper.ps1 runs an untrusted (unsigned) module in
+        # ConstrainedLanguage, but refuses one that imports module utils before it starts; the exec wrapper
+        # answers that failure as its JSON (Write-AnsibleErrorJson). The agent's own check is not reached.
+        reason = (
+            f"Cannot run untrusted PowerShell script '{payload.module_name}' in ConstrainedLanguage mode with "
+            "module util imports."
+        )
+        return Outcome(
+            json.dumps({"failed": True, "msg": f"failure during exec_wrapper: {reason}", "exception": reason}).encode(),
+            rc=1,
+            scripts=recorded,
+        )
 
     connecting = host.user(connecting_user)
     if connecting is None:  # authentication already checked the user exists

@@ -76,6 +76,20 @@ def test_the_agents_module_util_travels_with_it_and_must_be_onshi_certs(host) ->
         execute(host, "Administrator", command, arguments, tampered)
 
 
+def test_under_applocker_the_module_wrapper_refuses_the_agent_with_its_util(tmp_path) -> None:
+    """ansible-core 2.19+'s module_wrapper.ps1 runs an unsigned module in ConstrainedLanguage, but refuses one
+    with module util imports before it starts: the exec wrapper's failure JSON, and no step of the agent runs."""
+    ca = LabCA.load_or_create(tmp_path)
+    spec = {"hosts": [{"name": "pc02", "facility_codes": ["3410712362"], "language_mode": "ConstrainedLanguage"}]}
+    locked = build_hosts(spec, ca)[0]
+    command, arguments = payload.command_line()
+    outcome = execute(locked, "Administrator", command, arguments, payload.stdin_for(REQUEST))
+    answer = json.loads(outcome.stdout)
+    assert outcome.rc == 1 and answer["failed"] is True and "steps" not in answer
+    assert "in ConstrainedLanguage mode with module util imports" in answer["msg"]
+    assert outcome.requested_steps == []
+
+
 def test_the_command_line_may_come_whole_or_wrapped_once_more(host) -> None:
     """ansible-core 2.21 sends the whole line as the command (quoted base64); 2.16-2.18 wrap the line in one more
     encoded PowerShell command. Both run the same bootstrap, as Windows would."""
