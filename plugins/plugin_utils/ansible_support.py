@@ -183,9 +183,9 @@ class AgentSession:
             return parse_response(raw)
         except ContractError as exc:
             detail = str(raw.get("msg") or raw.get("module_stderr") or raw.get("module_stdout") or "").strip()[:500]
-            if "ConstrainedLanguage" in detail:
-                # AppLocker/WDAC: ansible-core's module wrapper refused the unsigned agent (with its module util)
-                # before it ran, so the agent could not say so itself.
+            if "ConstrainedLanguage" in detail or "is not trusted and cannot be loaded" in detail:
+                # AppLocker/WDAC: ansible-core's module wrapper refused the unsigned agent (with its module util), or
+                # a signed agent's unsigned util, before it ran, so the agent could not say so itself.
                 blocked = OnshiCertError(messages.AGENT_BLOCKED, what=AGENT_MODULE, detail=detail)
                 raise fail(self.host, blocked) from None
             raise fail(self.host, OnshiCertError(messages.AGENT_NO_ANSWER, detail=detail or exc)) from None

@@ -47,6 +47,19 @@ def test_the_wrappers_applocker_refusal_is_the_policy_error_with_its_fix() -> No
     assert "AppLocker/WDAC" in failure.result["fix"]
 
 
+def test_a_signed_agent_with_an_unsigned_util_is_the_same_policy_error() -> None:
+    """Signing the agent alone is not enough: the wrapper will not load its unsigned module util either."""
+    failure = run(
+        {
+            "failed": True,
+            "msg": "failure during exec_wrapper: PowerShell module util "
+            "'ansible_collections.onshi.cert.plugins.module_utils.OnshiCertRequest.psm1' is not trusted and cannot be "
+            "loaded.",
+        }
+    )
+    assert failure.result["error_code"] == "ONSHI-E051" and "module util" in failure.result["fix"]
+
+
 def test_any_other_answer_without_the_contract_is_still_no_answer() -> None:
     failure = run({"failed": True, "msg": "powershell.exe is not recognized"})
     assert failure.result["error_code"] == "ONSHI-E092"
