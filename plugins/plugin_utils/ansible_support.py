@@ -17,7 +17,15 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from . import i18n, options, requirements
-from .agent.contract import AGENT_MODULE, ContractError, Response, Step, build_request, parse_response
+from .agent.contract import (
+    AGENT_MODULE,
+    WRAPPER_REFUSALS,
+    ContractError,
+    Response,
+    Step,
+    build_request,
+    parse_response,
+)
 from .core import messages
 from .core.errors import OnshiCertError
 from .i18n import say as _
@@ -183,7 +191,7 @@ class AgentSession:
             return parse_response(raw)
         except ContractError as exc:
             detail = str(raw.get("msg") or raw.get("module_stderr") or raw.get("module_stdout") or "").strip()[:500]
-            if "ConstrainedLanguage" in detail or "is not trusted and cannot be loaded" in detail:
+            if any(refusal in detail for refusal in WRAPPER_REFUSALS):
                 # AppLocker/WDAC: ansible-core's module wrapper refused the unsigned agent (with its module util), or
                 # a signed agent's unsigned util, before it ran, so the agent could not say so itself.
                 blocked = OnshiCertError(messages.AGENT_BLOCKED, what=AGENT_MODULE, detail=detail)

@@ -248,6 +248,10 @@ def unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
+#: What ansible-core's module wrapper (2.19+) says when AppLocker/WDAC keeps it from running the agent: an untrusted
+#: module with module util imports in ConstrainedLanguage, or an untrusted module util (matched in its failure text).
+WRAPPER_REFUSALS = ("in ConstrainedLanguage mode", "is not trusted and cannot be loaded")
+
 #: The agent's PowerShell module util (``#AnsibleRequires -PowerShell ..module_utils.OnshiCertRequest``), which
 #: ansible-core's exec wrapper loads before the agent: reading the request.
 AGENT_UTIL = "OnshiCertRequest"
