@@ -383,7 +383,9 @@ def run_agent(
     ``cut_before_step`` (fault injection) raises Interrupted when that many steps have run; a value
     equal to the number of steps cuts after the last step, before the answer is sent.
     """
-    if host.language_mode != "FullLanguage":  # AppLocker/WDAC: the agent answers before any step
+    # AppLocker/WDAC: the agent answers before any step. Reached with ansible-core 2.16-2.18 and in-process; with
+    # 2.19+ the module wrapper refuses the agent (it imports a module util) before it runs (executor.execute).
+    if host.language_mode != "FullLanguage":
         reason = (
             f"PowerShell runs in {host.language_mode} mode (AppLocker or WDAC enforcement), which blocks the .NET "
             "certificate APIs the agent needs"
