@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import HOST_VARIABLES, from_hostvars
 
 
@@ -10,10 +12,10 @@ class CountingHostvars(dict):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.reads: dict[str, int] = {}
+        self.reads: Counter[str] = Counter()
 
     def __getitem__(self, host):
-        self.reads[host] = self.reads.get(host, 0) + 1
+        self.reads[host] += 1
         return super().__getitem__(host)
 
 
@@ -59,10 +61,10 @@ class RawHostvars(CountingHostvars):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.raw_reads: dict[str, int] = {}
+        self.raw_reads: Counter[str] = Counter()
 
     def raw_get(self, host):
-        self.raw_reads[host] = self.raw_reads.get(host, 0) + 1
+        self.raw_reads[host] += 1
         return dict.__getitem__(self, host)
 
     def __getitem__(self, host):
