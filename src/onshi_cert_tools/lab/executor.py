@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import shlex
@@ -80,6 +81,18 @@ def decode_command_line(command: str, arguments: list[str]) -> str:
         raise Refused(f"command line {line[:120]!r} does not carry a base64 UTF-16 script") from exc
 
 
+@functools.lru_cache(maxsize=64)
+def script_text(encoded: str) -> str:
+    """Return the text of a manifest's base64 script: a fleet's executions carry the same few, decoded once."""
+    return base64.b64decode(encoded).decode("utf-8", errors="replace")
+
+
+@functools.lru_cache(maxsize=64)
+def text_sha256(text: str) -> str:
+    """Return the SHA-256 (hex) of a script's UTF-8 text, once per distinct text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 @dataclass
 class Payload:
     """What the exec wrappers would run: the module's text, its arguments and the become request."""
@@ -102,10 +115,7 @@ def _parse_actions(core: Core, stdin: bytes) -> Payload:
     if bootstrap.get("name") != "exec_wrapper" or bootstrap.get("script") not in core.exec_wrappers:
         raise Refused(f"the bootstrap input does not carry ansible-core {core.version}'s exec_wrapper.ps1")
     manifest = json.loads(rest)
-    scripts = {
-        name: base64.b64decode(info["script"]).decode("utf-8", errors="replace")
-        for name, info in manifest.get("scripts", {}).items()
-    }
+    scripts = {name: script_text(info["script"]) for name, info in manifest.get("scripts", {}).items()}
     actions = manifest.get("actions", [])
     names = [a.get("name") for a in actions]
     unknown = [n for n in names if n not in KNOWN_WRAPPERS]
@@ -167,9 +177,7 @@ def _parse_legacy(core: Core, stdin: bytes) -> Payload:
         raise Refused("the exec manifest runs become_wrapper without carrying it")
     become = None
     if "become_wrapper" in names:
-        flags = dict(
-            flag.split("=", 1) for flag in str(manifest.get("become_flags") or "").split() if "=" in flag
-        )
+        flags = dict(flag.split("=", 1) for flag in str(manifest.get("become_flags") or "").split() if "=" in flag)
         become = {
             "user": str(manifest.get("become_user") or ""),
             "password": manifest.get("become_password"),
@@ -221,7 +229,7 @@ def execute(
             f"name more with {ENVIRONMENT}) ({len(script)} characters)"
         )
     payload = (_parse_legacy if core.style == "legacy" else _parse_actions)(core, stdin)
-    digest = hashlib.sha256(payload.module_text.encode("utf-8")).hexdigest()
+    digest = text_sha256(payload.module_text)
     if not payload.module_name.endswith(AGENT_FILE) or digest != AGENT_SHA256:
         raise Refused(
             f"module {payload.module_name!r} (sha256 {digest[:12]}) is not the onshi-cert agent "
@@ -233,7 +241,7 @@ def execute(
     util = next((text for name, text in payload.utils.items() if name.endswith(f"module_utils.{AGENT_UTIL}")), None)
     if util is None:
         raise Refused(f"the exec manifest lacks the agent's module util {AGENT_UTIL}, which the agent needs")
-    util_digest = hashlib.sha256(util.encode("utf-8")).hexdigest()
+    util_digest = text_sha256(util)
     if util_digest != AGENT_UTIL_SHA256:
         raise Refused(
             f"module util {AGENT_UTIL} (sha256 {util_digest[:12]}) is not the onshi-cert agent's "

@@ -11,7 +11,6 @@ import base64
 import collections
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ from multidict import CIMultiDict
 
 from onshi_cert_tools.lab import auth, psrp, wsman
 from onshi_cert_tools.lab.agent_model import Interrupted
-from onshi_cert_tools.lab.executor import Outcome, Refused, execute
+from onshi_cert_tools.lab.executor import Outcome, Refused, execute, text_sha256
 from onshi_cert_tools.lab.windows import WindowsHost
 
 log = logging.getLogger("onshi_cert_tools.lab")
@@ -509,7 +508,7 @@ class Lab:
             raise
         record.steps.append(outcome.requested_steps)
         for text in outcome.scripts:
-            digest = hashlib.sha256(text.encode()).hexdigest()
+            digest = text_sha256(text)
             self.script_texts.setdefault(digest, text)
             if digest not in record.scripts:
                 record.scripts.append(digest)
