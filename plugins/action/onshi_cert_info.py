@@ -11,6 +11,7 @@ SPEC = options.spec(
     backup_dir={"type": "path"},
     backup_password={"type": "str", "no_log": True},
     expiry_only={"type": "bool", "default": False},
+    facts_only={"type": "bool", "default": False},
 )
 
 
@@ -30,4 +31,6 @@ class ActionModule(OnshiAction):
             backup_password=args.get("backup_password"),
             host=task_vars.get("inventory_hostname"),
         )
+        if args["facts_only"]:  # the report once: Ansible copies, cleans and hands each result to every callback
+            return {"changed": False, "ansible_facts": {"onshi_cert": report}}
         return {"changed": False, "onshi_cert": report, "ansible_facts": {"onshi_cert": report}}

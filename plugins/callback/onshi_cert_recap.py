@@ -79,7 +79,7 @@ class CallbackModule(CallbackBase):
                 host, _("would back up {count}", count=len(new)) if planned else _("backed up {count}", count=len(new))
             )
         attention = list(data.get("attention") or [])
-        report = data.get("onshi_cert")
+        report = data.get("onshi_cert") or (data.get("ansible_facts") or {}).get("onshi_cert")  # audit: fact only
         if isinstance(report, dict):
             attention += [p for p in report.get("problems", []) if p.get("code") not in ("stale", "face_auth_old")]
             if report.get("status") not in (None, "ok"):

@@ -43,6 +43,14 @@ options:
         294 KB to about 90 KB per PC (no become wrapper).
     type: bool
     default: false
+  facts_only:
+    description:
+      - Return the report only as the host's fact C(onshi_cert), not also as the result's C(onshi_cert).
+      - Ansible copies, cleans and hands each task result to every callback on the controller; over a large fleet,
+        a result that carries the report once costs about half of that. The role C(onshi.cert.onshi_cert_audit)
+        sets it, since its report reads the fact. Leave it off to use C(register).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - onshi.cert.onshi_cert
 attributes:
@@ -72,6 +80,18 @@ EXAMPLES = r"""
 - name: Show what needs doing
   ansible.builtin.debug:
     var: certs.onshi_cert.problems
+
+- name: Read a large fleet for a report that reads the fact (the report once per result)
+  onshi.cert.onshi_cert_info:
+    facility_codes: "{{ onshi_cert_facility_codes }}"
+    facts_only: true
+  become: true
+  become_method: runas
+  become_user: "{{ onshi_cert_operator_user }}"
+
+- name: Show each PC's state from its fact
+  ansible.builtin.debug:
+    var: onshi_cert.status
 """
 
 RETURN = r"""
@@ -87,7 +107,7 @@ fix:
   sample: use the 4-digit password chosen at download; if it is lost, apply for a new certificate
 onshi_cert:
   description: The PC's certificate health (also set as the fact C(onshi_cert)).
-  returned: always
+  returned: unless I(facts_only) is set (the fact is set always)
   type: dict
   contains:
     host:

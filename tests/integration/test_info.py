@@ -34,6 +34,19 @@ def test_healthy_pc_reads_in_one_execution(reset_lab) -> None:
     assert reset_lab.records("sapporo-naika-pc01")["executions"] == 1
 
 
+def test_facts_only_returns_the_report_once(reset_lab) -> None:
+    """facts_only (what the audit role sets): the report is the host's fact only, the same report as without it."""
+    _, both = info(reset_lab, "sapporo-naika-pc01")
+    _, once = info(reset_lab, "sapporo-naika-pc01", facts_only=True)
+    assert "onshi_cert" in both["result"] and "onshi_cert" not in once["result"]
+    fact = once["result"]["ansible_facts"]["onshi_cert"]
+    drop = {"checked_at"}
+    assert {k: v for k, v in fact.items() if k not in drop} == {
+        k: v for k, v in both["result"]["onshi_cert"].items() if k not in drop
+    }
+    assert fact["status"] == "ok" and reset_lab.records("sapporo-naika-pc01")["executions"] == 2
+
+
 @pytest.fixture(scope="module")
 def fleet_read(lab):
     """Read every PC of the sample fleet in one playbook run (the cases: tests/unit/test_audit_verdicts.py)."""
