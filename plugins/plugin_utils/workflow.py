@@ -58,6 +58,7 @@ from .core.policy import (
 )
 from .i18n import N_
 from .i18n import say as _
+from .warmup import run_identity
 
 KEY_READY = {"has_private_key": True, "key_usable": True}
 # How a removed certificate can come back (policy's backup routes), as the diff says it.
@@ -105,7 +106,7 @@ class Settings:
 
     def index(self) -> backups.BackupIndex:
         """Return the backup folder's index (read once per task)."""
-        return backups.BackupIndex.scan(self.backup_dir)
+        return backups.BackupIndex.scan(self.backup_dir, run_identity())
 
 
 @dataclass
@@ -188,7 +189,7 @@ def audit(
         expect,
         face_auth_path=face_auth_path,
         face_auth_minimum=face_auth_minimum,
-        backups=backups.BackupIndex.scan(backup_dir) if backup_dir else None,
+        backups=backups.BackupIndex.scan(backup_dir, run_identity()) if backup_dir else None,
         backup_password=backup_password,
         host=host,
     )

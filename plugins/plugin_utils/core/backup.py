@@ -163,6 +163,7 @@ def write(
         _atomic_write(path.with_suffix(".json"), json.dumps(manifest, indent=2).encode())
     except OSError as exc:
         raise BackupError(messages.BACKUP_WRITE, path=path, reason=exc.strerror) from exc
+    _mark_changed(backup_dir)
     return Backup(path, thumb, facility_code, bundle.leaf.not_valid_after_utc, digest, encryption.value, host, created)
 
 
@@ -213,9 +214,27 @@ LISTING_CACHE = ".onshi-cert/listing.json"  # in a folder of its own: writing it
 _UNSURE_NS = 2_000_000_000
 
 
-def listing(root: Path) -> dict[str, list[str]]:
+def _mark_changed(root: Path) -> None:
+    """Say that a backup was written below ``root`` by changing the root's modification time (adding a file to a
+    facility-code folder changes only that folder's): the tasks of a run that trust their run's listing
+    (:func:`listing`) then look at every folder again. Should neither the time nor the listing be writable, a task
+    of this run may miss this backup, which only ever leads to backing up again, never to removing anything."""
+    try:
+        os.utime(root)
+    except OSError:
+        with contextlib.suppress(OSError):
+            (root / LISTING_CACHE).unlink()
+
+
+def listing(root: Path, run: str | None = None) -> dict[str, list[str]]:
     """Return each facility-code folder below ``root`` -> the manifest names in it (``*/*.json``, as a glob
     would list them), listing again only the folders whose modification time changed since ``LISTING_CACHE``.
+
+    ``run`` names the ansible-playbook run of the task asking (None elsewhere). Within a run, once a task has
+    looked at every folder, the later tasks take its listing without looking at each folder again (the backup
+    folder is indexed once per run: at a thousand folders, a thousand ``stat`` calls less per PC) until a
+    backup is written (:func:`write` changes the root's time) or a folder is added or removed. A backup copied
+    into a facility-code folder by hand during a run is seen by the next run.
 
     The cache only ever saves work: a name it lists that is gone is not found when read (no backup), a folder
     it does not know is listed, and a cache that cannot be read or written is ignored.
@@ -225,14 +244,21 @@ def listing(root: Path) -> dict[str, list[str]]:
         cache_file.parent.mkdir(mode=0o700, exist_ok=True)
     try:
         cached = json.loads(cache_file.read_bytes())
-        known: dict[str, list[Any]] = dict(cached["folders"])
+        known: dict[str, list[Any]] = {
+            str(name): [int(entry[0]), [str(n) for n in entry[1]]] for name, entry in dict(cached["folders"]).items()
+        }
         written = int(cached["written_ns"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError):  # unreadable or not in this shape: list again
         cached, known, written = {}, {}, 0
     root_mtime = root.stat().st_mtime_ns
+    # The root's time is read before any folder is looked at: a backup written while this task lists is marked
+    # after it was written, so a listing that missed it never carries the root time that follows it.
+    root_sure = cached.get("root_mtime_ns") == root_mtime and root_mtime < written - _UNSURE_NS
+    if run is not None and root_sure and cached.get("run") == run:
+        return {name: entry[1] for name, entry in known.items()}
     # Anything listed again is written again, even when it lists the same: the new time then makes a folder that
     # was too close to the old listing sure, instead of every later task listing it again.
-    listed_again = not (cached.get("root_mtime_ns") == root_mtime and root_mtime < written - _UNSURE_NS)
+    listed_again = not root_sure
     if listed_again:
         with os.scandir(root) as entries:
             folders = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
@@ -252,8 +278,10 @@ def listing(root: Path) -> dict[str, list[str]]:
         except OSError:
             continue
         fresh[name] = entry
-    if listed_again or fresh != known:
-        _write_listing(cache_file, {"root_mtime_ns": root_mtime, "written_ns": time.time_ns(), "folders": fresh})
+    if listed_again or fresh != known or cached.get("run") != run:
+        _write_listing(
+            cache_file, {"root_mtime_ns": root_mtime, "written_ns": time.time_ns(), "run": run, "folders": fresh}
+        )
     return {name: entry[1] for name, entry in fresh.items()}
 
 
@@ -300,11 +328,13 @@ class BackupIndex:
     _opens: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def scan(cls, root: Path | None) -> BackupIndex:
-        """List every manifest below ``root`` by name (none when it is not set or does not exist)."""
+    def scan(cls, root: Path | None, run: str | None = None) -> BackupIndex:
+        """List every manifest below ``root`` by name (none when it is not set or does not exist); ``run``: the
+        ansible-playbook run of the task (see :func:`listing`)."""
         if root is None or not root.is_dir():
             return cls(root)
-        return cls(root, [(folder, name) for folder, found in sorted(listing(root).items()) for name in sorted(found)])
+        found = listing(root, run)
+        return cls(root, [(folder, name) for folder, names in sorted(found.items()) for name in sorted(names)])
 
     @property
     def listing(self) -> list[Listed]:

@@ -107,3 +107,69 @@ def test_a_broken_or_unwritable_cache_is_only_listed_again(tmp_path) -> None:
         assert len(backups.BackupIndex.scan(tmp_path).listing) == 3
     finally:
         (tmp_path / ".onshi-cert").chmod(0o700)
+
+
+def _manifest_by_hand(folder, index: int) -> str:
+    name = f"pc-hand_{index:040X}_{index:08x}.json"
+    (folder / name).write_text("{}")
+    return name
+
+
+def test_a_run_looks_at_each_folder_once_and_sees_its_own_backups(factory, tmp_path) -> None:
+    """Tasks of one ansible-playbook run take the listing an earlier task of the run made, without looking at each
+    folder again; a backup written through write() (by any task) and a folder added are seen at once; a manifest
+    copied into a folder by hand during the run is seen by the next run (or outside a run, at once)."""
+    _fleet_folder(tmp_path, 20)
+    (tmp_path / ".onshi-cert").mkdir()
+    _age(tmp_path, *(p for p in tmp_path.iterdir() if p.is_dir()))
+    assert len(backups.BackupIndex.scan(tmp_path, "run-1").listing) == 20
+    assert json.loads((tmp_path / backups.LISTING_CACHE).read_text())["run"] == "run-1"
+    hand = _manifest_by_hand(tmp_path / "0000000003", 777)
+    names = lambda index: {item.name for item in index.listing}  # noqa: E731
+    assert hand not in names(backups.BackupIndex.scan(tmp_path, "run-1"))  # this run: not looked at again
+    assert hand in names(backups.BackupIndex.scan(tmp_path))  # outside a run: every folder looked at
+    assert hand in names(backups.BackupIndex.scan(tmp_path, "run-2"))  # the next run
+    _age(tmp_path, *(p for p in tmp_path.iterdir() if p.is_dir()))
+    backups.BackupIndex.scan(tmp_path, "run-2")  # the run's listing, sure of every folder
+    ours = factory.leaf("0110113719")
+    data = ours.p12("pw", Encryption.AES256)
+    for code in ("0110113719", "0000000005"):  # a new folder, and an existing one (its root time is not changed)
+        new = backups.write(tmp_path, "pc-new", code, data, load_pkcs12(data, "pw"), Encryption.AES256)
+        assert new.path in {b.path for b in backups.BackupIndex.scan(tmp_path, "run-2").of(new.thumbprint)}
+        _age(tmp_path, *(p for p in tmp_path.iterdir() if p.is_dir()))
+        backups.BackupIndex.scan(tmp_path, "run-2")
+    (tmp_path / "0999999999").mkdir()  # a folder added by hand: the root's time changes
+    _manifest_by_hand(tmp_path / "0999999999", 888)
+    assert any(item.facility_code == "0999999999" for item in backups.BackupIndex.scan(tmp_path, "run-2").listing)
+
+
+def test_a_backup_whose_root_time_cannot_be_changed_drops_the_listing(factory, tmp_path, monkeypatch) -> None:
+    _fleet_folder(tmp_path, 3)
+    (tmp_path / ".onshi-cert").mkdir()
+    _age(tmp_path, *(p for p in tmp_path.iterdir() if p.is_dir()))
+    backups.BackupIndex.scan(tmp_path, "run-1")
+    real = backups.os.utime
+
+    def refuse(path, *args, **kwargs):
+        if not args and not kwargs:
+            raise PermissionError("read-only root")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(backups.os, "utime", refuse)
+    ours = factory.leaf("0110113719")
+    data = ours.p12("pw", Encryption.AES256)
+    new = backups.write(tmp_path, "pc-new", "0000000001", data, load_pkcs12(data, "pw"), Encryption.AES256)
+    assert not (tmp_path / backups.LISTING_CACHE).exists()
+    assert [b.path for b in backups.BackupIndex.scan(tmp_path, "run-1").of(new.thumbprint)] == [new.path]
+
+
+def test_a_malformed_listing_of_the_run_is_listed_again(tmp_path) -> None:
+    _fleet_folder(tmp_path, 3)
+    (tmp_path / ".onshi-cert").mkdir()
+    _age(tmp_path, *(p for p in tmp_path.iterdir() if p.is_dir()))
+    backups.BackupIndex.scan(tmp_path, "run-1")
+    cache = tmp_path / backups.LISTING_CACHE
+    broken = json.loads(cache.read_text()) | {"folders": {"0000000001": 5}}
+    cache.write_text(json.dumps(broken))
+    _age(tmp_path)
+    assert len(backups.BackupIndex.scan(tmp_path, "run-1").listing) == 3
