@@ -183,12 +183,9 @@ def _parse_legacy(core: Core, stdin: bytes) -> Payload:
             "password": manifest.get("become_password"),
             "logon": flags.get("logon_type", "interactive"),
         }
-    module_text = base64.b64decode(manifest.get("module_entry", "")).decode("utf-8", errors="replace")
-    wrappers = [base64.b64decode(manifest[n]).decode("utf-8", errors="replace") for n in names if n in manifest]
-    utils = {
-        name: base64.b64decode(data).decode("utf-8", errors="replace")
-        for name, data in (manifest.get("powershell_modules") or {}).items()
-    }
+    module_text = script_text(manifest.get("module_entry", ""))
+    wrappers = [script_text(manifest[n]) for n in names if n in manifest]
+    utils = {name: script_text(data) for name, data in (manifest.get("powershell_modules") or {}).items()}
     return Payload(
         AGENT_FILE, module_text, manifest.get("module_args") or {}, become, [head.decode(), *wrappers], utils
     )
