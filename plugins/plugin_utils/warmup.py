@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .agent.contract import collection_root
+
 #: Expressions using the filters and lookups of the roles' defaults and of typical inventories.
 _EXPRESSIONS = (
     "{{ x | default(omit) | bool }}",
@@ -140,7 +142,7 @@ def _role_specs() -> None:
     import yaml  # plain YAML of our own: libyaml's safe loader reads it about 7x faster than Ansible's loader
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    for spec_file in sorted((Path(__file__).resolve().parents[2] / "roles").glob("*/meta/argument_specs.yml")):
+    for spec_file in sorted((collection_root() / "roles").glob("*/meta/argument_specs.yml")):
         data = yaml.load(spec_file.read_text(encoding="utf-8"), Loader=loader)
         _ROLE_SPECS[os.path.realpath(spec_file.parents[1])] = (data or {}).get("argument_specs") or {}
 
