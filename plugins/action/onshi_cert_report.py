@@ -13,7 +13,7 @@ from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import 
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
-from ansible_collections.onshi.cert.plugins.plugin_utils.report import HostEntry, build, notify, workdocs, write_all
+from ansible_collections.onshi.cert.plugins.plugin_utils.report import HostEntry, build, notify, writer
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.aggregate import site_of
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zone
 
@@ -56,9 +56,8 @@ class ActionModule(OnshiAction):
         # {date} in dest is today's date where the readers are (JST by default), not the controller's.
         dest = Path(args["dest"].replace("{date}", dt.datetime.now(tz).strftime("%Y%m%d")))
         try:
-            files = write_all(data, dest, args["csv_encoding"])
-            # 更新のご案内: one renewal notice per clinic of the worklist, for the engineer to hand over.
-            files += workdocs.write(workdocs.notices(data), dest / "notices", timezone=args["timezone"])
+            # The report, and 更新のご案内: a renewal notice per clinic of the worklist, for the engineer to hand over.
+            files = writer.write(data, dest, csv_encoding=args["csv_encoding"], timezone=args["timezone"])
         except OSError as exc:
             raise OnshiCertError(messages.REPORT_WRITE, folder=dest, reason=exc.strerror) from None
         attention = sorted(h["host"] for rows in data["sites"].values() for h in rows if h["status"] != "ok")

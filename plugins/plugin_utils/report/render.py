@@ -391,20 +391,27 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(temp, path)
 
 
-def write_all(data: dict[str, Any], dest: Path, csv_encoding: str = "utf-8") -> list[Path]:
-    """Write every report file into ``dest`` (renewals.csv in ``csv_encoding``: utf-8 or cp932); return their paths."""
+#: The report's files, each with what renders it from the report's data and the CSV encoding.
+FILES: dict[str, Any] = {
+    "report.html": lambda data, encoding: html(data, "ja").encode(),
+    "report.en.html": lambda data, encoding: html(data, "en").encode(),
+    "renewals.csv": lambda data, encoding: renewals_csv(data, encoding),
+    "renewals.xlsx": lambda data, encoding: renewals_xlsx(data),
+    "report.json": lambda data, encoding: json.dumps(data, ensure_ascii=False, indent=2).encode(),
+    "report.md": lambda data, encoding: markdown(data).encode(),
+    "onshi_cert.prom": lambda data, encoding: prometheus(data).encode(),
+}
+
+
+def write_all(
+    data: dict[str, Any], dest: Path, csv_encoding: str = "utf-8", names: tuple[str, ...] | None = None
+) -> list[Path]:
+    """Write every report file (or those of ``names``) into ``dest`` (renewals.csv in ``csv_encoding``: utf-8 or
+    cp932); return their paths."""
     dest.mkdir(parents=True, exist_ok=True)
-    files = {
-        "report.html": html(data, "ja").encode(),
-        "report.en.html": html(data, "en").encode(),
-        "renewals.csv": renewals_csv(data, csv_encoding),
-        "renewals.xlsx": renewals_xlsx(data),
-        "report.json": json.dumps(data, ensure_ascii=False, indent=2).encode(),
-        "report.md": markdown(data).encode(),
-        "onshi_cert.prom": prometheus(data).encode(),
-    }
     written = []
-    for name, content in files.items():
-        _write(dest / name, content)
-        written.append(dest / name)
+    for name, render in FILES.items():
+        if names is None or name in names:
+            _write(dest / name, render(data, csv_encoding))
+            written.append(dest / name)
     return written

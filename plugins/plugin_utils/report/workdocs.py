@@ -10,6 +10,7 @@ The renewal notice comes from the audit's worklist. Certificate and inventory te
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import shutil
 import subprocess
@@ -157,6 +158,12 @@ def notices(data: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+@functools.cache
+def _texts(lang: str) -> dict[str, str]:
+    """The documents' words in ``lang``, looked up once per language (a worklist has a document per clinic)."""
+    return {key: tr(lang, msgid) for key, msgid in TEXT.items()}
+
+
 def render(doc: dict[str, Any], lang: str, *, generated_at: str, timezone: str | None = None) -> str:
     """Return one document as a self-contained A4 HTML page in ``lang``."""
     tz = zone(timezone)
@@ -166,7 +173,7 @@ def render(doc: dict[str, Any], lang: str, *, generated_at: str, timezone: str |
         .render(
             doc=doc,
             lang=lang,
-            t={key: tr(lang, msgid) for key, msgid in TEXT.items()},
+            t=_texts(lang),
             generated=f"{fmt_date(generated_at, lang, tz)} {fmt_time(generated_at, tz)}",
             date=lambda value: fmt_date(value, lang, tz, weekday=False) if value else "-",
             yen=lambda value: fmt_yen(int(value), lang),
