@@ -395,7 +395,7 @@ def _write(path: Path, data: bytes) -> None:
 FILES: dict[str, Any] = {
     "report.html": lambda data, encoding: html(data, "ja").encode(),
     "report.en.html": lambda data, encoding: html(data, "en").encode(),
-    "renewals.csv": lambda data, encoding: renewals_csv(data, encoding),
+    "renewals.csv": renewals_csv,
     "renewals.xlsx": lambda data, encoding: renewals_xlsx(data),
     "report.json": lambda data, encoding: json.dumps(data, ensure_ascii=False, indent=2).encode(),
     "report.md": lambda data, encoding: markdown(data).encode(),
