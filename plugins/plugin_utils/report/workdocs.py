@@ -181,10 +181,11 @@ def render(doc: dict[str, Any], lang: str, *, generated_at: str, timezone: str |
     )
 
 
-def file_name(doc: dict[str, Any], lang: str) -> str:
-    """Return ``<first code or clinic>_<kind>.<lang>.html`` (ASCII, safe on a Windows share)."""
+def file_name(doc: dict[str, Any], lang: str, number: int = 1) -> str:
+    """Return ``<first code or clinic>_<kind>.<lang>.html`` (ASCII, safe on a Windows share), with ``-<number>``
+    after the code or clinic for the second and later documents of a run that would have the same name."""
     stem = doc["codes"][0] if doc["codes"] else re.sub(r"[^A-Za-z0-9_-]", "_", doc["clinic"])[:40] or "clinic"
-    return f"{stem}_{doc['kind']}.{lang}.html"
+    return f"{stem}{f'-{number}' if number > 1 else ''}_{doc['kind']}.{lang}.html"
 
 
 def pdf_renderer() -> str | None:
@@ -219,9 +220,13 @@ def write(
     generated_at = (now or dt.datetime.now(dt.UTC)).isoformat()
     renderer = pdf_renderer() if pdf else None
     written = []
+    # Two clinics can share a file name (one facility code under two spellings of the clinic's name, or two
+    # Japanese names without a code): each gets its own file, never one written over the other.
+    taken: dict[str, int] = {}
     for doc in docs:
+        number = taken[file_name(doc, langs[0])] = taken.get(file_name(doc, langs[0]), 0) + 1
         for lang in langs:
-            path = dest / file_name(doc, lang)
+            path = dest / file_name(doc, lang, number)
             path.write_text(render(doc, lang, generated_at=generated_at, timezone=timezone), encoding="utf-8")
             written.append(path)
             if renderer and lang == langs[0]:

@@ -93,6 +93,32 @@ def test_the_renewal_notice_lists_what_to_apply_for_by_when_and_the_cost(tmp_pat
     assert "3,753円" in text
 
 
+def test_two_clinics_with_one_file_name_each_keep_their_own_file(tmp_path) -> None:
+    """One facility code under two spellings of the clinic's name, and two Japanese names without a code (both
+    "____" in ASCII): every clinic's notice is written to a file of its own, none over another."""
+    row = {"facility_code": "0110113719", "host": "pc1", "site": "札幌北", "not_after": None, "apply_by": None,
+           "deadline": None, "reason": "expired", "cost_yen": 2253}  # fmt: skip
+    data = {
+        "renewals": [
+            dict(row, facility_name="札幌内科"),
+            dict(row, facility_name="札幌内科医院", host="pc2"),
+            dict(row, facility_code=None, facility_name="東京歯科", host="pc3"),
+            dict(row, facility_code=None, facility_name="大阪眼科", host="pc4"),
+        ]
+    }
+    files = workdocs.write(workdocs.notices(data), tmp_path, now=NOW)
+    assert len(files) == len(set(files)) == 8 == len(list(tmp_path.iterdir()))
+    texts = [path.read_text(encoding="utf-8") for path in files if path.name.endswith(".ja.html")]
+    for clinic in ("札幌内科", "札幌内科医院", "東京歯科", "大阪眼科"):
+        assert sum(f"{clinic}<" in text or f"{clinic} " in text for text in texts) >= 1, clinic
+    assert sorted(path.name for path in files if path.name.endswith(".ja.html")) == [
+        "0110113719-2_notice.ja.html",
+        "0110113719_notice.ja.html",
+        "____-2_notice.ja.html",
+        "_____notice.ja.html",
+    ]
+
+
 def test_a_pdf_is_printed_when_a_browser_is_installed(tmp_path) -> None:
     """With pdf, the Japanese document is also printed to an A4 PDF by the headless Chromium the tests install."""
     assert workdocs.pdf_renderer(), "scripts/system-deps.sh installs chromium"
