@@ -222,9 +222,12 @@ def write(
     written = []
     # Two clinics can share a file name (one facility code under two spellings of the clinic's name, or two
     # Japanese names without a code): each gets its own file, never one written over the other.
-    taken: dict[str, int] = {}
+    taken: set[str] = set()
     for doc in docs:
-        number = taken[file_name(doc, langs[0])] = taken.get(file_name(doc, langs[0]), 0) + 1
+        number = 1
+        while file_name(doc, langs[0], number) in taken:
+            number += 1
+        taken.add(file_name(doc, langs[0], number))
         for lang in langs:
             path = dest / file_name(doc, lang, number)
             path.write_text(render(doc, lang, generated_at=generated_at, timezone=timezone), encoding="utf-8")

@@ -104,12 +104,13 @@ def test_two_clinics_with_one_file_name_each_keep_their_own_file(tmp_path) -> No
             dict(row, facility_name="札幌内科医院", host="pc2"),
             dict(row, facility_code=None, facility_name="東京歯科", host="pc3"),
             dict(row, facility_code=None, facility_name="大阪眼科", host="pc4"),
+            dict(row, facility_code=None, facility_name="____-2", host="pc5"),  # the name another one was given
         ]
     }
     files = workdocs.write(workdocs.notices(data), tmp_path, now=NOW)
-    assert len(files) == len(set(files)) == 8 == len(list(tmp_path.iterdir()))
+    assert len(files) == len(set(files)) == 10 == len(list(tmp_path.iterdir()))
     texts = [path.read_text(encoding="utf-8") for path in files if path.name.endswith(".ja.html")]
-    for clinic in ("札幌内科", "札幌内科医院", "東京歯科", "大阪眼科"):
+    for clinic in ("札幌内科", "札幌内科医院", "東京歯科", "大阪眼科", "____-2"):
         assert sum(f"{clinic}<" in text or f"{clinic} " in text for text in texts) >= 1, clinic
     assert sorted(path.name for path in files if path.name.endswith(".ja.html")) == [
         "0110113719-2_notice.ja.html",
