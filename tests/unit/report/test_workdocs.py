@@ -116,6 +116,7 @@ def test_two_clinics_with_one_file_name_each_keep_their_own_file(tmp_path) -> No
         "0110113719-2_notice.ja.html",
         "0110113719_notice.ja.html",
         "____-2_notice.ja.html",
+        "____-3_notice.ja.html",
         "_____notice.ja.html",
     ]
 
