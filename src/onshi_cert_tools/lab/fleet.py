@@ -224,6 +224,9 @@ def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state: Path | str
                 "ansible_winrm_scheme": "http",
                 "ansible_winrm_server_cert_validation": "ignore",
                 "ansible_winrm_connection_timeout": 30,
+                # No proxy (pywinrm's proxy=None): without it pywinrm takes HTTP(S)_PROXY from the environment and
+                # requests looks the environment through at every request, 17 times per PC and task.
+                "ansible_winrm_proxy": None,
                 # The same PCs over PSRP: set ansible_connection: psrp (the port says http or https).
                 "ansible_psrp_auth": "ntlm",
                 "ansible_psrp_cert_validation": "ignore",
