@@ -56,7 +56,10 @@ def _second_process(hosts: int) -> ProcessPoolExecutor | None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if hosts < PARALLEL_FROM or cores < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return None
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    try:
+        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    except (OSError, ImportError, NotImplementedError):
+        return None  # no semaphores here (a container without /dev/shm, say): one process writes it all
 
 
 def _second(

@@ -92,3 +92,16 @@ def test_a_small_fleet_or_one_core_is_written_by_one_process(monkeypatch) -> Non
     assert writer._second_process(writer.PARALLEL_FROM - 1) is None
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert writer._second_process(writer.PARALLEL_FROM) is None
+
+
+def test_without_semaphores_for_a_pool_one_process_writes_everything(data, tmp_path, monkeypatch, record_pids) -> None:
+    """A container without /dev/shm cannot make the pool's queue: the report is written as before, by the task."""
+    monkeypatch.setattr(writer, "PARALLEL_FROM", 1)
+
+    def no_semaphores(*args, **kwargs):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(writer, "ProcessPoolExecutor", no_semaphores)
+    files = writer.write(data, tmp_path / "report", now=NOW)
+    assert record_pids.read_text().split() == [str(os.getpid())]
+    assert [p.name for p in files[: len(FILES)]] == list(FILES)
