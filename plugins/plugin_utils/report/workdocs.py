@@ -225,9 +225,9 @@ def write(
     taken: set[str] = set()
     for doc in docs:
         number = 1
-        while file_name(doc, langs[0], number) in taken:
+        while (first := file_name(doc, langs[0], number)) in taken:
             number += 1
-        taken.add(file_name(doc, langs[0], number))
+        taken.add(first)
         for lang in langs:
             path = dest / file_name(doc, lang, number)
             path.write_text(render(doc, lang, generated_at=generated_at, timezone=timezone), encoding="utf-8")
