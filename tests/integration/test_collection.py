@@ -214,6 +214,15 @@ def test_execution_environment_image(reset_lab, tmp_path) -> None:
     if not usable:
         why = f"{engine} cannot reach its daemon" if engine else "there is no podman or docker"
         pytest.skip(f"{why} on this machine: the image is built and run by .github/workflows/ee.yml")
+    base = yaml.safe_load((ROOT / "ee" / "execution-environment.yml").read_text())["images"]["base_image"]["name"]
+    have = subprocess.run([engine, "image", "inspect", base], capture_output=True, check=False).returncode == 0
+    if not have:
+        try:
+            pulled = subprocess.run([engine, "pull", base], capture_output=True, check=False, timeout=300)
+        except subprocess.TimeoutExpired:
+            pulled = None
+        if pulled is None or pulled.returncode != 0:
+            pytest.skip(f"the base image {base} is not here and its registry cannot be reached from this machine")
     build(ROOT / "dist")
     proc = subprocess.run(
         [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_lab_commands_and_persistence(tmp_path: Path) -> None:
         expired = next(
             r["thumbprint"]
             for r in client.host("cli-pc01")["summary"]["stores"]["CurrentUser[OQSComApp]\\My"]
-            if r["not_after"] < "2026-12"
+            if dt.datetime.fromisoformat(r["not_after"]) < dt.datetime.now(dt.UTC)  # the one expired 5 days ago
         )
         proto = Protocol(
             "http://127.0.110.1:5985/wsman", transport="ntlm", username="Administrator", password="Lab-Admin-2026!"
