@@ -26,7 +26,7 @@ from .agent.contract import (
     build_request,
     parse_response,
 )
-from .core import messages
+from .core import messages, paths
 from .core.errors import OnshiCertError
 from .i18n import say as _
 from .warmup import role_argument_specs, settle_worker, warm
@@ -263,6 +263,9 @@ class OnshiAction(ActionBase):
         except OnshiCertError as exc:
             raise fail(host, exc, file=getattr(exc, "file", None) or args.get("path")) from None
         result.update(outcome)
+        opened = paths.take_warnings()  # a data folder open to other users (core.paths.private_dir)
+        if opened:
+            result["warnings"] = [*result.get("warnings", []), *opened]
         return result
 
     def validate_role_variables(self, task_vars: dict[str, Any], host: str) -> dict[str, Any]:

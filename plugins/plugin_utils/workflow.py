@@ -44,6 +44,7 @@ from .core.install import (
     judge_installed,
     open_p12,
 )
+from .core.paths import path_component
 from .core.pkcs12 import Pkcs12Bundle, encryption_for_build
 from .core.policy import (
     INTERMEDIATE_STORE,
@@ -772,7 +773,10 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
         steps = [
             Step(
                 "write_file",
-                {"path": f"{pc_copy_dir.rstrip(chr(92))}\\{host}_{d['thumbprint']}.pfx", "content": b64(d["data"])},
+                {
+                    "path": f"{pc_copy_dir.rstrip(chr(92))}\\{path_component(host)}_{d['thumbprint']}.pfx",
+                    "content": b64(d["data"]),
+                },
             )
             for d in new
         ]

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from onshi_cert.core import messages
 from onshi_cert.core.certinfo import CertificateInfo
 from onshi_cert.core.errors import OnshiCertError
 from onshi_cert.core.install import preflight
+from onshi_cert.core.paths import path_component, private_dir
 from onshi_cert.core.policy import Expectations
 from onshi_cert.core.trust import TrustAnchors
 from onshi_cert.i18n import N_, display_width, pad, tr
@@ -271,7 +273,8 @@ def write(result: Plan, download_dir: Path, passwords: dict[str, str], out: Path
     if secret is None:
         raise IntakeError(messages.NO_VAULT_PASSWORD)
     certs = out / "certs"
-    certs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for warning in private_dir(certs):
+        print(warning, file=sys.stderr)
     changed = []
     vault = VaultLib([("default", secret)])
     vault_file = out / "vault-p12.yml"
@@ -283,9 +286,9 @@ def write(result: Plan, download_dir: Path, passwords: dict[str, str], out: Path
         if decision.status != "assigned" or decision.host is None:
             continue
         source = download_dir / decision.file
-        name = f"{decision.host}/{decision.facility_code}.p12"
-        target = certs / name
-        target.parent.mkdir(exist_ok=True, mode=0o700)
+        name = f"{decision.host}/{decision.facility_code}.p12"  # the vault key, as find_p12_files names it
+        target = certs / path_component(decision.host) / f"{path_component(decision.facility_code)}.p12"
+        private_dir(target.parent)
         if not (target.exists() and filecmp.cmp(source, target, shallow=False)):
             shutil.copyfile(source, target)
             target.chmod(0o600)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -380,3 +381,58 @@ def test_constrained_language_mode_is_a_clear_error_that_changes_nothing(ca, tmp
         workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, p12_file(tmp_path, ca.factory.leaf(CODE))))
     assert "ConstrainedLanguage" in str(raised.value) and "AppLocker/WDAC policy" in raised.value.fix
     assert my(host) == before
+
+
+# --- safety, round 3 ------------------------------------------------------------------------------------------
+
+
+HOSTILE_HOSTS = ["受付/2F", "../../beside-the-lab", "..", "a\\..\\b", "CON", "nul\x00x", "x" * 300, "\udcffnot-utf8"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_HOSTS, ids=repr)
+def test_a_hostile_host_name_keeps_its_backups_where_the_index_finds_them(ca, tmp_path, name) -> None:
+    """Names used in paths: a host named like a ledger entry with a slash, or with ../, backs up into its code's
+    folder under a safe name; the removal's backup is listed again, and restores from that host."""
+    host = make_host(ca, [{"code": CODE, "days_left": 60}])
+    ((old, _),) = thumbs_of(host)
+    s = settings(ca, tmp_path)
+    new = ca.factory.leaf(CODE)
+    result = workflow.converge(LabRunner(host), s, name, offers=offers(s, p12_file(tmp_path, new)), backup_new=True)
+    assert set(my(host)) == {thumbprint(new.cert)} and [r["backup"] for r in result["removed"]] == ["export"]
+    written = [p for p in tmp_path.rglob("*") if p.suffix in (".pfx", ".json")]
+    assert len(written) == 4 and {p.parent for p in written} == {tmp_path / "backups" / CODE}
+    index = s.index()
+    assert index.thumbprints_of(name) == sorted({old, thumbprint(new.cert)})
+    assert backed_up(tmp_path).keys() == {old, thumbprint(new.cert)}
+    restored, _notes = workflow.restore_offers(s, index, name)
+    assert [o.thumbprint for o in restored] == [thumbprint(new.cert)]
+
+
+def test_a_backup_the_index_cannot_find_again_removes_nothing(ca, tmp_path) -> None:
+    """A facility-code folder that links out of the backup folder: the backup is written there, found by no
+    listing of the backup folder, so the old certificate stays (ONSHI-E088)."""
+    host = make_host(ca, [{"code": CODE, "days_left": 60}])
+    ((old, _),) = thumbs_of(host)
+    (tmp_path / "backups").mkdir(mode=0o700)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "backups" / CODE).symlink_to(tmp_path / "elsewhere")
+    s = settings(ca, tmp_path)
+    with pytest.raises(OnshiCertError) as raised:
+        workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, p12_file(tmp_path, ca.factory.leaf(CODE))))
+    assert raised.value.code == "ONSHI-E088"
+    assert old in my(host)
+
+
+def test_backups_are_private_to_the_controller_user(ca, tmp_path) -> None:
+    """The backup folder, its code folders and every backup file are 0700/0600, whatever the umask."""
+    host = make_host(ca, [{"code": CODE, "days_left": 60}])
+    s = settings(ca, tmp_path)
+    umask = os.umask(0o022)
+    try:
+        workflow.converge(LabRunner(host), s, "pc01", offers=offers(s, p12_file(tmp_path, ca.factory.leaf(CODE))))
+    finally:
+        os.umask(umask)
+    found = [tmp_path / "backups", *(tmp_path / "backups").rglob("*")]
+    modes = {p.name: (p.is_dir(), p.stat().st_mode & 0o777) for p in found}
+    assert len(modes) > 3 and all(mode == (0o700 if folder else 0o600) for folder, mode in modes.values()), modes
+

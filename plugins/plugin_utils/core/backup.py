@@ -1,7 +1,8 @@
 """PFX backups on the controller: re-encrypt, verify, write atomically, index, and choose one to restore.
 
 Layout: ``<backup_dir>/<facility code>/<host>_<thumbprint>_<sha8>.pfx`` beside its manifest
-``<same name>.json``. The PFX is written first and the manifest last (each by one atomic rename): a
+``<same name>.json``, the host and the code written by :func:`onshi_cert.core.paths.path_component` (a name from
+the inventory never leaves its folder). The PFX is written first and the manifest last (each by one atomic rename): a
 backup exists only once its manifest does, and the manifest names the PFX and its SHA-256, so a cut
 at any moment leaves either the whole backup or none. Names carry the content's hash, so a new
 backup (another password, a re-export) never overwrites an older one.
@@ -30,6 +31,7 @@ from ..i18n import say as _
 from . import messages
 from .certinfo import thumbprint, utcnow
 from .errors import OnshiCertError, Pkcs12Error
+from .paths import inside, path_component, write_private
 from .pkcs12 import Encryption, Pkcs12Bundle, certificates_of, load_pkcs12
 from .reopen import reopen
 
@@ -67,13 +69,13 @@ class Backup:
 
 def backup_stem(host: str, thumb: str, digest: str) -> str:
     """Return the file name (without suffix) of a backup."""
-    return f"{host}_{thumb}_{digest[:8]}"
+    return f"{path_component(host)}_{thumb}_{digest[:8]}"
 
 
 def backup_path(backup_dir: Path, facility_code: str, host: str, thumb: str, digest: str = "") -> Path:
     """Return where the backup of ``thumb`` from ``host`` goes (the digest makes each content's name unique)."""
-    stem = backup_stem(host, thumb, digest) if digest else f"{host}_{thumb}"
-    return backup_dir / (facility_code or "unknown") / f"{stem}.pfx"
+    stem = backup_stem(host, thumb, digest) if digest else f"{path_component(host)}_{thumb}"
+    return backup_dir / path_component(facility_code or "unknown") / f"{stem}.pfx"
 
 
 def rebuild(
@@ -120,18 +122,7 @@ def reverify(data: bytes, password: str, expected_thumbprint: str) -> bool:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_private(path, data)
 
 
 def write(
@@ -163,8 +154,30 @@ def write(
         _atomic_write(path.with_suffix(".json"), json.dumps(manifest, indent=2).encode())
     except OSError as exc:
         raise BackupError(messages.BACKUP_WRITE, path=path, reason=exc.strerror) from exc
+    if not findable(backup_dir, path.with_suffix(".json"), host, thumb):
+        raise BackupError(messages.BACKUP_NOT_FINDABLE, path=path, folder=backup_dir)
     _mark_changed(backup_dir)
     return Backup(path, thumb, facility_code, bundle.leaf.not_valid_after_utc, digest, encryption.value, host, created)
+
+
+def findable(root: Path, manifest: Path, host: str, thumb: str) -> bool:
+    """Return True when a fresh listing of ``root`` finds ``manifest`` as the backup of ``thumb`` from ``host``: the
+    check that comes before anything is removed on the strength of that backup."""
+    folder = manifest.parent
+    if folder.parent.resolve() != root.resolve() or not inside(root, manifest):
+        return False
+    with contextlib.suppress(OSError):
+        if manifest.name in os.listdir(folder):
+            listed = _listed(root, folder.name, manifest.name)
+            loaded = _load(manifest)
+            return (
+                listed is not None
+                and listed.host == path_component(host)
+                and loaded is not None
+                and loaded.thumbprint == thumb.upper()
+                and loaded.host == host
+            )
+    return False
 
 
 def _load(manifest: Path) -> Backup | None:
@@ -386,17 +399,22 @@ class BackupIndex:
         return sorted(found, key=lambda b: b.created, reverse=True)
 
     def of_host(self, host: str) -> list[Backup]:
-        """Return the backups made from ``host``."""
-        prefix = f"{host}_"
+        """Return the backups made from ``host`` (named by :func:`path_component`, or by its plain name as versions
+        before 0.2 wrote it; the manifest's ``source_host`` decides)."""
+        names = {host, path_component(host)}
+        prefixes = tuple(f"{name}_" for name in names)
         return [
-            b for b in self._select(lambda item: item.host == host, lambda f, n: n.startswith(prefix)) if b.host == host
+            b
+            for b in self._select(lambda item: item.host in names, lambda f, n: n.startswith(prefixes))
+            if b.host == host
         ]
 
     def of_code(self, code: str) -> list[Backup]:
         """Return the backups of one facility code."""
+        folder = path_component(code)
         return [
             b
-            for b in self._select(lambda item: item.facility_code == code, lambda f, n: f == code)
+            for b in self._select(lambda item: item.facility_code == folder, lambda f, n: f == folder)
             if b.facility_code == code
         ]
 

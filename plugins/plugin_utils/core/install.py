@@ -21,6 +21,7 @@ from . import messages
 from .certinfo import utcnow
 from .errors import OnshiCertError
 from .hoststate import InstalledCert
+from .paths import path_component
 from .pkcs12 import Pkcs12Bundle, load_pkcs12
 from .policy import (
     INTERMEDIATE_STORE,
@@ -155,22 +156,23 @@ class P12File:
 
 
 def find_p12_files(p12_dir: Path, host: str, codes: Iterable[str]) -> list[P12File]:
-    """Return the ``.p12`` files offered to ``host``: ``<host>/*.p12``, ``<host>.p12``, ``<code>.p12`` in ``p12_dir``.
+    """Return the ``.p12`` files offered to ``host``: ``<host>/*.p12``, ``<host>.p12``, ``<code>.p12`` in ``p12_dir``
+    (each name as :func:`path_component` writes it: a host named ``受付/2F`` or ``..`` never reaches another folder).
 
     Which code a file serves is read from the certificate inside it, never from its name, so a
     two-code PC may have both in its folder, and a misnamed file is refused by the policy.
     """
     found: list[P12File] = []
-    folder = p12_dir / host
+    folder = p12_dir / path_component(host)
     if folder.is_dir():
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() in (".p12", ".pfx") and path.is_file():
                 found.append(P12File(path, (f"{host}/{path.name}", path.name, path.stem, host)))
-    single = p12_dir / f"{host}.p12"
+    single = p12_dir / f"{path_component(host)}.p12"
     if single.is_file():
         found.append(P12File(single, (single.name, host)))
     for code in codes:
-        path = p12_dir / f"{code}.p12"
+        path = p12_dir / f"{path_component(code)}.p12"
         if path.is_file():
             found.append(P12File(path, (path.name, code)))
     return found

@@ -269,6 +269,11 @@ BACKUP_NOT_EXPORTABLE = Message(
         "backup, or re-import it from that .p12 with onshi_cert (state: present)"
     ),
 )
+BACKUP_NOT_FINDABLE = Message(
+    "ONSHI-E088",
+    N_("the backup {path} was written, but a new listing of {folder} does not find it: nothing is removed"),
+    N_("check that the backup folder is a plain local folder (no link out of it) and run the job again"),
+)
 
 # --- connection and agent ----------------------------------------------------------------------------------
 INSECURE = Message(

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from ..core import messages
 from ..core.errors import OnshiCertError
+from ..core.paths import write_private
 from ..i18n import N_, tr
 from .render import fmt_date, zone
 
@@ -246,10 +247,7 @@ def save_state(path: Path, sent: dict[str, str], now: dt.datetime) -> None:
     """Write the state (entries older than KEEP_DAYS dropped) atomically."""
     limit = now - dt.timedelta(days=KEEP_DAYS)
     kept = {key: when for key, when in sent.items() if dt.datetime.fromisoformat(when) >= limit}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(".partial")
-    temp.write_text(json.dumps({"sent": kept}, indent=1, sort_keys=True), encoding="utf-8")
-    temp.replace(path)
+    write_private(path, json.dumps({"sent": kept}, indent=1, sort_keys=True).encode())
 
 
 def run(

@@ -7,8 +7,6 @@ import datetime as dt
 import functools
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +15,7 @@ import jinja2
 
 from ..core import messages
 from ..core.errors import OnshiCertError
+from ..core.paths import private_dir, write_private
 from ..i18n import LABELS, N_, tr
 from .aggregate import STAGES
 
@@ -384,11 +383,7 @@ def prometheus(data: dict[str, Any]) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(temp, 0o644)
-    os.replace(temp, path)
+    write_private(path, data, sync=False)  # a report is drawn again by the next run
 
 
 #: The report's files, each with what renders it from the report's data and the CSV encoding.
@@ -408,7 +403,7 @@ def write_all(
 ) -> list[Path]:
     """Write every report file (or those of ``names``) into ``dest`` (renewals.csv in ``csv_encoding``: utf-8 or
     cp932); return their paths."""
-    dest.mkdir(parents=True, exist_ok=True)
+    private_dir(dest)
     written = []
     for name, render in FILES.items():
         if names is None or name in names:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.paths import path_component, private_dir, write_private
 from ..i18n import N_, tr
 from .render import environment, fmt_date, fmt_time, fmt_yen, zone
 
@@ -184,7 +185,8 @@ def render(doc: dict[str, Any], lang: str, *, generated_at: str, timezone: str |
 def file_name(doc: dict[str, Any], lang: str, number: int = 1) -> str:
     """Return ``<first code or clinic>_<kind>.<lang>.html`` (ASCII, safe on a Windows share), with ``-<number>``
     after the code or clinic for the second and later documents of a run that would have the same name."""
-    stem = doc["codes"][0] if doc["codes"] else re.sub(r"[^A-Za-z0-9_-]", "_", doc["clinic"])[:40] or "clinic"
+    stem = path_component(doc["codes"][0]) if doc["codes"] else re.sub(r"[^A-Za-z0-9_-]", "_", doc["clinic"])[:40]
+    stem = stem or "clinic"
     return f"{stem}{f'-{number}' if number > 1 else ''}_{doc['kind']}.{lang}.html"
 
 
@@ -216,7 +218,7 @@ def write(
     now: dt.datetime | None = None,
 ) -> list[Path]:
     """Write every document in every language (and, with ``pdf``, a PDF of the Japanese one); return the files."""
-    dest.mkdir(parents=True, exist_ok=True)
+    private_dir(dest)
     generated_at = (now or dt.datetime.now(dt.UTC)).isoformat()
     renderer = pdf_renderer() if pdf else None
     written = []
@@ -230,7 +232,7 @@ def write(
         taken.add(first)
         for lang in langs:
             path = dest / file_name(doc, lang, number)
-            path.write_text(render(doc, lang, generated_at=generated_at, timezone=timezone), encoding="utf-8")
+            write_private(path, render(doc, lang, generated_at=generated_at, timezone=timezone).encode(), sync=False)
             written.append(path)
             if renderer and lang == langs[0]:
                 made = to_pdf(path, renderer)
