@@ -6,6 +6,7 @@ from pathlib import Path
 from ansible_collections.onshi.cert.plugins.plugin_utils import options, workflow
 from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import AgentSession, OnshiAction
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
+from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.install import find_p12_files
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.policy import Scope
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
@@ -59,7 +60,7 @@ class ActionModule(OnshiAction):
             )
             outcome = workflow.converge(session, settings, host, scope=scope)
         else:
-            offers, notes = self._offers(args, settings, host)
+            found = self._offers(args, settings, host)
             where = args.get("p12_dir")
             fix = (
                 _(
@@ -77,11 +78,10 @@ class ActionModule(OnshiAction):
                 session,
                 settings,
                 host,
-                offers=offers,
+                **found,
                 scope=Scope(remove=args["remove_stale"]),
                 backup_new=args["backup_new"],
                 min_days_left=args["min_days_left"],
-                notes=notes,
                 missing_fix=fix,
             )
         if not self._task.diff:
@@ -89,19 +89,24 @@ class ActionModule(OnshiAction):
         return outcome
 
     def _offers(self, args, settings, host):
-        """Return the files offered to this PC: one .p12, the .p12 files of its folder, or backups to restore."""
+        """Return converge's arguments for the files offered to this PC (one .p12, the .p12 files of its folder, or
+        backups to restore): the offers, what to say of them, the errors of the folder's files that cannot be
+        opened (each holds only its code) and the restore record."""
         if args.get("restore_from"):
-            return workflow.restore_offers(settings, settings.index(), args["restore_from"])
+            offers, notes, restored = workflow.restore_offers(settings, settings.index(), args["restore_from"])
+            return {"offers": offers, "notes": notes, "restored": restored}
         if args.get("path"):
-            return workflow.p12_offers([(Path(args["path"]), args["password"])], settings.expect), []
+            return {"offers": workflow.p12_offers([(Path(args["path"]), args["password"])], settings.expect)}
         if not args.get("p12_dir"):
-            return [], []
-        files = []
+            return {}
+        offers, unreadable = [], []
         for found in find_p12_files(Path(args["p12_dir"]), host, settings.expect.facility_codes):
             key = next((k for k in found.password_keys if k in args["passwords"]), None)
-            if key is None:
-                raise workflow.PreflightError(
-                    messages.P12_NO_PASSWORD, key=found.password_keys[0], file=str(found.path)
-                )
-            files.append((found, options.text_entry("passwords", key, args["passwords"][key])))
-        return workflow.p12_offers(files, settings.expect), []
+            try:
+                if key is None:
+                    raise workflow.PreflightError(messages.P12_NO_PASSWORD, key=found.password_keys[0])
+                password = options.text_entry("passwords", key, args["passwords"][key])
+                offers += workflow.p12_offers([(found, password)], settings.expect)
+            except OnshiCertError as exc:
+                unreadable.append(workflow.PreflightError.wrap(exc, str(found.path)))
+        return {"offers": offers, "unreadable": unreadable}

@@ -73,6 +73,10 @@ class CallbackModule(CallbackBase):
                 if planned
                 else _("removed {thumbprint} ({reason})", **values),
             )
+        for item in data.get("restored") or []:  # the backup used, and every newer one passed over with its reason
+            passed = "; ".join(f"{p.get('file')}: {p.get('reason')}" for p in item.get("passed_over") or [])
+            text = _("restoring {code} from {file}", code=item.get("facility_code"), file=item.get("file"))
+            self._note(host, text + (_(" (newer ones passed over: {detail})", detail=passed) if passed else ""))
         new = [b for b in data.get("backups") or [] if b.get("new")]
         if new and data.get("changed"):
             self._note(

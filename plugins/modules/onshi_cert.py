@@ -137,6 +137,13 @@ notes:
     C(LocalMachine\Root) by the connecting administrator because the operating user is not one.
   - Order is back up, import, verify, and only then remove. If the run is interrupted at any point,
     re-running converges.
+  - Every facility code on its own - a file in I(p12_dir) that is forged, another clinic's, of a wrong code,
+    expired or cannot be opened (wrong or missing password) holds the code it was for, or every code no
+    usable file serves when its code cannot be read; nothing of a held code changes. The other codes are
+    provisioned, then the task fails naming each file and its fix. When nothing could be changed at all, the
+    task stops before the PC is touched.
+  - With I(min_days_left), a code that was not renewed fails the task after the codes that were renewed are
+    done.
   - The safety rules and what the engineer sees in each case are in C(docs/safety.md).
 seealso:
   - module: onshi.cert.onshi_cert_info
@@ -220,10 +227,28 @@ codes:
   description:
     - Per expected facility code, the certificate kept (C(keep), its C(source) pc, p12 or backup, and
       C(origin)), whether it is (or would be) installed, and the offered files not used with the reason.
+    - C(held) lists the files that hold the code (nothing of it changes), and C(outcome) is what became of the
+      code - C(blocked), C(missing), C(not_renewed), C(changed) or C(ok).
   returned: always
   type: dict
   sample: {"3410712362": {"keep": "1834C457FAC1E5B35DC43BAF692C18D0B48B652C", "source": "p12", "origin": "certs/pc01/3410712362.p12",
-           "not_after": "2030-01-25T20:59:12+00:00", "install": true, "outdated": []}}
+           "not_after": "2030-01-25T20:59:12+00:00", "install": true, "outdated": [], "held": [], "outcome": "changed"}}
+restored:
+  description:
+    - With I(restore_from), per facility code the backup restored (C(file)) and every newer backup passed over,
+      each with the reason (damaged, another password, expired, another clinic's). The recap and the work
+      report show the same.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"facility_code": "0110113719", "file": "pc01_7347DB..._1a2b3c4d.pfx", "not_after": "2029-10-24T00:00:00+00:00",
+            "passed_over": [{"file": "pc01_9A1F02..._5e6f7a8b.pfx",
+                             "reason": "damaged: the .pfx is not the file that was written (a bit flip, a truncation or a copy error)"}]}]
+outcome:
+  description: The worst of the codes' C(outcome) - C(blocked), C(missing), C(not_renewed), C(changed), C(ok).
+  returned: always
+  type: str
+  sample: changed
 installed:
   description: Certificates imported (or to be imported in check mode).
   returned: always

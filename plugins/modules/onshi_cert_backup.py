@@ -53,7 +53,9 @@ attributes:
     description: Reads the PC and reports which backups would be written; exports and writes nothing.
 notes:
   - Executions per host - 1; plus 1 when I(pc_copy_dir) is set and a new backup was written.
-  - A key that is not exportable cannot be backed up; the error says how to fix it.
+  - A key that is not exportable (renewed in place with the MPKI client tool) cannot be backed up; the task does
+    not fail, it reports C(not_exportable) in RV(attention) with the fix. An export that fails for another
+    reason fails the task after the other facility codes were backed up.
 seealso:
   - module: onshi.cert.onshi_cert
   - module: onshi.cert.onshi_cert_info
@@ -100,11 +102,26 @@ backups:
             "path": "backups/0110113719/pc01_7347DBD1D58904054EB47A9246BBD2E11CC0463F.pfx",
             "not_after": "2029-10-24T00:00:00+00:00", "encryption": "aes256", "new": true}]
 warnings:
-  description: Facility codes without a usable certificate (nothing to back up).
+  description: Facility codes without a usable certificate (nothing to back up), and kept certificates whose key is
+    not exportable.
   returned: always
   type: list
   elements: str
   sample: []
+attention:
+  description: What needs a person on this PC, each with a stable C(code) (for example C(not_exportable),
+    C(no_backup), C(expiring)), the message and the C(fix).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"code": "not_exportable", "facility_code": "2310322223", "thumbprint": "7347DBD1D58904054EB47A9246BBD2E11CC0463F",
+            "message": "the key of 7347DB... (2310322223) is not exportable: no backup is possible",
+            "fix": "keep the downloaded .p12 safe as the backup, or re-import it with an exportable key"}]
+attention_needed:
+  description: Whether the PC needs a person (any C(attention) entry).
+  returned: always
+  type: bool
+  sample: false
 host:
   description: Host facts read by the agent.
   returned: always

@@ -54,6 +54,7 @@ from .core.policy import (
     HostPlan,
     Judged,
     Scope,
+    held_codes,
     plan_host,
     refusal,
 )
@@ -208,7 +209,8 @@ def require_dpapi(state: State) -> None:
 
 
 def p12_offers(files: list[tuple[P12File | Path, str]], expect: Expectations) -> list[Judged]:
-    """Open and judge each ``(file, password)``; a file that cannot be used stops the task, naming it."""
+    """Open and judge each ``(file, password)``; a file that cannot be opened is an error naming it (the action
+    plugin gives that error to :func:`converge` as ``unreadable``: it holds the codes no other file serves)."""
     offers = []
     for item, password in files:
         path = item.path if isinstance(item, P12File) else Path(item)
@@ -220,8 +222,12 @@ def p12_offers(files: list[tuple[P12File | Path, str]], expect: Expectations) ->
     return offers
 
 
-def restore_offers(settings: Settings, index: backups.BackupIndex, restore_from: str) -> tuple[list[Judged], list[str]]:
-    """Return the chosen backup of each expected code of ``restore_from`` judged, and what was said of each."""
+def restore_offers(
+    settings: Settings, index: backups.BackupIndex, restore_from: str
+) -> tuple[list[Judged], list[str], list[dict[str, Any]]]:
+    """Return the chosen backup of each expected code of ``restore_from`` judged, what was said of each, and the
+    restore record: per code the backup used and every newer backup passed over with the reason (damaged, another
+    password, expired, another clinic's), for the task result, the recap and the work documents."""
     if settings.backup_dir is None or not settings.backup_password:
         raise WorkflowError(messages.MISSING_SETTING, what="restore_from", needs="backup_dir, backup_password")
     expect = settings.expect
@@ -248,28 +254,39 @@ def restore_offers(settings: Settings, index: backups.BackupIndex, restore_from:
     ]
     notes += [_("no usable backup for {detail}", detail=m) for m in missing]
     offers = [judge_bundle(c.bundle, expect, origin=str(c.backup.path), source="backup") for c in choices]
-    return offers, notes
+    records = [
+        {
+            "facility_code": c.facility_code,
+            "file": c.backup.path.name,
+            "not_after": c.backup.not_after.isoformat(),
+            "passed_over": [{"file": f, "reason": why} for f, _sep, why in (p.partition(": ") for p in c.passed_over)],
+        }
+        for c in choices
+    ]
+    return offers, notes, records
 
 
 # --- carrying out the plan ----------------------------------------------------------------------------------------
 
 
-def _refuse_early(expect: Expectations, offers: list[Judged]) -> None:
-    """Refuse a forged, foreign or wrong-code file before the PC is touched (its own chain and the pins decide).
+def _refuse_early(expect: Expectations, offers: list[Judged], unreadable: list[OnshiCertError]) -> None:
+    """Stop before the PC is touched when the files' problems already hold every expected code (then the plan
+    could change nothing): a file forged, foreign or of a wrong code by its own chain and the pins, or unreadable.
 
     Only a file whose root is not in it and not given as a PEM pin waits for the PC's stores.
     """
+    now = utcnow()
+    early: list[tuple[Judged, OnshiCertError]] = []
     for offer in offers:
-        refused = refusal(offer, expect, utcnow())
+        refused = refusal(offer, expect, now)
         if refused and not (refused[0] == "wrong_issuer" and offer.chain.root_missing):
-            raise PreflightError.refused(refused[0], refused[1], offer.origin)
-
-
-def _refuse(plan: HostPlan) -> None:
-    """Stop before any change when a file offered to this PC must never be installed."""
-    if plan.refusals:
-        offer, kind, message = plan.refusals[0]
-        raise PreflightError.refused(kind, message, offer.origin)
+            early.append((offer, PreflightError.refused(refused[0], refused[1], offer.origin)))
+    if not early and not unreadable:
+        return
+    problems = [(o.origin, o.code, e.text) for o, e in early] + [(e.file or "?", None, e.text) for e in unreadable]
+    served = {o.code for o in offers if o.code and all(o is not r for r, _e in early)}
+    if set(held_codes(expect.facility_codes, problems, served)) >= set(expect.facility_codes):
+        raise next(iter([e for _o, e in early] + unreadable))
 
 
 def back_up_removals(
@@ -529,6 +546,7 @@ def describe_plan(plan: HostPlan, check_mode: bool) -> dict[str, Any]:
                 "not_after": c.winner.info.not_after.isoformat() if c.winner else None,
                 "install": c.install,
                 "outdated": [{"file": o.origin, "reason": why} for o, why in c.outdated],
+                "held": list(dict.fromkeys(c.held)),
             }
             for code, c in plan.codes.items()
         },
@@ -559,24 +577,30 @@ def converge(
     host: str,
     *,
     offers: list[Judged] | None = None,
+    unreadable: list[OnshiCertError] | None = None,
     scope: Scope | None = None,
     backup_new: bool = False,
     min_days_left: int = 0,
     notes: list[str] | None = None,
+    restored: list[dict[str, Any]] | None = None,
     missing_fix: str | None = None,
 ) -> dict[str, Any]:
     """Bring the PC to the plan: the newest valid certificate per code, trusted, backed up; the stale ones gone.
 
-    ``offers`` are files judged on the controller; a forged, foreign or wrong-code file stops the
-    task before the PC is touched. ``min_days_left`` makes a code whose kept certificate expires
-    sooner fail (a renewal that did not happen is never reported as done). With ``missing_fix``, a
-    code left without a certificate fails the task (after what could be done was done), saying that fix.
+    Every code on its own: ``offers`` are files judged on the controller and ``unreadable`` the errors of files
+    that could not be opened; a forged, foreign, wrong-code or unreadable file holds the code it was for (the
+    plan changes nothing of it) while the other codes go ahead. ``min_days_left`` makes a code whose kept
+    certificate expires sooner fail (a renewal that did not happen is never reported as done). With
+    ``missing_fix``, a code left without a certificate fails the task, saying that fix. ``restored`` (the
+    record of :func:`restore_offers`) is returned as it is. Each of these fails the
+    task after what could be done was done (:func:`_finish`); when nothing was changed, the first is raised.
     """
     if not settings.expect.facility_codes:
         raise WorkflowError(messages.NO_EXPECTED_CODE)
     offers = offers or []
+    unreadable = unreadable or []
     scope = scope or Scope()
-    _refuse_early(settings.expect, offers)
+    _refuse_early(settings.expect, offers, unreadable)
     index = settings.index()
     mine = index.verified_map(index.thumbprints_of(host), settings.backup_password)
     export_except = sorted({o.thumbprint for o in offers} | {t for t, ok in mine.items() if ok})
@@ -587,10 +611,16 @@ def converge(
     pc = judge_installed(state.my, settings.expect, pool, backed_up=backed_up)
     offers = [judge_bundle(o.payload, settings.expect, origin=o.origin, source=o.source, pool=pool) for o in offers]
     plan = plan_host(
-        settings.expect, pc, offers, ca_present=state.ca_present(), ca_store=settings.ca_store, scope=scope
+        settings.expect,
+        pc,
+        offers,
+        ca_present=state.ca_present(),
+        ca_store=settings.ca_store,
+        scope=scope,
+        unreadable=[(e.file or "?", e.text) for e in unreadable],
     )
-    _refuse(plan)
-    _require_renewed(plan, min_days_left)
+    problems = [*unreadable, *(PreflightError.refused(kind, why, offer.origin) for offer, kind, why in plan.refusals)]
+    short = _not_renewed(plan, min_days_left)
     if plan.imports:
         require_dpapi(state)
     warnings = list(plan.warnings) + list(notes or [])
@@ -598,8 +628,8 @@ def converge(
     if settings.check_mode or not plan.changes:
         result = _result(state, plan, settings, runner, summary(state.my), backups=new_backups, warnings=warnings)
         result["changed"] = plan.changes or bool(new_backups)
-        result |= {"before": cert_rows(state.my), "after": predicted_rows(state, plan)}
-        return _require_every_code(result, plan, missing_fix)
+        result |= {"before": cert_rows(state.my), "after": predicted_rows(state, plan), "restored": restored or []}
+        return _finish(result, plan, problems, short, min_days_left, missing_fix)
     written, backup_notes = back_up_removals(state, plan, settings, index, host)
     after = apply(runner, state, plan, settings)
     for item in plan.imports:
@@ -614,8 +644,8 @@ def converge(
         backups=written + new_backups,
         warnings=warnings + backup_notes,
     )
-    result |= {"before": cert_rows(state.my), "after": cert_rows(after)}
-    return _require_every_code(result, plan, missing_fix)
+    result |= {"before": cert_rows(state.my), "after": cert_rows(after), "restored": restored or []}
+    return _finish(result, plan, problems, short, min_days_left, missing_fix)
 
 
 def cert_rows(certs: list[InstalledCert]) -> list[dict[str, Any]]:
@@ -652,27 +682,69 @@ def predicted_rows(state: State, plan: HostPlan) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: (row["facility_code"] or "", row["not_after"]))
 
 
-def _require_every_code(result: dict[str, Any], plan: HostPlan, fix: str | None) -> dict[str, Any]:
-    """Fail the task (keeping what was done) when a code has no certificate and the job must give every code one."""
-    if fix is None or not plan.missing:
-        return result
-    problems = [a.message for a in plan.attention if a.facility_code in plan.missing]
-    detail = _(
-        "needs a certificate for {codes} ({problems}), but no usable .p12 or backup was offered; {done}",
-        codes=", ".join(plan.missing),
-        problems="; ".join(problems),
-        done=_("what could be done was done") if result["changed"] else _("nothing was changed"),
-    )
-    error = WorkflowError(messages.CODE_WITHOUT_CERT, fix=fix, detail=detail)
-    result |= {"failed": True, "msg": error.describe(), "error_code": error.code}
+def _finish(
+    result: dict[str, Any],
+    plan: HostPlan,
+    problems: list[OnshiCertError],
+    short: dict[str, str],
+    min_days_left: int,
+    missing_fix: str | None,
+) -> dict[str, Any]:
+    """Give each code its outcome, and fail the task for every code that could not be finished: a file refused or
+    unreadable (its own error), a renewal that did not happen, a code the job must give a certificate but could
+    not. What was done for the other codes stays done and is said; when nothing changed, the first file or
+    renewal problem is raised as it is."""
+    done = _("what could be done was done") if result["changed"] else _("nothing was changed")
+    errors = list(problems)
+    if short:
+        detail = "; ".join(short.values())
+        errors.append(WorkflowError(messages.NOT_RENEWED, days=min_days_left, detail=detail, done=done))
+    if errors and not result["changed"]:
+        raise errors[0]
+    if missing_fix is not None and plan.missing:
+        found = [a.message for a in plan.attention if a.facility_code in plan.missing and a.code != "blocked"]
+        detail = _(
+            "needs a certificate for {codes} ({problems}), but no usable .p12 or backup was offered; {done}",
+            codes=", ".join(plan.missing),
+            problems="; ".join(found),
+            done=done,
+        )
+        errors.append(WorkflowError(messages.CODE_WITHOUT_CERT, fix=missing_fix, detail=detail))
+    touched = {i.code for i in plan.imports} | {r.item.code for r in plan.removals}
+    for code, entry in result["codes"].items():
+        entry["outcome"] = (
+            "blocked"
+            if plan.codes[code].held
+            else "missing"
+            if code in plan.missing
+            else "not_renewed"
+            if code in short
+            else "changed"
+            if code in touched
+            else "ok"
+        )
+    outcomes = [entry["outcome"] for entry in result["codes"].values()]
+    result["outcome"] = next((o for o in OUTCOMES if o in outcomes), "ok")
+    if errors:
+        result |= {
+            "failed": True,
+            "msg": " / ".join(e.describe() + (f" ({e.file})" if e.file else "") for e in errors),
+            "error_code": errors[0].code,
+            "fix": errors[0].fix,
+        }
     return result
 
 
-def _require_renewed(plan: HostPlan, min_days_left: int) -> None:
+#: Each code's outcome, worst first: the PC's outcome is the worst of its codes'.
+OUTCOMES = ("blocked", "missing", "not_renewed", "changed", "ok")
+
+
+def _not_renewed(plan: HostPlan, min_days_left: int) -> dict[str, str]:
+    """Return code -> why, for each code whose kept certificate is not valid for more than ``min_days_left`` days."""
     if min_days_left <= 0:
-        return
-    short = [
-        _(
+        return {}
+    return {
+        code: _(
             "{code}: {thumbprint} expires on {date}",
             code=code,
             thumbprint=c.winner.thumbprint,
@@ -682,9 +754,7 @@ def _require_renewed(plan: HostPlan, min_days_left: int) -> None:
         else f"{code}: {_('none')}"
         for code, c in plan.codes.items()
         if c.winner is None or c.winner.info.not_after <= _now_plus(min_days_left)
-    ]
-    if short:
-        raise WorkflowError(messages.NOT_RENEWED, days=min_days_left, detail="; ".join(short))
+    }
 
 
 def _now_plus(days: int) -> dt.datetime:
@@ -720,7 +790,11 @@ def _result(
 
 
 def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | None) -> dict[str, Any]:
-    """Back up the kept certificate of each facility code (``onshi_cert_backup``), verified, in one execution."""
+    """Back up the kept certificate of each facility code (``onshi_cert_backup``), verified, in one execution.
+
+    Every code on its own: a kept certificate whose key is not exportable (renewed in place with the MPKI client
+    tool, a state the docs call normal) is reported ``not_exportable`` and the PC needs a person; an export that
+    fails for another reason fails the task after the other codes were backed up."""
     if settings.backup_dir is None or not settings.backup_password:
         raise WorkflowError(messages.MISSING_SETTING, what="onshi_cert_backup", needs="backup_dir, backup_password")
     index = settings.index()
@@ -731,6 +805,7 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
     plan = plan_host(settings.expect, pc, scope=Scope(remove=False), ca_store=None)
     encryption = encryption_for_build(state.facts.os_build)
     done: list[dict[str, Any]] = []
+    failures: list[WorkflowError] = []
     warnings: list[str] = list(plan.warnings)
     for code, code_plan in sorted(plan.codes.items()):
         winner = code_plan.winner
@@ -755,12 +830,24 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
             continue
         item: InstalledCert = winner.payload
         if item.pfx is None:
-            raise WorkflowError(
-                messages.BACKUP_NOT_EXPORTABLE,
-                thumbprint=winner.thumbprint,
-                code=code,
-                detail=item.export_error or _("the key is not exportable"),
+            if winner.exportable is False:  # its attention (not_exportable) says so, with the fix
+                warnings.append(
+                    _(
+                        "{thumbprint} ({code}) is not backed up: its key is not exportable",
+                        thumbprint=winner.thumbprint,
+                        code=code,
+                    )
+                )
+                continue
+            failures.append(
+                WorkflowError(
+                    messages.BACKUP_NOT_EXPORTABLE,
+                    thumbprint=winner.thumbprint,
+                    code=code,
+                    detail=item.export_error or _("the key is not exportable"),
+                )
             )
+            continue
         data, bundle = backups.rebuild(
             item.pfx, state.export_password or "", winner.chain.ca_certificates, settings.backup_password, encryption
         )
@@ -786,7 +873,14 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
         )
     for entry in done:
         entry.pop("data", None)
+    if failures and not new:
+        raise failures[0]
     return {
+        **(
+            {"failed": True, "msg": " / ".join(f.describe() for f in failures), "error_code": failures[0].code}
+            if failures
+            else {}
+        ),
         "changed": bool(new),
         "backups": done,
         "warnings": list(dict.fromkeys(warnings)),

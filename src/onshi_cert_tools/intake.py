@@ -25,7 +25,7 @@ from onshi_cert.core import messages
 from onshi_cert.core.certinfo import CertificateInfo
 from onshi_cert.core.errors import OnshiCertError
 from onshi_cert.core.install import preflight
-from onshi_cert.core.paths import path_component, private_dir
+from onshi_cert.core.paths import path_component, private_dir, take_warnings
 from onshi_cert.core.policy import Expectations
 from onshi_cert.core.trust import TrustAnchors
 from onshi_cert.i18n import N_, display_width, pad, tr
@@ -273,7 +273,8 @@ def write(result: Plan, download_dir: Path, passwords: dict[str, str], out: Path
     if secret is None:
         raise IntakeError(messages.NO_VAULT_PASSWORD)
     certs = out / "certs"
-    for warning in private_dir(certs):
+    private_dir(certs)
+    for warning in take_warnings():
         print(warning, file=sys.stderr)
     changed = []
     vault = VaultLib([("default", secret)])

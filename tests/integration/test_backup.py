@@ -51,14 +51,15 @@ def test_two_codes_two_backups_and_old_build_gets_3des(reset_lab, tmp_path) -> N
     assert old["result"]["backups"][0]["encryption"] == "3des"
 
 
-def test_non_exportable_key_is_a_clear_error(reset_lab, tmp_path) -> None:
-    """A key that cannot be exported fails with the fix, writing nothing."""
+def test_a_key_that_is_not_exportable_needs_a_person_not_a_failure(reset_lab, tmp_path) -> None:
+    """Rule 11: a kept key that cannot be exported (renewed in place) is the PC's attention with its fix, never a
+    failed task; nothing is written."""
     result = backup(reset_lab, "nagoya-clinic-pc01", tmp_path)
-    assert result["status"] == "failed"
-    assert result["result"]["msg"].startswith("nagoya-clinic-pc01: [ONSHI-E087] cannot back up")
-    assert result["result"]["error_code"] == "ONSHI-E087"
-    assert "指定された状態で使用するには無効なキーです。" in result["result"]["msg"]  # a Japanese Windows PC
-    assert "Fix:" in result["result"]["msg"]
+    assert result["status"] == "ok", result["result"].get("msg")
+    assert result["result"]["changed"] is False and result["result"]["attention_needed"] is True
+    (item,) = [a for a in result["result"]["attention"] if a["code"] == "not_exportable"]
+    assert "downloaded .p12" in item["fix"]
+    assert any("not exportable" in w for w in result["result"]["warnings"])
     assert not (tmp_path / "b").exists()
 
 

@@ -226,7 +226,7 @@ def test_every_code_of_a_two_code_pc_is_provisioned_backed_up_and_restored(ca, t
     assert {i["facility_code"] for i in result["installed"]} == {CODE, DENTAL}
     assert len(my(host)) == 2 and len(backed_up(tmp_path)) == 2
     replacement = make_host(ca, [], codes=(CODE, DENTAL))
-    restored, notes = workflow.restore_offers(s, s.index(), "pc01")
+    restored, notes, _record = workflow.restore_offers(s, s.index(), "pc01")
     result = workflow.converge(LabRunner(replacement), s, "pc02", offers=restored, notes=notes, backup_new=True)
     assert set(my(replacement)) == set(my(host))
     assert sum("restoring" in w for w in result["warnings"]) == 2
@@ -266,7 +266,7 @@ def test_restore_skips_a_damaged_newest_backup_and_says_so(ca, tmp_path) -> None
     meta = json.loads(json_path.read_text())
     meta["sha256"] = __import__("hashlib").sha256(bytes(damaged)).hexdigest()
     json_path.write_text(json.dumps(meta))
-    restored, notes = workflow.restore_offers(s, s.index(), "old-pc")
+    restored, notes, _record = workflow.restore_offers(s, s.index(), "old-pc")
     assert [o.thumbprint for o in restored] == [thumbprint(old.cert)]
     assert newest.path.name in notes[0] and "does not open" in notes[0]
 
@@ -404,7 +404,7 @@ def test_a_hostile_host_name_keeps_its_backups_where_the_index_finds_them(ca, tm
     index = s.index()
     assert index.thumbprints_of(name) == sorted({old, thumbprint(new.cert)})
     assert backed_up(tmp_path).keys() == {old, thumbprint(new.cert)}
-    restored, _notes = workflow.restore_offers(s, index, name)
+    restored, _notes, _record = workflow.restore_offers(s, index, name)
     assert [o.thumbprint for o in restored] == [thumbprint(new.cert)]
 
 
@@ -436,3 +436,152 @@ def test_backups_are_private_to_the_controller_user(ca, tmp_path) -> None:
     modes = {p.name: (p.is_dir(), p.stat().st_mode & 0o777) for p in found}
     assert len(modes) > 3 and all(mode == (0o700 if folder else 0o600) for folder, mode in modes.values()), modes
 
+
+def unreadable(s: workflow.Settings, path: Path, password: str) -> OnshiCertError:
+    """Return the error of a file that cannot be opened, as the action plugin passes it on."""
+    with pytest.raises(OnshiCertError) as raised:
+        workflow.p12_offers([(path, password)], s.expect)
+    return workflow.PreflightError.wrap(raised.value, str(path))
+
+
+def test_a_two_code_pc_renews_the_code_whose_file_is_ready(ca, tmp_path) -> None:
+    """Per-code independence: medical's renewed .p12 is in certs/, dental's is not downloaded yet. Medical is
+    renewed (the old one backed up, then removed); dental stays as it was; the task fails naming dental only."""
+    host = make_host(ca, [{"code": CODE, "days_left": 20}, {"code": DENTAL, "days_left": 25}], codes=(CODE, DENTAL))
+    old = {code: t for t, _days in thumbs_of(host) for code in (CODE, DENTAL) if host_code(host, t) == code}
+    s = settings(ca, tmp_path, codes=(CODE, DENTAL))
+    renewed = ca.factory.leaf(CODE)
+    files = offers(s, p12_file(tmp_path, renewed, name=f"certs/pc01/{CODE}.p12"))
+    result = workflow.converge(LabRunner(host), s, "pc01", offers=files, backup_new=True, min_days_left=90)
+    assert result["failed"] is True and result["error_code"] == "ONSHI-E055" and DENTAL in result["msg"]
+    assert CODE not in result["msg"].split("not renewed")[1] and "what could be done was done" in result["msg"]
+    assert result["codes"][CODE]["outcome"] == "changed" and result["codes"][DENTAL]["outcome"] == "not_renewed"
+    assert result["outcome"] == "not_renewed"
+    assert set(my(host)) == {thumbprint(renewed.cert), old[DENTAL]}
+    assert {old[CODE], thumbprint(renewed.cert)} <= backed_up(tmp_path).keys()
+    with pytest.raises(OnshiCertError) as raised:  # the re-run has nothing left to do: it says dental, as it is
+        workflow.converge(LabRunner(host), s, "pc01", offers=files, backup_new=True, min_days_left=90)
+    assert raised.value.code == "ONSHI-E055" and "nothing was changed" in str(raised.value)
+    assert set(my(host)) == {thumbprint(renewed.cert), old[DENTAL]}
+
+
+@pytest.mark.parametrize("problem", ["forged", "wrong-password", "numeric-password", "other-clinic"])
+def test_a_blocked_code_never_stops_the_other_code(ca, tmp_path, problem) -> None:
+    """Per-code independence: one file of a two-code PC is forged, unreadable or another clinic's; the other code
+    is provisioned and backed up, nothing of the blocked code changes, and the task fails naming that file."""
+    host = make_host(ca, [{"code": DENTAL, "days_left": -3}], codes=(CODE, DENTAL), root_trusted=False)
+    ((expired, _),) = thumbs_of(host)
+    s = settings(ca, tmp_path, codes=(CODE, DENTAL))
+    good = ca.factory.leaf(CODE)
+    files = offers(s, p12_file(tmp_path, good, name=f"certs/pc01/{CODE}.p12"))
+    errors = []
+    bad_name = f"certs/pc01/{problem}.p12"
+    if problem == "forged":
+        files += offers(s, p12_file(tmp_path, ca.forged.leaf(DENTAL), name=bad_name))
+    elif problem == "other-clinic":
+        files += offers(s, p12_file(tmp_path, ca.factory.leaf(OTHER), name=bad_name))
+    elif problem == "wrong-password":
+        errors.append(unreadable(s, p12_file(tmp_path, ca.factory.leaf(DENTAL), name=bad_name), "9999"))
+    else:
+        with pytest.raises(OnshiCertError) as raised:
+            options.text_entry("passwords", bad_name, 42)
+        errors.append(workflow.PreflightError.wrap(raised.value, str(tmp_path / bad_name)))
+    result = workflow.converge(LabRunner(host), s, "pc01", offers=files, unreadable=errors, backup_new=True)
+    assert set(my(host)) == {thumbprint(good.cert), expired}  # dental's expired one waits with its code
+    assert thumbprint(good.cert) in backed_up(tmp_path) and roots(host) == {thumbprint(ca.factory.root)}
+    assert result["failed"] is True and bad_name.split("/")[-1] in result["msg"]
+    assert result["codes"][CODE]["outcome"] == "changed" and result["codes"][DENTAL]["outcome"] == "blocked"
+    assert result["outcome"] == "blocked" and result["attention_needed"] is True
+    blocked = [a for a in result["attention"] if a["code"] == "blocked"]
+    assert [a["facility_code"] for a in blocked] == [DENTAL] and blocked[0]["fix"]
+
+
+def test_a_file_that_blocks_every_code_stops_before_the_pc_is_touched(ca, tmp_path) -> None:
+    """A single-code PC whose only file cannot be opened: the task stops, naming the file, without a request."""
+    host = make_host(ca, [{"code": CODE, "days_left": -3}])
+    before = my(host)
+    s = settings(ca, tmp_path)
+    error = unreadable(s, p12_file(tmp_path, ca.factory.leaf(CODE)), "9999")
+    runner = LabRunner(host)
+    with pytest.raises(OnshiCertError) as raised:
+        workflow.converge(runner, s, "pc01", offers=[], unreadable=[error])
+    assert raised.value.code == "ONSHI-E012" and runner.executions == 0 and my(host) == before
+
+
+def host_code(host: WindowsHost, thumb: str) -> str:
+    """Return the facility code in the CN of a certificate in the operator's My."""
+    stored = next(s for s in host.user_store("OQSComApp") if s.thumbprint == thumb)
+    return stored.certificate().subject.rfc4514_string().split("CN=")[1][:10]
+
+
+@pytest.mark.parametrize("damage", ["bit-flip", "truncated", "pfx-gone", "manifest-garbled"])
+def test_a_restore_names_every_newer_backup_it_passed_over(ca, tmp_path, damage) -> None:
+    """Restores: the old PC's newest backup is damaged as a disk or a copy damages it (its manifest untouched): the
+    older good backup is restored, and the result names the damaged one with its reason; the PC holds the older."""
+    s = settings(ca, tmp_path)
+    old = ca.factory.leaf(CODE, days_left=400)
+    new = ca.factory.leaf(CODE, days_left=1100)
+    for issued in (old, new):
+        workflow.converge(
+            LabRunner(make_host(ca, [])), s, "old-pc", offers=offers(s, p12_file(tmp_path, issued)), backup_new=True
+        )
+    newest = next(b for b in s.index().backups if b.thumbprint == thumbprint(new.cert))
+    data = newest.path.read_bytes()
+    if damage == "bit-flip":
+        newest.path.write_bytes(data[:100] + bytes([data[100] ^ 0x01]) + data[101:])
+    elif damage == "truncated":
+        newest.path.write_bytes(data[: len(data) // 2])
+    elif damage == "pfx-gone":
+        newest.path.unlink()
+    else:
+        newest.path.with_suffix(".json").write_text("{not json")
+    restored, notes, record = workflow.restore_offers(s, s.index(), "old-pc")
+    assert [o.thumbprint for o in restored] == [thumbprint(old.cert)]
+    ((passed,),) = [r["passed_over"] for r in record]
+    assert passed["file"] == newest.path.name and passed["reason"]
+    assert newest.path.name in notes[0] and ("damaged" in notes[0] or "missing" in notes[0])
+    replacement = make_host(ca, [])
+    result = workflow.converge(LabRunner(replacement), s, "new-pc", offers=restored, notes=notes, restored=record)
+    assert set(my(replacement)) == {thumbprint(old.cert)}
+    assert result["restored"] == record and any(newest.path.name in w for w in result["warnings"])
+
+
+def test_a_restore_with_only_a_damaged_backup_names_it_and_changes_nothing(ca, tmp_path) -> None:
+    """No usable backup: the error names the damaged one; the replacement PC is untouched."""
+    s = settings(ca, tmp_path)
+    workflow.converge(
+        LabRunner(make_host(ca, [])),
+        s,
+        "old-pc",
+        offers=offers(s, p12_file(tmp_path, ca.factory.leaf(CODE))),
+        backup_new=True,
+    )
+    (only,) = s.index().backups
+    only.path.write_bytes(only.path.read_bytes()[:-7])
+    with pytest.raises(OnshiCertError) as raised:
+        workflow.restore_offers(s, s.index(), "old-pc")
+    assert raised.value.code == "ONSHI-E085" and only.path.name in str(raised.value)
+
+
+@pytest.mark.parametrize("broken", [{"key": False}, {"client_auth": False}], ids=["key-gone", "not-client-auth"])
+def test_a_newer_certificate_that_cannot_be_used_needs_a_person(ca, tmp_path, broken) -> None:
+    """Audit: a newer certificate of the PC's code whose key is gone sits beside the working older one: the kept one
+    is the older, nothing is removed, and the PC is 要対応 with the reason and the fix (Windows picks one)."""
+    host = make_host(
+        ca, [{"code": CODE, "days_left": 500}, {"code": CODE, "days_left": 1100, "terminal": "02", **broken}]
+    )
+    (newer, _), (older, _) = thumbs_of(host)
+    s = settings(ca, tmp_path)
+    report = workflow.audit(LabRunner(host), s.expect, face_auth_path="C:\\x", face_auth_minimum="0")
+    assert report["plan"]["keep"] == {CODE: older} and report["attention"] is True
+    (problem,) = [p for p in report["problems"] if p["code"] == "newer_unusable"]
+    assert (
+        problem["thumbprint"] == newer
+        and "install its .p12 again" in problem["fix"]
+        and "Windows" in problem["message"]
+    )
+    assert report["status"] == "newer_unusable"
+    before = my(host)
+    result = workflow.converge(LabRunner(host), s, "pc01", scope=Scope())
+    assert my(host) == before and result["attention_needed"] is True
+    assert "newer_unusable" in [a["code"] for a in result["attention"]]

@@ -29,6 +29,7 @@ PROBLEMS = (
     "wrong_issuer",
     "bad_code",
     "no_key",
+    "newer_unusable",
     "expiring",
     "duplicate",
     "no_backup",

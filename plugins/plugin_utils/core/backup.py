@@ -202,6 +202,25 @@ def _load(manifest: Path) -> Backup | None:
         return None
 
 
+def damage(manifest: Path) -> tuple[dt.datetime | None, str]:
+    """Return what a backup's manifest says its certificate's expiry is (None when it cannot say) and why the
+    backup cannot be used as written (for a manifest :func:`_load` refuses)."""
+    try:
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+        not_after = dt.datetime.fromisoformat(meta["not_after"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, _("damaged: its manifest cannot be read")
+    try:
+        data = manifest.with_name(str(meta.get("pfx") or manifest.with_suffix(".pfx").name)).read_bytes()
+    except (OSError, ValueError, TypeError):
+        return not_after, _("its .pfx file is missing")
+    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        return not_after, _(
+            "damaged: the .pfx is not the file that was written (a bit flip, a truncation or a copy error)"
+        )
+    return not_after, _("damaged")
+
+
 @dataclass
 class Listed:
     """A manifest as its name tells it (``<code>/<host>_<thumbprint>_<sha8>.json``), before it is read (its path
@@ -409,6 +428,24 @@ class BackupIndex:
             if b.host == host
         ]
 
+    def damaged(self, host: str | None = None, code: str | None = None) -> list[tuple[Listed, dt.datetime | None, str]]:
+        """Return the manifests of ``host`` (or of facility code ``code``) whose backup cannot be used as written,
+        each with the expiry its manifest states (None when unreadable) and why: a restore names each one."""
+        names = {host, path_component(host)} if host is not None else set()
+        folder = path_component(code) if code is not None else None
+        items = self._listed(
+            lambda f, n: (folder is None or f == folder) and (not names or n.startswith(tuple(f"{x}_" for x in names)))
+        )
+        found = []
+        for item in items:
+            if (host is not None and item.host not in names) or (folder is not None and item.facility_code != folder):
+                continue
+            if item.path not in self._loaded:
+                self._loaded[item.path] = _load(item.path)
+            if self._loaded[item.path] is None:
+                found.append((item, *damage(item.path)))
+        return found
+
     def of_code(self, code: str) -> list[Backup]:
         """Return the backups of one facility code."""
         folder = path_component(code)
@@ -484,6 +521,7 @@ def choose_restore(
             )
     else:
         pool = index.of_host(restore_from)
+    damaged = index.damaged(code=restore_from) if by_code else index.damaged(host=restore_from)
     choices: list[RestoreChoice] = []
     missing: list[str] = []
     for code in codes:
@@ -498,6 +536,12 @@ def choose_restore(
                 chosen = backup
                 break
             passed.append(f"{backup.path.name}: {why}")
+        passed += [
+            f"{item.name.removesuffix('.json')}.pfx: {why}"
+            for item, not_after, why in damaged
+            if item.facility_code == path_component(code)
+            and (chosen is None or not_after is None or not_after >= chosen.not_after)
+        ]
         if chosen is None:
             missing.append(f"{code} ({'; '.join(passed) if passed else _('no backup')})")
             continue

@@ -214,7 +214,7 @@ NOT_IMPORTED = Message(
 )
 NOT_RENEWED = Message(
     "ONSHI-E055",
-    N_("not renewed: no certificate valid for more than {days} days ({detail}); nothing was changed"),
+    N_("not renewed: no certificate valid for more than {days} days ({detail}); {done}"),
     N_("renew on the PC with the MPKI client tool, or put the renewed .p12 in the certs folder, then re-run"),
 )
 CODE_WITHOUT_CERT = Message(

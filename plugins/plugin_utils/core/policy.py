@@ -11,6 +11,8 @@ Every caller (the action plugins, the roles through them, intake, inspect, the a
    stated reason its key cannot be exported. Valid certificates of other codes stay.
 3. Trust is pinned: "ours" means a signature chain to a pinned root, never an issuer name.
 4. One clinic, one code: the code comes from one named subject field and must be unambiguous.
+5. Every code on its own: a file refused or unreadable holds the code it was for (nothing of that code is
+   imported, trusted or removed); the other codes of the PC go ahead.
 """
 
 from __future__ import annotations
@@ -285,11 +287,12 @@ class CodePlan:
     code: str
     winner: Judged | None = None
     outdated: list[tuple[Judged, str]] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # why nothing of this code changes: the files refused for it
 
     @property
     def install(self) -> bool:
         """Return True when the kept certificate must be imported (it comes from a file)."""
-        return self.winner is not None and self.winner.source != "pc"
+        return self.winner is not None and self.winner.source != "pc" and not self.held
 
 
 @dataclass
@@ -319,6 +322,11 @@ class HostPlan:
     def missing(self) -> list[str]:
         """Return the expected codes with no usable certificate anywhere."""
         return [code for code, c in self.codes.items() if c.winner is None]
+
+    @property
+    def held(self) -> dict[str, list[str]]:
+        """Return facility code -> why it is held (a file for it was refused or could not be opened)."""
+        return {code: c.held for code, c in self.codes.items() if c.held}
 
     @property
     def changes(self) -> bool:
@@ -384,11 +392,15 @@ def plan_host(
     ca_store: str | None = "LocalMachine\\Root",
     scope: Scope | None = None,
     now: dt.datetime | None = None,
+    unreadable: Sequence[tuple[str, str]] = (),
 ) -> HostPlan:
     """Return the plan for one PC: per code the newest valid certificate, its import and CAs, and what goes.
 
     ``pc`` is ``CurrentUser\\My`` judged; ``offers`` are files (``.p12`` or backups) judged;
-    ``ca_present`` the thumbprints already in the root and intermediate stores.
+    ``ca_present`` the thumbprints already in the root and intermediate stores; ``unreadable`` the files offered
+    that could not be opened, as (file, why). A refused file holds the code it claims; a file whose code is not
+    known (unreadable, or claiming no expected code) holds every code that no usable file serves. A held code
+    keeps what the PC has and changes nothing; the other codes go ahead (rule 5).
     """
     now = now or utcnow()
     scope = scope or Scope()
@@ -403,7 +415,16 @@ def plan_host(
         else:
             usable_offers.append(offer)
 
+    held = held_codes(
+        expected,
+        [(o.origin, o.code, why) for o, _kind, why in plan.refusals] + [(f, None, why) for f, why in unreadable],
+        {o.code for o in usable_offers if o.code},
+    )
     for code in expected:
+        if code in held:  # what the PC holds for it stays as it is
+            mine = [c for c in pc if c.code == code]
+            plan.codes[code] = CodePlan(code, _winner([c for c in mine if c.usable(now)]), held=held[code])
+            continue
         mine = [c for c in (*pc, *usable_offers) if c.code == code]
         code_plan = CodePlan(code, _winner([c for c in mine if c.usable(now)]))
         winner = code_plan.winner
@@ -413,6 +434,7 @@ def plan_host(
             if winner is None:
                 why = _unusable(offer, now)
                 plan.refusals.append((offer, "expired" if now >= offer.info.not_after else "not_yet_valid", why))
+                code_plan.held.append(f"{offer.origin}: {why}")
             elif offer.usable(now):
                 why = _(
                     "older than {thumbprint} ({source}, until {date})",
@@ -431,6 +453,26 @@ def plan_host(
     return plan
 
 
+def held_codes(
+    expected: Sequence[str], problems: Iterable[tuple[str, str | None, str]], served: set[str]
+) -> dict[str, list[str]]:
+    """Return each expected code that a problem file holds -> the reasons (``file: why``); ``problems`` are (file,
+    the code it claims or None, why) and ``served`` the codes a usable file serves. A file holds the code it
+    claims; one whose code is unknown or unexpected holds every code no usable file serves (it may have been for
+    any of them). More problems, or fewer usable files, only ever hold more codes."""
+    held: dict[str, list[str]] = {}
+    unknown = []
+    for origin, code, why in problems:
+        if code in expected:
+            held.setdefault(code, []).append(f"{origin}: {why}")
+        else:
+            unknown.append(f"{origin}: {why}")
+    for code in expected if unknown else ():
+        if code not in served:
+            held.setdefault(code, []).extend(unknown)
+    return held
+
+
 def _unusable(item: Judged, now: dt.datetime) -> str:
     if now >= item.info.not_after:
         return _("expired on {date}", date=f"{item.info.not_after:%Y-%m-%d}")
@@ -438,7 +480,25 @@ def _unusable(item: Judged, now: dt.datetime) -> str:
         return _("valid only from {when} UTC", when=f"{item.info.not_before:%Y-%m-%d %H:%M}")
     if not item.key_ok:
         return _("its private key is missing or cannot be opened")
+    if not item.info.client_auth:
+        return _("the certificate is not for client authentication")
     return _("not usable")
+
+
+def _newer_unusable(winner: Judged, pc: Sequence[Judged], now: dt.datetime) -> list[Judged]:
+    """Return the PC's certificates of the winner's code that expire later but cannot be used (a lost key, no
+    client authentication): Windows may offer one of them to the clinic's software instead of the kept one. A
+    certificate not valid yet is not among them: it is a renewal installed ahead, which needs no one."""
+    return [
+        c
+        for c in pc
+        if c.ours
+        and c.code == winner.code
+        and c.thumbprint != winner.thumbprint
+        and c.info.not_after > winner.info.not_after
+        and c.valid_at(now)
+        and not c.usable(now)
+    ]
 
 
 def _plan_trust(plan: HostPlan, ca_present: Iterable[str], ca_store: str | None) -> None:
@@ -446,7 +506,7 @@ def _plan_trust(plan: HostPlan, ca_present: Iterable[str], ca_store: str | None)
     present = {t.upper() for t in ca_present}
     for code_plan in plan.codes.values():
         winner = code_plan.winner
-        if winner is None:
+        if winner is None or code_plan.held:
             continue
         root = winner.chain.root
         wanted: list[tuple[str, x509.Certificate]] = []
@@ -462,7 +522,7 @@ def _plan_trust(plan: HostPlan, ca_present: Iterable[str], ca_store: str | None)
 
 def _plan_removals(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], scope: Scope, now: dt.datetime) -> None:
     kept = set(plan.keep.values())
-    holds_all = not plan.missing
+    holds_all = not plan.missing and not plan.held  # a retired code goes only once every expected code is settled
     for item in pc:
         forced = item.thumbprint in scope.force
         if not item.ours or item.info.is_ca:
@@ -470,6 +530,14 @@ def _plan_removals(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], s
                 plan.stays[item.thumbprint] = _("it does not chain to the pinned root: onshi-cert never removes it")
             continue
         why_stale = None if item.thumbprint in kept else _why_stale(item, plan, expect, holds_all, now)
+        if item.code in plan.held:
+            if why_stale is not None:
+                plan.stays[item.thumbprint] = _(
+                    "stale ({detail}), but {code} is on hold: a file for it was refused",
+                    detail=why_stale[1],
+                    code=item.code,
+                )
+            continue
         if why_stale is None and not forced:
             if item.thumbprint in scope.thumbprints:
                 plan.stays[item.thumbprint] = _why_it_stays(item, plan)
@@ -536,6 +604,19 @@ def _why_stale(
 def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], now: dt.datetime) -> None:
     kept = set(plan.keep.values())
     for code, code_plan in plan.codes.items():
+        if code_plan.held:
+            plan.attention.append(
+                Attention(
+                    "blocked",
+                    _(
+                        "nothing was changed for {code}: {detail}",
+                        code=code,
+                        detail="; ".join(dict.fromkeys(code_plan.held)),
+                    ),
+                    _("correct or replace the file named (the task's error says how), then run the job again"),
+                    facility_code=code,
+                )
+            )
         winner = code_plan.winner
         if winner is None:
             expired = [c for c in pc if c.ours and c.code == code and now >= c.info.not_after]
@@ -569,6 +650,27 @@ def _plan_attention(plan: HostPlan, expect: Expectations, pc: Sequence[Judged], 
                     )
                 )
             continue
+        for newer in _newer_unusable(winner, pc, now):
+            plan.attention.append(
+                Attention(
+                    "newer_unusable",
+                    _(
+                        "{thumbprint} ({code}, until {date}) is newer than the kept {kept} but cannot be used: {why}; "
+                        "which of the two the clinic's software takes is Windows' choice",
+                        thumbprint=newer.thumbprint,
+                        code=code,
+                        date=f"{newer.info.not_after:%Y-%m-%d}",
+                        kept=winner.thumbprint,
+                        why=_unusable(newer, now),
+                    ),
+                    _(
+                        "install its .p12 again (onshi_cert state: present) to give it a working key; without one, "
+                        "check with the clinic and delete it in certmgr.msc"
+                    ),
+                    thumbprint=newer.thumbprint,
+                    facility_code=code,
+                )
+            )
         days = winner.days_left(now)
         if days < expect.warn_days:
             plan.attention.append(

@@ -61,6 +61,7 @@ TEXT: dict[str, str] = {
     "status.wrong_facility": N_("other facility's certificate"),
     "status.wrong_issuer": N_("wrong issuer"),
     "status.no_key": N_("no private key"),
+    "status.newer_unusable": N_("newer certificate unusable"),
     "status.expiring": N_("expiring"),
     "status.duplicate": N_("same certificate on two PCs"),
     "status.no_backup": N_("no backup"),
@@ -85,6 +86,10 @@ PROBLEM_TEXT = {
     "wrong_facility": N_("A certificate of another facility code is on the PC ({thumbprint})"),
     "wrong_issuer": N_("A certificate from another issuer is on the PC ({thumbprint})"),
     "no_key": N_("The certificate for {facility_code} has no private key"),
+    "newer_unusable": N_(
+        "A newer certificate for {facility_code} cannot be used ({thumbprint}): Windows may offer it instead of the "
+        "working one"
+    ),
     "expiring": N_("The certificate for {facility_code} expires in {days} days"),
     "duplicate": N_("The same certificate is on another PC too ({thumbprint})"),
     "no_backup": N_("No backup ({thumbprint})"),

@@ -38,6 +38,8 @@ TEXT = {
     "reason": N_("Reason"),
     "trust": N_("Trusted root / intermediate CA"),
     "backup": N_("Backup"),
+    "restored": N_("Restored from backup"),
+    "passed_over": N_("Newer backup not used"),
     "downtime": N_("Expected downtime: none (the certificate in use stays until the new one is verified)"),
     "before": N_("Before"),
     "after": N_("After"),
@@ -103,6 +105,7 @@ def _pc(entry: PcEntry) -> dict[str, Any]:
         "removed": result.get("removed") or [],
         "ca_added": result.get("ca_added") or [],
         "backups": [b for b in result.get("backups") or [] if b.get("new")],
+        "restored": result.get("restored") or [],
         "before": result.get("before") or [],
         "after": result.get("after") or [],
         "error": {

@@ -198,12 +198,12 @@ def test_no_removal_without_a_way_back(factory, expect, now, pc_kwargs, route) -
 
 
 def test_forged_and_foreign_certificates_are_never_touched(factory, forged, expect, now) -> None:
-    """A forged certificate claiming the code stays and needs a person; a .p12 from it is refused."""
+    """A forged certificate claiming the code stays and needs a person; a .p12 from it is refused and holds its code."""
     fake = pc(forged.leaf(CODE, days_left=-3), expect, forged)
     mine = pc(factory.leaf(CODE), expect, factory)
     plan = plan_host(expect, [fake, mine], [offer(forged.leaf(CODE), expect)], now=now)
     assert plan.removals == [] and plan.keep == {CODE: mine.thumbprint}
-    assert [a.code for a in plan.attention] == ["wrong_issuer"]
+    assert [a.code for a in plan.attention] == ["blocked", "wrong_issuer"]
     assert [code for _, code, _ in plan.refusals] == ["wrong_issuer"]
 
 
