@@ -100,6 +100,7 @@ LABELS: dict[str, str] = {
     "min_build": N_("Lowest Windows build that imports it"),
     "any_build": N_("any"),
     "verdict": N_("Verdict"),
+    "stage": N_("MPKI client tool warning"),
     "renewal": N_("Renewal"),
     "yes": N_("yes"),
     "no": N_("no"),

@@ -32,7 +32,7 @@ from onshi_cert.core.certinfo import utcnow
 from onshi_cert.core.facility import DEFAULT_FIELD, DEFAULT_PATTERN
 from onshi_cert.core.install import judge_bundle
 from onshi_cert.core.trust import TrustAnchors, fingerprint, is_ca, is_self_signed, load_certificates, spki_pin
-from onshi_cert.i18n import N_, detect_lang, display_width, pad, t
+from onshi_cert.i18n import N_, detect_lang, display_width, pad, t, tr
 from onshi_cert.i18n import say as _
 
 PASSWORD_ENV = "ONSHI_CERT_PASSWORD"
@@ -70,6 +70,29 @@ file of the root: 'onshi-cert pin FILE' prints the fingerprint), or with ONSHI_C
 
 The password is read from --password-file, else from the environment variable named by
 --password-env (default ONSHI_CERT_PASSWORD), else from a prompt; never from an argument."""
+
+
+#: What to do about each verdict of a file (the fix refusing it on a PC would give; none for OK).
+RENEW_FIX = N_(
+    "renew before the deadline: with the MPKI client tool on the PC, or apply on the portal and install the renewed "
+    ".p12 with renew.yml"
+)
+
+
+def verdict_fix(verdict: str, lang: str) -> str:
+    """Return what to do about a file with ``verdict`` ('' for OK) in ``lang``: the fix a PC's refusal of it gives."""
+    if verdict == Verdict.OK.value:
+        return ""
+    if verdict == Verdict.EXPIRING.value:
+        return tr(lang, RENEW_FIX)
+    refused = messages.REFUSED.get(verdict)
+    return tr(lang, refused.fix if refused else messages.P12_NO_KEY.fix)
+
+
+BER_NOTE = N_(
+    "the file is BER-encoded, not the DER the PKCS#12 standard asks for: it was read through cryptography's "
+    "fallback (Windows imports such files); should a later cryptography refuse it, download it again"
+)
 
 
 def read_password(args: argparse.Namespace) -> str:
@@ -142,7 +165,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         "encryption": bundle.protection.label,
         "min_windows_build": bundle.protection.min_windows_build,
         "renewal": plan.to_dict(),
+        "fix": verdict_fix(assessment.verdict.value, lang),
+        "ber": bundle.ber,
     }
+    if bundle.ber:
+        result["certificate"]["warnings"].append(tr(lang, BER_NOTE))
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
@@ -182,8 +209,11 @@ def _print_human(result: dict, lang: str) -> None:
                 cost=f"{renewal['cost_yen']:,}",
             ),
         ),
-        ("verdict", f"{t('verdict.' + result['verdict'], lang)} ({t('stage.' + result['stage'], lang)})"),
+        ("stage", t("stage." + result["stage"], lang)),
+        ("verdict", t("verdict." + result["verdict"], lang)),
     ]
+    if result["fix"]:
+        rows.append(("fix", result["fix"]))
     width = max(display_width(t(k, lang)) for k, _ in rows)
     for key, value in rows:
         print(f"{pad(t(key, lang), width)}  {value}")

@@ -58,7 +58,18 @@ P12_NO_KEY = Message(
 P12_KEY_MISMATCH = Message(
     "ONSHI-E015",
     N_("no certificate in the PKCS#12 file matches its private key"),
-    N_("use the .p12 saved by the download site, or a backup exported WITH its private key"),
+    N_(
+        "the key and the certificates in it do not belong together: use the .p12 saved by the download site, or a "
+        "backup exported from the PC where the certificate works"
+    ),
+)
+P12_NO_CERT = Message(
+    "ONSHI-E019",
+    N_("the PKCS#12 file holds a private key but no certificate"),
+    N_(
+        "it is not the file the download site saves, or it was exported without its certificate: use the .p12 "
+        "from the download site, or export the certificate again from the PC (certmgr.msc, with its private key)"
+    ),
 )
 FILE_UNREADABLE = Message(
     "ONSHI-E016", N_("cannot read the file ({reason})"), N_("check the path, or put the downloaded .p12 there")

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import hashlib
 import hmac
+import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -223,6 +224,7 @@ class Pkcs12Bundle:
     chain: list[x509.Certificate]
     protection: Protection
     friendly_name: str | None = None
+    ber: bool = False  # read only through cryptography's BER fallback (not the DER the standard asks for)
 
     # Deliberately no "is the issuer genuine" here: certificates inside the same file prove nothing.
     # Trust is a chain to a pinned root (onshi_cert.core.trust), judged by onshi_cert.core.policy.
@@ -282,7 +284,9 @@ def load_pkcs12(data: bytes, password: str) -> Pkcs12Bundle:
     try:
         # OpenSSL checks the MAC (when the file has one) before it decrypts anything, so a file that opens here
         # matched it; only a failure needs the slower check in Python that tells a wrong password from damage.
-        loaded = pkcs12.load_pkcs12(data, password.encode())
+        with warnings.catch_warnings(record=True) as said:  # the BER fallback is said once, as the bundle's flag
+            warnings.simplefilter("always")
+            loaded = pkcs12.load_pkcs12(data, password.encode())
     except ValueError as exc:
         mac_ok = _mac_matches(layout, password)
         if mac_ok is False and _key_bag_opens(layout, password):
@@ -293,6 +297,8 @@ def load_pkcs12(data: bytes, password: str) -> Pkcs12Bundle:
     if loaded.key is None:
         raise NoPrivateKeyError(messages.P12_NO_KEY)
     certs = ([loaded.cert.certificate] if loaded.cert else []) + [c.certificate for c in loaded.additional_certs]
+    if not certs:
+        raise NoPrivateKeyError(messages.P12_NO_CERT)
     leaves = certificates_of(loaded.key, certs)
     if not leaves:
         raise NoPrivateKeyError(messages.P12_KEY_MISMATCH)
@@ -304,4 +310,5 @@ def load_pkcs12(data: bytes, password: str) -> Pkcs12Bundle:
         chain=[c for c in certs if c != leaf],
         protection=layout.protection,
         friendly_name=name.decode(errors="replace") if name else None,
+        ber=any("falling back to parsing as BER" in str(w.message) for w in said),
     )
