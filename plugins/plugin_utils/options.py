@@ -40,8 +40,9 @@ def spec(**options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _as_written(value: int) -> str:
-    """Return how an unquoted YAML number was probably written (octal when it reads as one)."""
-    return f"'0{value:o}'" if value and len(f"{value:o}") < 12 else f"'{value}'"
+    """Return how an unquoted YAML number was probably written (octal when it reads as one; at least the download
+    password's 4 digits: ``0042`` reads as 34 and is shown as '0042', not '042')."""
+    return f"'{'0' + format(value, 'o'):0>4}'" if value and len(f"{value:o}") < 12 else f"'{value}'"
 
 
 #: Options holding the whole fleet's entries (the shared vault of download passwords): a task checks only the

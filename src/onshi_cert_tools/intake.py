@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from onshi_cert import options
 from onshi_cert.core import messages
 from onshi_cert.core.certinfo import CertificateInfo
 from onshi_cert.core.errors import OnshiCertError
@@ -92,8 +93,11 @@ def decode_text(data: bytes, path: Path) -> str:
         raise IntakeError(messages.TEXT_ENCODING, path=path) from None
 
 
-def read_passwords(path: Path, secret: Any) -> dict[str, str]:
-    """Read passwords keyed by file name or Request ID from CSV (``file,password``) or YAML, vaulted or not."""
+def read_passwords(path: Path, secret: Any) -> dict[str, Any]:
+    """Read passwords keyed by file name or Request ID from CSV (``file,password``) or YAML, vaulted or not.
+
+    YAML values are kept as YAML typed them: an unquoted ``0042`` is the number 34, which :func:`plan` refuses for
+    that file with the same message and fix as provisioning (quote it), never tried as a password."""
     from ansible.parsing.vault import VaultLib, is_encrypted
 
     data = path.read_bytes()
@@ -112,7 +116,7 @@ def read_passwords(path: Path, secret: Any) -> dict[str, str]:
         loaded = loaded["onshi_cert_p12_passwords"]
     if not isinstance(loaded, dict):
         raise IntakeError(messages.PASSWORDS_SHAPE, path=path)
-    return {str(k): str(v) for k, v in loaded.items()}
+    return {str(k): v for k, v in loaded.items() if v is not None}
 
 
 def inventory_hosts(inventory: str) -> dict[str, list[str]]:
@@ -154,11 +158,13 @@ def audit_state(report: Path | None) -> tuple[dict[str, set[str]], dict[str, set
     return needs, holds
 
 
-def _judge(path: Path, password: str | None, anchors: TrustAnchors) -> tuple[CertificateInfo | None, str]:
-    """Judge a downloaded file exactly as provisioning would (the policy's preflight), before any PC."""
-    if password is None:
+def _judge(path: Path, key: str, value: Any, anchors: TrustAnchors) -> tuple[CertificateInfo | None, str]:
+    """Judge a downloaded file exactly as provisioning would (typed password, the policy's preflight), before any PC;
+    ``value`` is the password found under ``key`` (None: none)."""
+    if value is None:
         return None, _("no password for this file in the passwords file")
     try:
+        password = options.text_entry("onshi_cert_p12_passwords", key, value)
         judged = preflight(path.read_bytes(), password, Expectations((), anchors), origin=path.name)
     except OnshiCertError as exc:
         return None, exc.describe()
@@ -196,7 +202,7 @@ def inventory_anchors(inventory: str) -> TrustAnchors:
 def plan(
     download_dir: Path,
     hosts: dict[str, list[str]],
-    passwords: dict[str, str],
+    passwords: dict[str, Any],
     audit: Path | None = None,
     anchors: TrustAnchors | None = None,
 ) -> Plan:
@@ -206,8 +212,8 @@ def plan(
     usable: list[tuple[Path, CertificateInfo]] = []
     seen: dict[str, str] = {}
     for path in sorted(p for p in download_dir.iterdir() if p.suffix.lower() in (".p12", ".pfx")):
-        password = passwords.get(path.name, passwords.get(path.stem))
-        info, reason = _judge(path, password, anchors or TrustAnchors())
+        key = path.name if path.name in passwords else path.stem
+        info, reason = _judge(path, key, passwords.get(key), anchors or TrustAnchors())
         if info is None:
             result.decisions.append(Decision(path.name, "rejected", reason=reason))
             continue
