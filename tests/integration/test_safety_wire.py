@@ -7,6 +7,7 @@ reading the PC's stores and the backup folder afterwards.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,110 @@ def test_the_audit_can_fail_the_job_when_pcs_need_a_person(reset_lab) -> None:
     assert "claims to be from" in recap_line(run, "fukuoka-shika-pc01")
     assert "not exportable" in recap_line(run, "nagoya-clinic-pc01")
     assert (lab.state_dir / "reports" / "latest" / "report.html").exists()
+
+
+# --- safety, round 3 ------------------------------------------------------------------------------------------
+
+
+def with_my_store(lab, lab_ca, host: str, codes: list[str], certs: list[dict]) -> set[str]:
+    """Give ``host`` an operator's My holding ``certs`` (fleet-file specs); return their thumbprints."""
+    from onshi_cert_tools.lab.fleet import build_hosts
+
+    built = build_hosts({"hosts": [{"name": host, "facility_codes": codes, "certs": certs}]}, lab_ca)[0].to_dict()
+    state = lab.host(host)["state"]
+    key = "CurrentUser[OQSComApp]\\My"
+    state["stores"][key] = built["stores"][key]
+    lab.put_host(host, state)
+    return {c["thumbprint"] for c in my_store(lab, host)}
+
+
+def hostile_inventory(lab, tmp_path, name: str, like: str) -> Path:
+    """Write an inventory whose one PC is named ``name`` and reaches the lab PC ``like``."""
+    import yaml
+
+    inventory = yaml.safe_load(lab.inventory.read_text(encoding="utf-8"))
+    groups = inventory["all"]["children"]["oqs_pcs"]["children"]
+    pc = next(g["hosts"][like] for g in groups.values() if like in (g.get("hosts") or {}))
+    inventory["all"]["children"]["oqs_pcs"]["children"] = {"hostile": {"hosts": {name: pc}}}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_hostile_pc_name_backs_up_inside_the_backup_folder(reset_lab, tmp_path) -> None:
+    """Names used in paths: a PC named like a ledger entry with ../ and a slash is backed up into its code's folder
+    under a safe name, found again by the index and restorable; nothing is written beside the backup folder."""
+    lab, name = reset_lab, "../受付/2F"
+    before = sorted(p.name for p in lab.state_dir.parent.iterdir())
+    run = run_playbook("playbooks/backup.yml", hostile_inventory(lab, tmp_path, name, "sapporo-naika-pc02"))
+    assert run.rc == 0, run.stdout[-3000:]
+    written = sorted((lab.state_dir / "backups").rglob("*.pfx"))
+    assert len(written) == 1 and written[0].parent == lab.state_dir / "backups" / "0110113719"
+    assert "/" not in written[0].name and not written[0].name.startswith(".")
+    assert backups.BackupIndex.scan(lab.state_dir / "backups").thumbprints_of(name) == sorted(
+        thumbs(lab, "sapporo-naika-pc02")
+    )
+    assert sorted(p.name for p in lab.state_dir.parent.iterdir()) == before
+    assert not list(lab.state_dir.rglob("*受付*"))
+
+
+def test_renew_after_an_in_place_renewal_ends_as_the_docs_say(reset_lab, lab_ca) -> None:
+    """Renewal in place: the MPKI tool renewed (key not exportable), the original download still in certs/. renew.yml
+    keeps the renewed one, backs up and removes the old one, and ends ATTENTION (not_exportable), not failed; a
+    second run, provision.yml and cleanup.yml change nothing and fail nothing."""
+    lab, host, code = reset_lab, "sapporo-naika-pc02", "0110113719"
+    with_my_store(
+        lab,
+        lab_ca,
+        host,
+        [code],
+        [{"code": code, "days_left": 1180, "exportable": False}, {"code": code, "days_left": 20, "terminal": "02"}],
+    )
+    rows = sorted(my_store(lab, host), key=lambda r: r["not_after"])
+    old, renewed = rows[0]["thumbprint"], rows[1]["thumbprint"]
+    put_p12(lab, host, lab_ca.factory.leaf(code, days_left=19), "original-download.p12")
+    run = run_playbook("playbooks/renew.yml", lab.inventory, limit=host)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert thumbs(lab, host) == {renewed}
+    assert old in {b.thumbprint for b in backups.BackupIndex.scan(lab.state_dir / "backups").backups}
+    assert "ATTENTION" in recap_line(run, host) and "not exportable" in recap_line(run, host)
+    for playbook in ("playbooks/renew.yml", "playbooks/provision.yml", "playbooks/cleanup.yml"):
+        again = run_playbook(playbook, lab.inventory, limit=host)
+        assert again.rc == 0 and again.recap[host]["failures"] == 0, (playbook, again.stdout[-2000:])
+        assert again.recap[host]["changed"] == 0, playbook
+    assert thumbs(lab, host) == {renewed}
+
+
+def test_a_two_code_pc_renews_the_code_whose_file_is_ready(reset_lab, lab_ca) -> None:
+    """Per-code independence over the wire: medical's renewed .p12 is in certs/, dental's is not yet downloaded.
+    renew.yml renews medical (old one backed up, then removed), leaves dental as it was, and fails naming dental."""
+    lab, host, medical, dental = reset_lab, "chiba-hospital-pc01", "1210444442", "1230444448"
+    with_my_store(
+        lab, lab_ca, host, [medical, dental], [{"code": medical, "days_left": 20}, {"code": dental, "days_left": 25}]
+    )
+    by_code = {r["subject_cn"][:10]: r["thumbprint"] for r in my_store(lab, host)}
+    renewed = lab_ca.factory.leaf(medical)
+    put_p12(lab, host, renewed, f"{medical}.p12")
+    run = run_playbook("playbooks/renew.yml", lab.inventory, limit=host)
+    assert run.rc != 0 and run.recap[host]["failures"] == 1
+    line = recap_line(run, host)
+    assert "not renewed" in line and dental in line.split("not renewed")[1]
+    from onshi_cert.core.certinfo import thumbprint
+
+    assert thumbs(lab, host) == {thumbprint(renewed.cert), by_code[dental]}
+    saved = {b.thumbprint for b in backups.BackupIndex.scan(lab.state_dir / "backups").backups}
+    assert {by_code[medical], thumbprint(renewed.cert)} <= saved
+
+
+def test_an_open_backup_folder_is_warned_about_once(reset_lab) -> None:
+    """Data folder permissions: backups written 0700/0600; an existing backup folder open to others: one warning."""
+    lab = reset_lab
+    folder = lab.state_dir / "backups"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    run = run_playbook("playbooks/backup.yml", lab.inventory, limit="sapporo-naika-pc01,sapporo-naika-pc02")
+    assert run.rc == 0, run.stdout[-3000:]
+    assert (run.stdout + run.stderr).count("can be read by other users") == 1
+    files = list(folder.rglob("*.pfx")) + list(folder.rglob("*.json"))
+    assert files and all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+    assert all(d.stat().st_mode & 0o777 == 0o700 for d in folder.iterdir() if d.is_dir())

@@ -31,7 +31,7 @@ from ..i18n import say as _
 from . import messages
 from .certinfo import thumbprint, utcnow
 from .errors import OnshiCertError, Pkcs12Error
-from .paths import inside, path_component, write_private
+from .paths import inside, path_component, warn_if_open, write_private
 from .pkcs12 import Encryption, Pkcs12Bundle, certificates_of, load_pkcs12
 from .reopen import reopen
 
@@ -365,6 +365,7 @@ class BackupIndex:
         ansible-playbook run of the task (see :func:`listing`)."""
         if root is None or not root.is_dir():
             return cls(root)
+        warn_if_open(root)
         found = listing(root, run)
         return cls(root, [(folder, name) for folder, names in sorted(found.items()) for name in sorted(names)])
 

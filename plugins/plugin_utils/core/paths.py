@@ -94,7 +94,15 @@ def private_dir(path: Path) -> None:
         return
     if not path.is_dir():  # as mkdir says it
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
-    mode = stat.S_IMODE(path.stat().st_mode)
+    warn_if_open(path)
+
+
+def warn_if_open(path: Path) -> None:
+    """Note a warning when the existing folder ``path`` is open to other users, once per folder in this process."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
     key = str(path.resolve())
     if mode & 0o077 and key not in _warned:
         _warned.add(key)
