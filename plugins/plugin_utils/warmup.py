@@ -14,9 +14,7 @@ import contextlib
 import gc
 import multiprocessing
 import os
-import socket
 import sys
-from pathlib import Path
 from typing import Any
 
 from .agent.contract import collection_root
@@ -36,7 +34,6 @@ _MODULES = ("spnego", "requests_ntlm", "winrm.transport", "pypsrp.client")
 
 _done = False
 _worker_settled = False
-_run: str | None = None
 #: meta/argument_specs.yml of this collection's roles, parsed once: real path of the role -> its specs.
 _ROLE_SPECS: dict[str, dict[str, Any]] = {}
 
@@ -70,20 +67,6 @@ def settle_worker() -> None:
         return
     _worker_settled = True
     gc.freeze()
-
-
-def run_identity() -> str | None:
-    """Name the ansible-playbook run whose forked worker this is (the controller, its boot, the ansible-playbook
-    process and when it started), or None outside such a worker or where ``/proc`` cannot tell: the tasks of one
-    run share what only has to be read once per run (the backup folder's listing)."""
-    global _run
-    if _run is None and _in_ansible_worker():
-        with contextlib.suppress(OSError, IndexError):
-            parent = os.getppid()
-            started = Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[19]  # field 22: start time
-            boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-            _run = f"{socket.gethostname()}:{boot}:{parent}:{started}"
-    return _run
 
 
 def _in_ansible_worker() -> bool:

@@ -60,7 +60,6 @@ from .core.policy import (
 )
 from .i18n import N_
 from .i18n import say as _
-from .warmup import run_identity
 
 KEY_READY = {"has_private_key": True, "key_usable": True}
 # How a removed certificate can come back (policy's backup routes), as the diff says it.
@@ -107,8 +106,8 @@ class Settings:
     operator: str = ""
 
     def index(self) -> backups.BackupIndex:
-        """Return the backup folder's index (read once per task)."""
-        return backups.BackupIndex.scan(self.backup_dir, run_identity())
+        """Return the backup folder's index of this PC's codes (read once per task)."""
+        return backups.BackupIndex.scan(self.backup_dir, self.expect.known_codes)
 
 
 @dataclass
@@ -191,7 +190,7 @@ def audit(
         expect,
         face_auth_path=face_auth_path,
         face_auth_minimum=face_auth_minimum,
-        backups=backups.BackupIndex.scan(backup_dir, run_identity()) if backup_dir else None,
+        backups=backups.BackupIndex.scan(backup_dir, expect.known_codes) if backup_dir else None,
         backup_password=backup_password,
         host=host,
     )

@@ -112,7 +112,7 @@ def usable(client: LabClient, host: str) -> list[dict]:
 def check_backups(folder: Path) -> None:
     """Every backup is complete: its manifest names a PFX whose hash matches and that opens; nothing half-written."""
     assert not list(folder.rglob("*.partial")), "a half-written backup was left"
-    manifests = list(folder.glob("[!.]*/*.json"))  # <code>/<name>.json (not the listing in .onshi-cert/)
+    manifests = list(folder.glob("*/*.json"))  # <code>/<name>.json
     assert manifests, "no backup was written"
     for manifest in manifests:
         meta = json.loads(manifest.read_text())

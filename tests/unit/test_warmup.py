@@ -51,16 +51,3 @@ def test_only_a_forked_ansible_worker_freezes_what_it_holds(monkeypatch) -> None
     warmup.settle_worker()
     warmup.settle_worker()
     assert frozen == [1]
-
-
-def test_a_run_is_named_only_in_an_ansible_worker(monkeypatch) -> None:
-    """The run a worker belongs to is its ansible-playbook process (and when it started, on which boot and
-    controller); outside a worker there is none, so onshi-cert itself and tests always look at every folder."""
-    monkeypatch.setattr(warmup, "_run", None)
-    assert warmup.run_identity() is None
-    monkeypatch.setattr(warmup, "_in_ansible_worker", lambda: True)
-    name = warmup.run_identity()
-    assert name is not None and f":{warmup.os.getppid()}:" in name
-    assert name.startswith(f"{warmup.socket.gethostname()}:")
-    parent_started = (warmup.Path(f"/proc/{warmup.os.getppid()}/stat").read_text().rsplit(")", 1)[1]).split()[19]
-    assert name.endswith(f":{parent_started}")

@@ -16,8 +16,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,7 +154,6 @@ def write(
         raise BackupError(messages.BACKUP_WRITE, path=path, reason=exc.strerror) from exc
     if not findable(backup_dir, path.with_suffix(".json"), host, thumb):
         raise BackupError(messages.BACKUP_NOT_FINDABLE, path=path, folder=backup_dir)
-    _mark_changed(backup_dir)
     return Backup(path, thumb, facility_code, bundle.leaf.not_valid_after_utc, digest, encryption.value, host, created)
 
 
@@ -237,97 +234,25 @@ class Listed:
         return self.root / self.facility_code / self.name
 
 
-#: The folder listing kept in the backup folder: each facility-code folder's manifest names and the folder's
-#: modification time, so a task lists again only the folders that changed (a fleet's backup folder has one
-#: folder per facility code, and every PC's task would otherwise list them all).
-LISTING_CACHE = ".onshi-cert/listing.json"  # in a folder of its own: writing it leaves the root's mtime alone
-#: A folder changed this close to the listing's writing (or after it) is listed again: file systems whose
-#: clocks or time stamps are coarse could otherwise hide a manifest added in the same tick.
-_UNSURE_NS = 2_000_000_000
+def listing(root: Path, codes: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Return each facility-code folder below ``root`` -> the manifest names in it (``*/*.json``); with ``codes``,
+    only those codes' folders (a PC's task needs its own codes: a fleet's backup folder has one folder per code).
 
-
-def _mark_changed(root: Path) -> None:
-    """Say that a backup was written below ``root`` by changing the root's modification time (adding a file to a
-    facility-code folder changes only that folder's): the tasks of a run that trust their run's listing
-    (:func:`listing`) then look at every folder again. Should neither the time nor the listing be writable, a task
-    of this run may miss this backup, which only ever leads to backing up again, never to removing anything."""
-    try:
-        os.utime(root)
-    except OSError:
-        with contextlib.suppress(OSError):
-            (root / LISTING_CACHE).unlink()
-
-
-def listing(root: Path, run: str | None = None) -> dict[str, list[str]]:
-    """Return each facility-code folder below ``root`` -> the manifest names in it (``*/*.json``, as a glob
-    would list them), listing again only the folders whose modification time changed since ``LISTING_CACHE``.
-
-    ``run`` names the ansible-playbook run of the task asking (None elsewhere). Within a run, once a task has
-    looked at every folder, the later tasks take its listing without looking at each folder again (the backup
-    folder is indexed once per run: at a thousand folders, a thousand ``stat`` calls less per PC) until a
-    backup is written (:func:`write` changes the root's time) or a folder is added or removed. A backup copied
-    into a facility-code folder by hand during a run is seen by the next run.
-
-    The cache only ever saves work: a name it lists that is gone is not found when read (no backup), a folder
-    it does not know is listed, and a cache that cannot be read or written is ignored.
+    A folder not listed can only make a lookup find no backup, which leads to backing up again, never to removing.
     """
-    cache_file = root / LISTING_CACHE
-    with contextlib.suppress(OSError):  # before the root's time is read: creating it changes that time
-        cache_file.parent.mkdir(mode=0o700, exist_ok=True)
-    try:
-        cached = json.loads(cache_file.read_bytes())
-        known: dict[str, list[Any]] = {
-            str(name): [int(entry[0]), [str(n) for n in entry[1]]] for name, entry in dict(cached["folders"]).items()
-        }
-        written = int(cached["written_ns"])
-    except (OSError, ValueError, KeyError, TypeError, IndexError):  # unreadable or not in this shape: list again
-        cached, known, written = {}, {}, 0
-    root_mtime = root.stat().st_mtime_ns
-    # The root's time is read before any folder is looked at: a backup written while this task lists is marked
-    # after it was written, so a listing that missed it never carries the root time that follows it.
-    root_sure = cached.get("root_mtime_ns") == root_mtime and root_mtime < written - _UNSURE_NS
-    if run is not None and root_sure and cached.get("run") == run:
-        return {name: entry[1] for name, entry in known.items()}
-    # Anything listed again is written again, even when it lists the same: the new time then makes a folder that
-    # was too close to the old listing sure, instead of every later task listing it again.
-    listed_again = not root_sure
-    if listed_again:
+    if codes is None:
         with os.scandir(root) as entries:
             folders = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
     else:
-        folders = list(known)
-    fresh: dict[str, list[Any]] = {}
-    base = f"{root}{os.sep}"
+        folders = sorted({path_component(code) for code in codes})
+    found: dict[str, list[str]] = {}
     for name in folders:
         try:
-            mtime = os.stat(base + name).st_mtime_ns
-            entry = known.get(name)
-            if entry is None or entry[0] != mtime or mtime >= written - _UNSURE_NS:
-                with os.scandir(base + name) as entries:
-                    names = [e.name for e in entries if e.name.endswith(".json") and not e.name.startswith(".")]
-                entry = [mtime, names]
-                listed_again = True
-        except OSError:
+            with os.scandir(root / name) as entries:
+                found[name] = [e.name for e in entries if e.name.endswith(".json") and not e.name.startswith(".")]
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        fresh[name] = entry
-    if listed_again or fresh != known or cached.get("run") != run:
-        _write_listing(
-            cache_file, {"root_mtime_ns": root_mtime, "written_ns": time.time_ns(), "run": run, "folders": fresh}
-        )
-    return {name: entry[1] for name, entry in fresh.items()}
-
-
-def _write_listing(path: Path, data: dict[str, Any]) -> None:
-    """Replace the listing cache atomically (no fsync: a lost or torn cache is only listed again)."""
-    with contextlib.suppress(OSError):
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".partial")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+    return found
 
 
 LISTED_NAME = re.compile(r"^(?P<host>.+)_(?P<thumb>[0-9A-Fa-f]{40})(?:_[0-9a-f]{8})?$")
@@ -360,13 +285,13 @@ class BackupIndex:
     _opens: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def scan(cls, root: Path | None, run: str | None = None) -> BackupIndex:
-        """List every manifest below ``root`` by name (none when it is not set or does not exist); ``run``: the
-        ansible-playbook run of the task (see :func:`listing`)."""
+    def scan(cls, root: Path | None, codes: Iterable[str] | None = None) -> BackupIndex:
+        """List the manifests below ``root`` by name, of the facility codes ``codes`` only when given (none when
+        ``root`` is not set or does not exist)."""
         if root is None or not root.is_dir():
             return cls(root)
         warn_if_open(root)
-        found = listing(root, run)
+        found = listing(root, codes)
         return cls(root, [(folder, name) for folder, names in sorted(found.items()) for name in sorted(names)])
 
     @property

@@ -100,6 +100,11 @@ class Expectations:
     warn_days: int = RENEWAL_WINDOW_DAYS
     genuine_name: str = DEFAULT_ISSUER_CN  # only to name look-alikes in messages; never a reason to trust
 
+    @property
+    def known_codes(self) -> tuple[str, ...]:
+        """Return the expected and the retired codes: whose backups a task of this PC looks at."""
+        return self.facility_codes + self.retire_codes
+
 
 @dataclass
 class Judged:
