@@ -11,8 +11,7 @@ description:
     with the C(x509_cert_not_after) and C(x509_cert_expired) metrics).
   - Also writes, into C(notices/), a renewal notice (更新のご案内) per clinic of the renewal worklist - what to apply
     for, by when, and the cost - as printable A4 HTML in Japanese and English.
-  - From 200 PCs on, on a controller with two or more cores, the Excel worklist and the notices are written by a
-    second (forked) process while the task writes the other files; the files are the same.
+  - Every file is created readable by the controller user only (0600, in a 0700 folder).
   - PCs without facts are reported as unreachable.
   - Runs on the controller only; use it with C(delegate_to=localhost) and C(run_once=true).
 version_added: "0.1.0"

@@ -1,5 +1,4 @@
-"""A large fleet's report inside Ansible: the report task of a 1,000-PC audit hands the Excel worklist and the
-renewal notices to a second process (onshi_cert.report.writer); the files must be the same as ever."""
+"""A large fleet's report inside Ansible: the report task writes every file and every clinic's renewal notice."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from onshi_cert.core.facility import luhn_check_digit
 from onshi_cert.core.hoststate import InstalledCert
 from onshi_cert.core.policy import Expectations
 from onshi_cert.core.trust import TrustAnchors, fingerprint
-from onshi_cert.report import writer
+from onshi_cert.report.render import FILES
 from tests.integration.helpers import ROOT, run_playbook
 from tests.unit.report.conftest import FACE, facts, installed
 
@@ -28,10 +27,10 @@ def code(index: int) -> str:
 
 
 def test_a_large_fleets_report_task_writes_every_file(factory, now, tmp_path) -> None:
-    """PARALLEL_FROM PCs and more, half of them due for renewal, each its own clinic: report.json holds every PC,
-    the worklist every due PC, and each clinic due has its notice in Japanese and English."""
+    """210 PCs, half of them due for renewal, each its own clinic: report.json holds every PC, the worklist every
+    due PC, and each clinic due has its notice in Japanese and English."""
     root = InstalledCert(describe_certificate(factory.root), factory.root)
-    hosts = [f"pc{index:04d}" for index in range(writer.PARALLEL_FROM + 10)]
+    hosts = [f"pc{index:04d}" for index in range(210)]
     codes = {host: code(index) for index, host in enumerate(hosts)}
 
     def judged(host: str, days_left: int) -> dict:
@@ -68,5 +67,5 @@ def test_a_large_fleets_report_task_writes_every_file(factory, now, tmp_path) ->
     assert notices == sorted(f"{codes[host]}_notice.{lang}.html" for host in due_hosts for lang in ("ja", "en"))
     assert all(f"{host} クリニック" in (dest / "notices" / f"{codes[host]}_notice.ja.html").read_text(encoding="utf-8")
                for host in due_hosts)  # fmt: skip
-    assert [f.rsplit("/", 1)[-1] for f in result["files"][:7]] == list(writer.FILES)
+    assert [f.rsplit("/", 1)[-1] for f in result["files"][:7]] == list(FILES)
     assert len(result["files"]) == 7 + len(notices)
