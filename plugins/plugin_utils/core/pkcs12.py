@@ -107,7 +107,9 @@ def _algorithm_of(identifier: _der.Node) -> str:
 
 
 @dataclass
-class _Layout:
+class Layout:
+    """The outer structure of a PKCS#12 file, read without a password (what :mod:`.reopen` builds on)."""
+
     auth_safe: bytes
     protection: Protection
     mac_salt: bytes = b""
@@ -115,7 +117,7 @@ class _Layout:
     key_bag: bytes = b""
 
 
-def _layout(data: bytes) -> _Layout:
+def read_layout(data: bytes) -> Layout:
     """Parse the outer PKCS#12 structure; raise CorruptPkcs12Error when it is not one."""
     try:
         pfx = _der.parse(data).expect(_der.SEQUENCE).children()
@@ -151,10 +153,10 @@ def _layout(data: bytes) -> _Layout:
             mac_iterations = mac[2].integer() if len(mac) > 2 else 1
     except (_der.DerError, IndexError) as exc:
         raise CorruptPkcs12Error(messages.P12_UNREADABLE, detail=exc) from exc
-    return _Layout(auth_safe, Protection(cert_alg, key_alg, mac_digest, mac_iterations), salt, mac_value, key_bag)
+    return Layout(auth_safe, Protection(cert_alg, key_alg, mac_digest, mac_iterations), salt, mac_value, key_bag)
 
 
-def _pkcs12_kdf(digest: str, password: bytes, salt: bytes, purpose: int, iterations: int, size: int) -> bytes:
+def pkcs12_kdf(digest: str, password: bytes, salt: bytes, purpose: int, iterations: int, size: int) -> bytes:
     """Derive key material as RFC 7292 appendix B.2 does (purpose 3: the MAC key)."""
     # hashlib's own constructor (hashlib.sha256) is about a third faster per round than hashlib.new(name).
     new = getattr(hashlib, digest, None) or functools.partial(hashlib.new, digest)
@@ -181,7 +183,7 @@ def _pkcs12_kdf(digest: str, password: bytes, salt: bytes, purpose: int, iterati
     return output[:size]
 
 
-def _mac_matches(layout: _Layout, password: str) -> bool | None:
+def mac_matches(layout: Layout, password: str) -> bool | None:
     """Return whether the password reproduces the file's MAC (None: no MAC we can check)."""
     protection = layout.protection
     if protection.mac_digest not in DIGESTS.values() or not protection.mac_iterations:
@@ -190,7 +192,7 @@ def _mac_matches(layout: _Layout, password: str) -> bool | None:
     if not password:
         candidates.append(b"")
     for secret in candidates:
-        key = _pkcs12_kdf(
+        key = pkcs12_kdf(
             protection.mac_digest,
             secret,
             layout.mac_salt,
@@ -204,7 +206,7 @@ def _mac_matches(layout: _Layout, password: str) -> bool | None:
     return False
 
 
-def _key_bag_opens(layout: _Layout, password: str) -> bool:
+def _key_bag_opens(layout: Layout, password: str) -> bool:
     """Return True when ``password`` decrypts the shrouded key bag (so a MAC failure is damage)."""
     if not layout.key_bag:
         return False
@@ -269,7 +271,7 @@ def encrypt_pkcs12(
 
 def read_protection(data: bytes) -> Protection:
     """Return how ``data`` is protected without a password; raise CorruptPkcs12Error if unreadable."""
-    return _layout(data).protection
+    return read_layout(data).protection
 
 
 def certificates_of(key: Any, certificates: list[x509.Certificate]) -> list[x509.Certificate]:
@@ -280,7 +282,7 @@ def certificates_of(key: Any, certificates: list[x509.Certificate]) -> list[x509
 
 def load_pkcs12(data: bytes, password: str) -> Pkcs12Bundle:
     """Open PKCS#12 bytes; raise CorruptPkcs12Error, BadPasswordError or NoPrivateKeyError."""
-    layout = _layout(data)
+    layout = read_layout(data)
     try:
         # OpenSSL checks the MAC (when the file has one) before it decrypts anything, so a file that opens here
         # matched it; only a failure needs the slower check in Python that tells a wrong password from damage.
@@ -288,7 +290,7 @@ def load_pkcs12(data: bytes, password: str) -> Pkcs12Bundle:
             warnings.simplefilter("always")
             loaded = pkcs12.load_pkcs12(data, password.encode())
     except ValueError as exc:
-        mac_ok = _mac_matches(layout, password)
+        mac_ok = mac_matches(layout, password)
         if mac_ok is False and _key_bag_opens(layout, password):
             raise CorruptPkcs12Error(messages.P12_INTEGRITY) from None
         if mac_ok:

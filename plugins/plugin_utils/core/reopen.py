@@ -37,10 +37,10 @@ from .pkcs12 import (
     OID_PBES2,
     OID_SHROUDED_KEY_BAG,
     Pkcs12Bundle,
-    _layout,
-    _mac_matches,
-    _pkcs12_kdf,
     certificates_of,
+    mac_matches,
+    pkcs12_kdf,
+    read_layout,
 )
 
 OID_CERT_BAG = "1.2.840.113549.1.12.10.1.3"
@@ -86,8 +86,8 @@ def _decrypt(identifier: _der.Node, password: str, data: bytes) -> bytes:
         salt_node, iterations_node = params.children()[:2]
         secret = password.encode("utf-16-be") + b"\x00\x00"
         salt, iterations = salt_node.expect(_der.OCTET_STRING).content, iterations_node.integer()
-        key = _pkcs12_kdf("sha1", secret, salt, 1, iterations, 24)
-        iv = _pkcs12_kdf("sha1", secret, salt, 2, iterations, 8)
+        key = pkcs12_kdf("sha1", secret, salt, 1, iterations, 24)
+        iv = pkcs12_kdf("sha1", secret, salt, 2, iterations, 8)
         return _cbc_decrypt(TripleDES(key), iv, data)
     raise Unsupported(scheme)
 
@@ -184,8 +184,8 @@ def _open(data: bytes, password: str) -> tuple[Any, Any, list[tuple[x509.Certifi
     """Return the layout, the key and each certificate with its friendly name, or None when only the full load can
     tell."""
     try:
-        layout = _layout(data)
-        if _mac_matches(layout, password) is not True:
+        layout = read_layout(data)
+        if mac_matches(layout, password) is not True:
             return None
         key = None
         certificates: list[tuple[x509.Certificate, str | None]] = []
@@ -206,4 +206,6 @@ def _open(data: bytes, password: str) -> tuple[Any, Any, list[tuple[x509.Certifi
         return None
     if key is None or not _consistent(key):
         return None
+    if not certificates_of(key, [cert for cert, _name in certificates]):
+        return None  # a key without its certificate: the full load refuses it (ONSHI-E019, E015)
     return layout, key, certificates

@@ -50,10 +50,10 @@ def test_damaged_content_is_corrupt_not_wrong_password(issued, encryption: Encry
 def test_a_changed_mac_alone_is_refused(issued, encryption: Encryption) -> None:
     """Contents intact but the MAC changed: not opened (the file is opened by OpenSSL, which checks the MAC first;
     the check in Python runs only to name the failure)."""
-    from onshi_cert.core.pkcs12 import _layout
+    from onshi_cert.core.pkcs12 import read_layout
 
     data = issued.p12("4821", encryption)
-    mac = _layout(data).mac_value
+    mac = read_layout(data).mac_value
     assert data.count(mac) == 1
     tampered = data.replace(mac, bytes([mac[0] ^ 0x01]) + mac[1:])
     with pytest.raises(CorruptPkcs12Error, match="integrity"):

@@ -167,3 +167,63 @@ def test_two_certificates_of_one_key_go_to_the_full_load(issued, factory_with_in
     data = encrypt_pkcs12(issued.key, renewed.cert, [issued.cert, *issued.chain], "4821", Encryption.AES256)
     assert reopen_bundle(data, "4821") is None
     assert load_pkcs12(data, "4821").leaf == renewed.cert
+
+
+# --- cryptography's published PKCS#12 vectors ----------------------------------------------------------------------
+
+VECTOR_DIR = __import__("pathlib").Path(__import__("cryptography_vectors").__file__).parent / "pkcs12"
+#: Each vector with the password cryptography's own tests open it with.
+VECTOR_PASSWORDS = {
+    "cert-key-aes256cbc.p12": "cryptography",
+    "cert-none-key-none.p12": "cryptography",
+    "cert-rc2-key-3des.p12": "cryptography",
+    "cert-aes256cbc-no-key.p12": "cryptography",
+    "no-cert-key-aes256cbc.p12": "cryptography",
+    "name-1-pwd.p12": "password",
+    "name-2-pwd.p12": "password",
+    "name-all-pwd.p12": "password",
+    "name-unicode-pwd.p12": "password",
+    "no-name-pwd.p12": "password",
+    "no-cert-name-all-pwd.p12": "password",
+    "no-password.p12": "",
+}
+
+
+def variants(data: bytes, password: str):
+    """The file as given, with the right and a wrong password, truncated at several points, and with a bit flipped
+    at several places (the MAC, the encrypted content, the structure)."""
+    yield "as-is", data, password
+    yield "wrong-password", data, password + "x"
+    for cut in (len(data) // 3, len(data) // 2, len(data) - 1):
+        yield f"truncated-{cut}", data[:cut], password
+    for at in (12, len(data) // 4, len(data) // 2, len(data) - 5):
+        yield f"bit-{at}", data[:at] + bytes([data[at] ^ 0x10]) + data[at + 1 :], password
+
+
+def full_load(data: bytes, password: str):
+    """Return (key, certificates) as the full load gives them, or None where it refuses the file."""
+    try:
+        bundle = load_pkcs12(data, password)
+    except Pkcs12Error:
+        return None
+    return bundle
+
+
+@pytest.mark.parametrize("name", sorted(VECTOR_PASSWORDS))
+def test_the_fast_path_never_accepts_what_the_full_load_refuses(name) -> None:
+    """Over cryptography's published PKCS#12 files and their damaged variants: whatever the fast path opens, the full
+    load opens too, to the same key and the same leaf; where the full load refuses, the fast path answers None."""
+    data = (VECTOR_DIR / name).read_bytes()
+    for label, variant, password in variants(data, VECTOR_PASSWORDS[name]):
+        fast, fast_bundle = reopen(variant, password), reopen_bundle(variant, password)
+        bundle = full_load(variant, password)
+        if bundle is None:
+            assert fast is None and fast_bundle is None, (name, label)
+            continue
+        if fast is not None:
+            key, certificates = fast
+            assert key.private_numbers() == bundle.key.private_numbers(), (name, label)
+            assert bundle.leaf in certificates, (name, label)
+        if fast_bundle is not None:
+            assert thumbprint(fast_bundle.leaf) == thumbprint(bundle.leaf), (name, label)
+            assert fast_bundle.key.private_numbers() == bundle.key.private_numbers(), (name, label)
