@@ -21,9 +21,7 @@ from ..i18n import say as _
 #: Bytes kept as they are; every other byte (and '%' itself) becomes %XX, so the encoding is one-to-one.
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 #: Names Windows reserves for devices in every folder, with or without an extension (a USB stick, a share).
-_RESERVED = frozenset(
-    ["CON", "PRN", "AUX", "NUL"] + [f"COM{n}" for n in range(10)] + [f"LPT{n}" for n in range(10)]
-)
+_RESERVED = frozenset(["CON", "PRN", "AUX", "NUL"] + [f"COM{n}" for n in range(10)] + [f"LPT{n}" for n in range(10)])
 #: Longest component returned: a backup's file name adds 55 characters to a host's, and file systems stop at 255.
 MAX_COMPONENT = 120
 _HASHED_PREFIX = 96
