@@ -76,17 +76,15 @@ def backup_path(backup_dir: Path, facility_code: str, host: str, thumb: str, dig
     return backup_dir / path_component(facility_code or "unknown") / f"{stem}.pfx"
 
 
-def rebuild(
-    exported: bytes, one_time: str, chain: list[x509.Certificate], password: str, encryption: Encryption
-) -> tuple[bytes, Pkcs12Bundle]:
-    """Open what the PC exported, add the chain, re-encrypt with ``password``; return bytes and bundle."""
+def from_export(exported: bytes, one_time: str, chain: list[x509.Certificate]) -> Pkcs12Bundle:
+    """Open what the PC exported (with its one-time password) and add the verified chain it lacks."""
     try:
         bundle = load_pkcs12(exported, one_time)
     except Pkcs12Error as exc:
         raise BackupError(messages.BACKUP_EXPORT_UNREADABLE, detail=exc) from exc
     known = {thumbprint(c) for c in bundle.chain}
     bundle.chain += [c for c in chain if thumbprint(c) not in known and c != bundle.leaf]
-    return bundle.to_bytes(password, encryption), bundle
+    return bundle
 
 
 def verify(data: bytes, password: str, expected_thumbprint: str) -> Pkcs12Bundle:
