@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ansible_collections.onshi.cert.plugins.plugin_utils import options, workflow
-from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import AgentSession, OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.action_frame import OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import AgentSession
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.install import find_p12_files

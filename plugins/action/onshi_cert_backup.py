@@ -5,7 +5,8 @@ import datetime as dt
 from pathlib import Path
 
 from ansible_collections.onshi.cert.plugins.plugin_utils import options, workflow
-from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import AgentSession, OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.action_frame import OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import AgentSession
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import retention
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.backup import Backup, BackupIndex
 

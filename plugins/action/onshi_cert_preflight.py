@@ -5,8 +5,9 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 from ansible_collections.onshi.cert.plugins.plugin_utils import options, preflight
+from ansible_collections.onshi.cert.plugins.plugin_utils.action_frame import OnshiAction
 from ansible_collections.onshi.cert.plugins.plugin_utils.agent.contract import Step
-from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import AgentSession, OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import AgentSession
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import (
-    HOST_VARIABLES,
-    OnshiAction,
-    from_hostvars,
-)
+from ansible_collections.onshi.cert.plugins.plugin_utils.action_frame import OnshiAction
+from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import HOST_VARIABLES, from_hostvars
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any
 
-from .agent.contract import collection_root
+from .collection import collection_root
 
 #: Expressions using the filters and lookups of the roles' defaults and of typical inventories.
 _EXPRESSIONS = (

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from onshi_cert.agent import payload
 from onshi_cert.agent.contract import EVENT_SOURCE, HR_INVALID_PASSWORD, b64
 from onshi_cert.core.certinfo import thumbprint
 from onshi_cert.core.pkcs12 import Encryption
+from onshi_cert_tools import payload
 from onshi_cert_tools.factory import CertificateFactory
 
 MY = "CurrentUser\\My"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from winrm.protocol import Protocol
 
-from onshi_cert.agent import payload
+from onshi_cert_tools import payload
 from onshi_cert_tools.lab.runtime import LabClient
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ from winrm.exceptions import (
 )
 from winrm.protocol import Protocol
 
-from onshi_cert.agent import payload
+from onshi_cert_tools import payload
 
 pytestmark = pytest.mark.integration
 ADMIN = ("Administrator", "Lab-Admin-2026!")

@@ -88,3 +88,64 @@ def test_no_data_default_lives_beside_the_playbooks_or_in_the_collection() -> No
     assert len(defaults) == 7
     assert [str(p) for p, text in defaults.items() if "playbook_dir" in text] == []
     assert all("onshi_cert_data_dir" in text for text in defaults.values())
+
+
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(UTILS).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_utils(path: Path) -> set[str]:
+    """Return the plugin_utils modules ``path`` imports (relative imports inside plugin_utils, collection names in
+    the plugins), each with the packages on the way."""
+    found: set[str] = set()
+    base = _module_of(path).split(".") if path.is_relative_to(UTILS) else []
+    if path.is_relative_to(UTILS) and path.name != "__init__.py":
+        base = base[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            anchor = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+            target = [*anchor, *(node.module.split(".") if node.module else [])]
+        elif node.module and node.module.startswith("ansible_collections.onshi.cert.plugins.plugin_utils"):
+            target = node.module.split(".")[5:]
+        else:
+            continue
+        names = [".".join(target)] + [".".join([*target, a.name]) for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            found |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return found
+
+
+def test_everything_in_plugin_utils_is_used_by_a_plugin() -> None:
+    """Every module of the controller library is reached from an action or callback plugin: the kit's helpers
+    (the lab's payload builder, the real-Windows kit) live in src/, outside the collection."""
+    files = {_module_of(p): p for p in UTILS.rglob("*.py")}
+    reached: set[str] = set()
+    todo = [p for p in PLUGINS + sorted((ROOT / "plugins" / "callback").glob("*.py"))]
+    while todo:
+        for name in _imported_utils(todo.pop()):
+            if name in files and name not in reached:
+                reached.add(name)
+                todo.append(files[name])
+    unused = sorted(name for name in files if name and name not in reached)
+    assert unused == []
+
+
+@pytest.mark.parametrize("path", sorted(UTILS.rglob("*.py")), ids=lambda p: str(p.relative_to(UTILS)))
+def test_each_room_fits_in_one_sitting(path: Path) -> None:
+    """No controller-library file but the message catalogue is over 500 lines."""
+    if path.name != "messages.py":
+        assert len(path.read_text().splitlines()) <= 500
+
+
+#: What touches the process itself (its children, signals, threads, memory, collector): never in the core.
+PROCESS_MODULES = {"subprocess", "multiprocessing", "concurrent", "signal", "threading", "gc", "resource", "atexit"}
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)
+def test_the_core_touches_nothing_of_the_process(path: Path) -> None:
+    """The core decides and reads files; it starts no process or thread and changes nothing of the interpreter."""
+    assert imports(path) & PROCESS_MODULES == set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onshi_cert.ansible_support import insecure_transport
+from onshi_cert.agent_session import insecure_transport
 
 
 class Connection:
@@ -42,7 +42,7 @@ def test_plain_http_is_refused_unless_messages_are_encrypted(connection, unsafe)
 @pytest.mark.parametrize("name", ["backup_dir", "p12_dir", "dest"])
 def test_data_inside_an_installed_collection_is_refused(tmp_path, name) -> None:
     """Backups, .p12 files and reports never live where 'ansible-galaxy collection install --force' deletes."""
-    from onshi_cert.ansible_support import refuse_collection_paths
+    from onshi_cert.action_frame import refuse_collection_paths
     from onshi_cert.core.errors import OnshiCertError
 
     inside = tmp_path / "collections" / "ansible_collections" / "onshi" / "cert" / "backups"

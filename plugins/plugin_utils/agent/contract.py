@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..collection import collection_root
+
 # Guarded: without cryptography the action plugins stop first and name it (requirements.py).
 with contextlib.suppress(ImportError):
     from cryptography.hazmat.primitives import padding
@@ -255,11 +257,6 @@ WRAPPER_REFUSALS = ("in ConstrainedLanguage mode", "is not trusted and cannot be
 #: The agent's PowerShell module util (``#AnsibleRequires -PowerShell ..module_utils.OnshiCertRequest``), which
 #: ansible-core's exec wrapper loads before the agent: reading the request.
 AGENT_UTIL = "OnshiCertRequest"
-
-
-def collection_root() -> Path:
-    """Return the collection's root (the folder with galaxy.yml or MANIFEST.json, plugins/ and roles/)."""
-    return Path(__file__).resolve().parents[3]
 
 
 def agent_path() -> Path:

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from onshi_cert.agent import payload
+from onshi_cert_tools import payload
 from onshi_cert_tools.lab import executor
 from onshi_cert_tools.lab.executor import MANIFEST_SEPARATOR, Refused, execute
 from onshi_cert_tools.lab.fleet import LabCA, build_hosts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import HOST_VARIABLES, from_hostvars
+from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import HOST_VARIABLES, from_hostvars
 
 
 class CountingHostvars(dict):

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from ansible.errors import AnsibleActionFail
 from ansible_collections.onshi.cert.plugins.plugin_utils.agent.contract import Step
-from ansible_collections.onshi.cert.plugins.plugin_utils.ansible_support import AgentSession
+from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import AgentSession
 
 WRAPPER_REFUSAL = {
     "failed": True,

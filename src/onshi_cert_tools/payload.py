@@ -1,21 +1,25 @@
 """Build the exact exec payload Ansible (2.19+) sends to run the agent, for callers without Ansible's
-task machinery: the lab's wire tests and direct pywinrm checks.
+task machinery: the lab's wire tests, the real-Windows kit and direct pywinrm checks (part of the kit, not of the
+collection).
 """
 
 from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import functools
 import importlib
 import json
 import pkgutil
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .contract import AGENT_FILE, agent_script, collection_root
+from onshi_cert.agent.contract import AGENT_FILE, agent_script
+from onshi_cert.collection import collection_root
 
 COMMON_ARGS = ["PowerShell", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Unrestricted"]
 
@@ -45,12 +49,17 @@ def _plugin_loader() -> Any:
     """Initialise ansible-core's plugin loader once per process, with this collection importable as
     ``ansible_collections.onshi.cert`` (as an installed collection is), and return the become loader."""
     from ansible.plugins.loader import become_loader, init_plugin_loader
+    from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
-    try:  # already importable: Ansible's own collection loader is set up in this process (a test, a plugin)
-        importlib.import_module("ansible_collections.onshi.cert.plugins.module_utils")
+    # Ansible's collection finder already set up in this process (a test, a plugin) finds this collection; else it is
+    # set up here with it. Nothing is imported before: with the ansible package installed, importing
+    # ansible_collections first would bind it to site-packages' copy, where this collection is not.
+    if any(isinstance(finder, _AnsibleCollectionFinder) for finder in sys.meta_path):
         init_plugin_loader()
-    except ImportError:
+    else:
         init_plugin_loader(_collections_path())
+    with contextlib.suppress(ImportError):
+        importlib.import_module("ansible_collections.onshi.cert.plugins.module_utils")
     return become_loader
 
 
