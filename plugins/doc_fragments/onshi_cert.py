@@ -51,17 +51,6 @@ options:
         match, is the code.
     type: str
     default: '(?<!\d)\d{10}(?!\d)'
-  option_vars:
-    description:
-      - Options to read from variables, as option name -> variable name, or -> a list of variable names of
-        which the first that is set is used; an option the task sets itself wins, and a variable that is not
-        defined, is null or is C(omit) leaves its option unset (or, in a list, passes to the next name).
-      - "A list gives a role variable its fallbacks without a template:
-        C(backup_dir: [onshi_cert_install_backup_dir, onshi_cert_backup_dir, __onshi_cert_install_backup_dir])."
-      - "The roles pass their variables this way (C(p12_dir: onshi_cert_install_p12_dir)) rather than as
-        C(p12_dir: '{{ onshi_cert_install_p12_dir }}'), which Ansible would compile as a template anew in every
-        forked worker; a variable is templated only when its own value is a template."
-    type: dict
 notes:
   - Messages (errors, fixes, warnings, reasons) are in Japanese or English - the host variable
     C(onshi_cert_lang) (C(ja) or C(en)), else the controller's C(ONSHI_CERT_LANG), else its locale

@@ -6,7 +6,6 @@ besides the plugins themselves (``plugins/action/``), that import Ansible.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,23 +16,12 @@ from . import i18n, options, requirements
 from .agent_session import fail, one_time_password
 from .core import messages, paths
 from .core.errors import OnshiCertError
-from .i18n import say as _
 from .warmup import role_argument_specs, settle_worker, warm
 
 warm()  # in the ansible-playbook parent, before it forks its workers
 
 
 DATA_OPTIONS = ("backup_dir", "p12_dir", "dest")
-
-
-#: The option that names, for other options, the variables they are read from (``options_from_variables``).
-OPTION_VARS = "option_vars"
-
-
-def _variable_names(names: Any) -> list[str]:
-    """The variable names of one ``option_vars`` entry (a name, or a non-empty list of names); [] if malformed."""
-    found = [names] if isinstance(names, str) else names if isinstance(names, list) else []
-    return found if found and all(isinstance(name, str) and name for name in found) else []
 
 
 def refuse_collection_paths(args: dict[str, Any]) -> None:
@@ -64,8 +52,7 @@ class OnshiAction(ActionBase):
         task_vars = task_vars or {}
         host = task_vars.get("inventory_hostname", "?")
         i18n.use(self._templar.template(task_vars.get("onshi_cert_lang")) if "onshi_cert_lang" in task_vars else None)
-        checked = self.validate_role_variables(task_vars, host)
-        self.options_from_variables(task_vars, host, checked)
+        self.validate_role_variables(task_vars, host)
         absent = requirements.missing()
         if absent:
             raise fail(host, OnshiCertError(messages.MISSING_PACKAGES, packages=", ".join(absent)))
@@ -87,7 +74,7 @@ class OnshiAction(ActionBase):
 
     def validate_role_variables(self, task_vars: dict[str, Any], host: str) -> dict[str, Any]:
         """Check the calling role's variables against its meta/argument_specs.yml, here in the worker; return
-        the variables it templated to check them (name -> value), which ``options_from_variables`` reuses.
+        the variables it templated to check them (name -> value).
 
         The playbooks import the roles with ``rolespec_validate: false``: Ansible's own check would add a task,
         and so a forked worker, per PC; this is the same ArgumentSpecValidator check with the same messages.
@@ -114,43 +101,6 @@ class OnshiAction(ActionBase):
         if errors:
             raise fail(host, OnshiCertError(messages.ROLE_VARIABLES, role=role.get_name(), errors="; ".join(errors)))
         return provided
-
-    def options_from_variables(self, task_vars: dict[str, Any], host: str, known: Mapping[str, Any]) -> None:
-        """Fill the options named in ``option_vars`` (option -> variable, or a list of variables: the first that is
-        set) that the task does not set itself from those variables, leaving out a variable that is not defined,
-        is null or is omit. ``known`` holds variables already templated (by ``validate_role_variables``): they
-        are not templated again.
-
-        The roles pass their variables this way instead of an ``"{{ variable }}"`` per option: Ansible compiles
-        every template anew in every forked worker (about 1 ms each, a dozen per PC and task), while a variable
-        read here is templated only when its own value is a template.
-        """
-        mapping = self._task.args.get(OPTION_VARS)
-        if mapping is None or OPTION_VARS not in self.SPEC.get("argument_spec", {}):
-            return
-        if not isinstance(mapping, dict) or not all(
-            isinstance(option, str) and _variable_names(names) for option, names in mapping.items()
-        ):
-            detail = _("a mapping of option names to variable names is needed, not {value!r}", value=mapping)
-            raise fail(host, OnshiCertError(messages.OPTION_VARS, detail=detail))
-        args = {name: value for name, value in self._task.args.items() if name != OPTION_VARS}
-        omit = task_vars.get("omit")  # ansible-core before 2.19 returns its omit placeholder
-        for option, names in mapping.items():
-            if option in args:
-                continue
-            for variable in _variable_names(names):
-                if variable not in task_vars:
-                    continue
-                try:
-                    value = known[variable] if variable in known else self._templar.template(task_vars[variable])
-                except Exception as exc:  # ansible-core 2.19 and later raise for omit; anything else is re-raised
-                    if type(exc).__name__ == "AnsibleValueOmittedError":
-                        continue
-                    raise
-                if value is not None and not (isinstance(value, str) and omit and value == omit):
-                    args[option] = value
-                    break
-        self._task.args = args
 
     def act(self, args: dict[str, Any], task_vars: dict[str, Any], host: str) -> dict[str, Any]:
         """Do the module's work; return its result."""

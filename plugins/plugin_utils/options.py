@@ -18,8 +18,6 @@ COMMON_SPEC: dict[str, dict[str, Any]] = {
     "retire_codes": {"type": "list", "elements": "str", "default": []},
     "code_field": {"type": "str", "default": DEFAULT_FIELD},
     "code_pattern": {"type": "str", "default": DEFAULT_PATTERN},
-    # read (and removed) before the other options are checked: action_frame.OnshiAction.options_from_variables
-    "option_vars": {"type": "dict"},
 }
 FACE_AUTH_SPEC: dict[str, dict[str, Any]] = {
     "face_auth_path": {"type": "str", "default": FACE_AUTH_PATH},

@@ -149,12 +149,6 @@ BAD_TIMEZONE = Message(
     "ONSHI-E035", N_("unknown time zone {name!r}"), N_("use an IANA name such as 'Asia/Tokyo' (onshi_cert_timezone)")
 )
 MISSING_SETTING = Message("ONSHI-E036", N_("{what} requires {needs}"), N_("set {needs} (the password from the vault)"))
-OPTION_VARS = Message(
-    "ONSHI-E037",
-    N_("option_vars: {detail}"),
-    N_("map each option to the name of a variable, for example p12_dir: onshi_cert_install_p12_dir"),
-)
-
 # --- a file refused for this PC (nothing was changed) -----------------------------------------------------
 REFUSED = {
     "wrong_issuer": Message(
