@@ -64,6 +64,28 @@ def test_collection_has_every_part_and_nothing_of_the_kit(tarball) -> None:
     assert not [n for n in names if n.endswith((".p12", ".pfx")) or "/backups/" in n]
 
 
+def test_the_tarball_is_lean_and_its_documents_point_only_inside_it(tarball) -> None:
+    """Under 300 KB, no pictures or spreadsheets, no kit helper (the payload builder), and every relative link of
+    every Markdown file in it (README, docs, guides) names a file that is in it too; galaxy.yml names no made-up
+    repository."""
+    assert tarball.stat().st_size < 300 * 1024
+    with tarfile.open(tarball) as archive:
+        names = set(archive.getnames())
+        documents = {n: archive.extractfile(n).read().decode("utf-8") for n in names if n.endswith(".md")}
+    assert not [n for n in names if n.endswith((".png", ".jpg", ".xlsx"))]
+    assert "plugins/plugin_utils/agent/payload.py" not in names
+    broken = []
+    for name, text in documents.items():
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if re.match(r"[a-z]+://", target):
+                continue
+            resolved = os.path.normpath(os.path.join(os.path.dirname(name), target)).rstrip("/")
+            if resolved not in names and not any(n.startswith(resolved + "/") for n in names):
+                broken.append((name, target))
+    assert broken == []
+    assert "example.invalid" not in (ROOT / "galaxy.yml").read_text(encoding="utf-8")
+
+
 def test_runs_alone_by_fqcn_from_an_unrelated_folder(reset_lab, tarball, tmp_path) -> None:
     """In a virtualenv with only ansible-core, pywinrm and requirements.txt, from a folder with no ansible.cfg:
     onshi.cert.provision, .backup, .replace_pc and .audit work against the lab by FQCN, with the recap."""
@@ -332,3 +354,20 @@ def ansible_test(tarball: Path, folder: Path, command: str) -> subprocess.Comple
         check=False,
         timeout=900,
     )
+
+
+def test_a_fleet_repository_installs_the_collection_as_awx_syncs_it(tarball, tmp_path) -> None:
+    """The fleet repository's collections/requirements.yml installs onshi.cert from the tarball beside it, as AWX's
+    project sync runs it (ansible-galaxy collection install -r, from the repository's root); Galaxy is not asked."""
+    fleet = tmp_path / "fleet"
+    shutil.copytree(ROOT / "awx" / "fleet-repository", fleet)
+    shutil.copy(tarball, fleet / "collections" / tarball.name)
+    proc = subprocess.run(
+        [str(BIN / "ansible-galaxy"), "collection", "install", "-r", "collections/requirements.yml", "-p",
+         str(tmp_path / "installed"), "--offline"],
+        cwd=fleet, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    installed = tmp_path / "installed" / "ansible_collections" / "onshi" / "cert"
+    manifest = json.loads((installed / "MANIFEST.json").read_text(encoding="utf-8"))
+    assert manifest["collection_info"]["version"] == tarball.name.removesuffix(".tar.gz").rsplit("-", 1)[1]

@@ -68,8 +68,10 @@ def test_the_collection_stands_alone(path: Path) -> None:
 
 
 def test_requirements_declare_what_the_collection_imports() -> None:
-    """requirements.txt (the collection's third-party packages) lists cryptography and pywinrm with ranges."""
+    """requirements.txt (the collection's third-party packages, and so the execution environment's) lists
+    cryptography, openpyxl, pywinrm and pypsrp (the psrp connection docs/awx.md recommends) with ranges."""
     text = (ROOT / "requirements.txt").read_text()
+    assert "pypsrp>=" in text
     assert "cryptography>=" in text and "openpyxl>=" in text and "pywinrm>=" in text and "<" in text
 
 
@@ -149,3 +151,16 @@ PROCESS_MODULES = {"subprocess", "multiprocessing", "concurrent", "signal", "thr
 def test_the_core_touches_nothing_of_the_process(path: Path) -> None:
     """The core decides and reads files; it starts no process or thread and changes nothing of the interpreter."""
     assert imports(path) & PROCESS_MODULES == set()
+
+
+def test_the_readme_is_a_front_door_and_every_guide_is_registered() -> None:
+    """README.md stays a front door (at most 250 lines); docs/docsite/extra-docs.yml lists every page of docs/guide/
+    and nothing that is not there."""
+    import yaml
+
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 250
+    extra = yaml.safe_load((ROOT / "docs" / "docsite" / "extra-docs.yml").read_text(encoding="utf-8"))
+    listed = [entry for section in extra["sections"] for entry in section["toctree"]]
+    assert all((ROOT / "docs" / f"{entry}.md").is_file() for entry in listed), listed
+    guides = {f"guide/{p.stem}" for p in (ROOT / "docs" / "guide").glob("*.md")}
+    assert guides <= set(listed)
