@@ -249,16 +249,21 @@ def test_restore_by_code_is_refused_when_two_pcs_have_backups(ca, tmp_path) -> N
     assert "pc-a" in str(raised.value) and "pc-b" in str(raised.value)
 
 
-def test_restore_skips_a_damaged_newest_backup_and_says_so(ca, tmp_path) -> None:
-    """Rule 6: a damaged newest backup is passed over with its reason; the next good one is used."""
-    s = settings(ca, tmp_path)
+def two_backups_of_old_pc(ca: LabCA, tmp_path: Path, s: workflow.Settings):
+    """Back up an older and a newer certificate of CODE from 'old-pc'; return the older one and the newer backup."""
     old = ca.factory.leaf(CODE, days_left=400)
     new = ca.factory.leaf(CODE, days_left=1100)
     for issued in (old, new):
         workflow.converge(
             LabRunner(make_host(ca, [])), s, "old-pc", offers=offers(s, p12_file(tmp_path, issued)), backup_new=True
         )
-    newest = next(b for b in s.index().backups if b.thumbprint == thumbprint(new.cert))
+    return old, next(b for b in s.index().backups if b.thumbprint == thumbprint(new.cert))
+
+
+def test_restore_skips_a_damaged_newest_backup_and_says_so(ca, tmp_path) -> None:
+    """Rule 6: a damaged newest backup is passed over with its reason; the next good one is used."""
+    s = settings(ca, tmp_path)
+    old, newest = two_backups_of_old_pc(ca, tmp_path, s)
     damaged = bytearray(newest.path.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
     newest.path.write_bytes(bytes(damaged))
@@ -519,13 +524,7 @@ def test_a_restore_names_every_newer_backup_it_passed_over(ca, tmp_path, damage)
     """Restores: the old PC's newest backup is damaged as a disk or a copy damages it (its manifest untouched): the
     older good backup is restored, and the result names the damaged one with its reason; the PC holds the older."""
     s = settings(ca, tmp_path)
-    old = ca.factory.leaf(CODE, days_left=400)
-    new = ca.factory.leaf(CODE, days_left=1100)
-    for issued in (old, new):
-        workflow.converge(
-            LabRunner(make_host(ca, [])), s, "old-pc", offers=offers(s, p12_file(tmp_path, issued)), backup_new=True
-        )
-    newest = next(b for b in s.index().backups if b.thumbprint == thumbprint(new.cert))
+    old, newest = two_backups_of_old_pc(ca, tmp_path, s)
     data = newest.path.read_bytes()
     if damage == "bit-flip":
         newest.path.write_bytes(data[:100] + bytes([data[100] ^ 0x01]) + data[101:])
