@@ -38,6 +38,13 @@ _worker_settled = False
 _ROLE_SPECS: dict[str, dict[str, Any]] = {}
 
 
+def _debug(message: str) -> None:
+    """Say ``message`` at -vvvv in Ansible's own display."""
+    from ansible.utils.display import Display
+
+    Display().vvvv(message)
+
+
 def in_ansible_parent() -> bool:
     """Return True in the ansible-playbook process itself (not in a forked worker, not in onshi-cert)."""
     return multiprocessing.parent_process() is None and "ansible.executor.task_queue_manager" in sys.modules
@@ -50,8 +57,10 @@ def warm() -> None:
         return
     _done = True
     for step in (_templating, _powershell, _imports, _role_specs, _crypto, _requirements):
-        with contextlib.suppress(Exception):
+        try:
             step()
+        except Exception as exc:  # only a cache left empty: the workers fill it as before; said at -vvvv
+            _debug(f"onshi-cert: warm-up step {step.__name__} skipped: {type(exc).__name__}: {exc}")
     # Last: what the parent holds now (inventory, plays, plugins, these caches) is left out of the garbage
     # collector's rounds from here on, in the parent and in every worker it forks. A worker's collections would
     # otherwise walk those objects and write to each one's header, copying the parent's pages one by one (the

@@ -39,6 +39,25 @@ def test_warm_up_runs_only_in_the_ansible_playbook_parent(monkeypatch) -> None:
     assert ran == ["crypto", "freeze"]
 
 
+def test_a_warm_up_step_that_fails_is_said_at_vvvv(monkeypatch) -> None:
+    """A failing step leaves its cache empty and says so at -vvvv; the other steps still run."""
+    said, ran = [], []
+    monkeypatch.setattr(warmup, "_done", False)
+    monkeypatch.setattr(warmup, "in_ansible_parent", lambda: True)
+    monkeypatch.setattr(warmup, "_debug", said.append)
+
+    def broken() -> None:
+        raise OSError("no such folder")
+
+    for step in ("_templating", "_powershell", "_imports", "_role_specs", "_requirements"):
+        monkeypatch.setattr(warmup, step, lambda: ran.append("step"))
+    monkeypatch.setattr(warmup, "_crypto", broken)
+    monkeypatch.setattr(warmup.gc, "freeze", lambda: ran.append("freeze"))
+    warmup.warm()
+    assert said == ["onshi-cert: warm-up step broken skipped: OSError: no such folder"]
+    assert ran == ["step"] * 5 + ["freeze"]
+
+
 def test_only_a_forked_ansible_worker_freezes_what_it_holds(monkeypatch) -> None:
     """A test (or onshi-cert) running an action keeps its garbage collector as it is; an Ansible worker, which
     ends with its task, leaves what it holds out of the collector's rounds, once."""
