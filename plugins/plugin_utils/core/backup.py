@@ -175,45 +175,41 @@ def findable(root: Path, manifest: Path, host: str, thumb: str) -> bool:
     return False
 
 
-def _load(manifest: Path) -> Backup | None:
-    """Return the backup a manifest describes when its PFX is present and matches, else None."""
+def _examine(manifest: Path) -> tuple[Backup | None, dt.datetime | None, str]:
+    """Read a manifest and its PFX: the backup when the PFX is present and matches, else None with the expiry the
+    manifest states (None when it cannot say) and why the backup cannot be used as written."""
     try:
         meta = json.loads(manifest.read_text(encoding="utf-8"))
+        not_after = dt.datetime.fromisoformat(meta["not_after"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None, _("damaged: its manifest cannot be read")
+    try:
         pfx = manifest.with_name(str(meta.get("pfx") or manifest.with_suffix(".pfx").name))
         data = pfx.read_bytes()
-        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
-            return None
-        return Backup(
+    except (OSError, ValueError, TypeError):
+        return None, not_after, _("its .pfx file is missing")
+    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        why = _("damaged: the .pfx is not the file that was written (a bit flip, a truncation or a copy error)")
+        return None, not_after, why
+    try:
+        backup = Backup(
             pfx,
             str(meta["thumbprint"]).upper(),
             str(meta.get("facility_code", "")),
-            dt.datetime.fromisoformat(meta["not_after"]),
+            not_after,
             meta["sha256"],
             str(meta.get("algorithm", "")),
             str(meta.get("source_host", "")),
             str(meta.get("created", "")),
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (KeyError, TypeError):
+        return None, not_after, _("damaged: its manifest cannot be read")
+    return backup, not_after, ""
 
 
-def damage(manifest: Path) -> tuple[dt.datetime | None, str]:
-    """Return what a backup's manifest says its certificate's expiry is (None when it cannot say) and why the
-    backup cannot be used as written (for a manifest :func:`_load` refuses)."""
-    try:
-        meta = json.loads(manifest.read_text(encoding="utf-8"))
-        not_after = dt.datetime.fromisoformat(meta["not_after"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None, _("damaged: its manifest cannot be read")
-    try:
-        data = manifest.with_name(str(meta.get("pfx") or manifest.with_suffix(".pfx").name)).read_bytes()
-    except (OSError, ValueError, TypeError):
-        return not_after, _("its .pfx file is missing")
-    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
-        return not_after, _(
-            "damaged: the .pfx is not the file that was written (a bit flip, a truncation or a copy error)"
-        )
-    return not_after, _("damaged")
+def _load(manifest: Path) -> Backup | None:
+    """Return the backup a manifest describes when its PFX is present and matches, else None."""
+    return _examine(manifest)[0]
 
 
 @dataclass
@@ -265,6 +261,13 @@ def _listed(root: Path, folder: str, name: str) -> Listed | None:
     return Listed(root, name, folder, match["host"], match["thumb"].upper())
 
 
+def _host_names(host: str) -> tuple[set[str], tuple[str, ...]]:
+    """Return the names a host's backups carry (:func:`path_component`'s, and the plain one versions before 0.2
+    wrote) and the file-name prefixes they start with."""
+    names = {host, path_component(host)}
+    return names, tuple(f"{name}_" for name in names)
+
+
 @dataclass
 class BackupIndex:
     """The backups of a folder, listed once per task by name; a manifest (and its PFX, hashed) is read only
@@ -304,15 +307,14 @@ class BackupIndex:
         root = self.root
         return [item for f, n in self.names if maybe(f, n) and (item := _listed(root, f, n)) is not None]
 
+    def _loaded_backup(self, item: Listed) -> Backup | None:
+        """Return the backup ``item`` names, read once per task (None: incomplete or damaged)."""
+        if item.path not in self._loaded:
+            self._loaded[item.path] = _load(item.path)
+        return self._loaded[item.path]
+
     def _read(self, items: Iterable[Listed]) -> list[Backup]:
-        found = []
-        for item in items:
-            if item.path not in self._loaded:
-                self._loaded[item.path] = _load(item.path)
-            backup = self._loaded[item.path]
-            if backup is not None:
-                found.append(backup)
-        return found
+        return [backup for item in items if (backup := self._loaded_backup(item)) is not None]
 
     def _select(self, keep: Any, maybe: Any = lambda folder, name: True) -> list[Backup]:
         """Return the complete backups whose listing passes ``keep`` (read now), with those added this task;
@@ -344,8 +346,7 @@ class BackupIndex:
     def of_host(self, host: str) -> list[Backup]:
         """Return the backups made from ``host`` (named by :func:`path_component`, or by its plain name as versions
         before 0.2 wrote it; the manifest's ``source_host`` decides)."""
-        names = {host, path_component(host)}
-        prefixes = tuple(f"{name}_" for name in names)
+        names, prefixes = _host_names(host)
         return [
             b
             for b in self._select(lambda item: item.host in names, lambda f, n: n.startswith(prefixes))
@@ -355,20 +356,16 @@ class BackupIndex:
     def damaged(self, host: str | None = None, code: str | None = None) -> list[tuple[Listed, dt.datetime | None, str]]:
         """Return the manifests of ``host`` (or of facility code ``code``) whose backup cannot be used as written,
         each with the expiry its manifest states (None when unreadable) and why: a restore names each one."""
-        names = {host, path_component(host)} if host is not None else set()
+        names, prefixes = _host_names(host) if host is not None else (set(), ())
         folder = path_component(code) if code is not None else None
-        items = self._listed(
-            lambda f, n: (folder is None or f == folder) and (not names or n.startswith(tuple(f"{x}_" for x in names)))
-        )
-        found = []
-        for item in items:
-            if (host is not None and item.host not in names) or (folder is not None and item.facility_code != folder):
-                continue
-            if item.path not in self._loaded:
-                self._loaded[item.path] = _load(item.path)
-            if self._loaded[item.path] is None:
-                found.append((item, *damage(item.path)))
-        return found
+        items = self._listed(lambda f, n: (folder is None or f == folder) and (not names or n.startswith(prefixes)))
+        return [
+            (item, *_examine(item.path)[1:])
+            for item in items
+            if (not names or item.host in names)
+            and (folder is None or item.facility_code == folder)
+            and self._loaded_backup(item) is None
+        ]
 
     def of_code(self, code: str) -> list[Backup]:
         """Return the backups of one facility code."""
