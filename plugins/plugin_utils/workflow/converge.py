@@ -71,9 +71,11 @@ def converge(
     warnings = list(plan.warnings) + list(notes or [])
     new_backups = back_up_imports(plan, settings, state, index, host) if backup_new else []
     if settings.check_mode or not plan.changes:
-        result = _result(state, plan, settings, runner, summary(state.my), backups=new_backups, warnings=warnings)
+        result = _result(
+            state, plan, settings, runner, summary(state.my), backups=new_backups, warnings=warnings, restored=restored
+        )
         result["changed"] = plan.changes or bool(new_backups)
-        result |= {"before": cert_rows(state.my), "after": predicted_rows(state, plan), "restored": restored or []}
+        result |= {"before": cert_rows(state.my), "after": predicted_rows(state, plan)}
         return _finish(result, plan, problems, short, min_days_left, missing_fix)
     written, backup_notes = back_up_removals(state, plan, settings, index, host)
     after = apply(runner, state, plan, settings)
@@ -88,6 +90,7 @@ def converge(
         summary(after),
         backups=written + new_backups,
         warnings=warnings + backup_notes,
+        restored=restored,
     )
-    result |= {"before": cert_rows(state.my), "after": cert_rows(after), "restored": restored or []}
+    result |= {"before": cert_rows(state.my), "after": cert_rows(after)}
     return _finish(result, plan, problems, short, min_days_left, missing_fix)

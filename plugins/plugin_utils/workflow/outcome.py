@@ -239,6 +239,7 @@ def _result(
     *,
     backups: list[dict[str, Any]],
     warnings: list[str],
+    restored: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
     kept = next(iter(plan.codes.values())).winner if len(plan.codes) == 1 else None
     return {
@@ -255,4 +256,5 @@ def _result(
         "certificates": certificates,
         "diff": diff(state, plan, settings),
         "executions": runner.executions,
+        "restored": restored or [],
     }
