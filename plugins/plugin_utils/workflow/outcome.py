@@ -181,17 +181,13 @@ def _finish(
         errors.append(WorkflowError(messages.CODE_WITHOUT_CERT, fix=missing_fix, detail=detail))
     touched = {i.code for i in plan.imports} | {r.item.code for r in plan.removals}
     for code, entry in result["codes"].items():
-        entry["outcome"] = (
-            "blocked"
-            if plan.codes[code].held
-            else "missing"
-            if code in plan.missing
-            else "not_renewed"
-            if code in short
-            else "changed"
-            if code in touched
-            else "ok"
-        )
+        holds = {
+            "blocked": bool(plan.codes[code].held),
+            "missing": code in plan.missing,
+            "not_renewed": code in short,
+            "changed": code in touched,
+        }
+        entry["outcome"] = next((o for o in OUTCOMES if holds.get(o)), "ok")  # the worst that holds
     outcomes = [entry["outcome"] for entry in result["codes"].values()]
     result["outcome"] = next((o for o in OUTCOMES if o in outcomes), "ok")
     if errors:
