@@ -103,9 +103,11 @@ class ActionModule(OnshiAction):
         offers, unreadable = [], []
         for found in find_p12_files(Path(args["p12_dir"]), host, settings.expect.facility_codes):
             key = next((k for k in found.password_keys if k in args["passwords"]), None)
+            if key is None:
+                first = found.password_keys[0]
+                unreadable.append(workflow.PreflightError(messages.P12_NO_PASSWORD, key=first, file=str(found.path)))
+                continue
             try:
-                if key is None:
-                    raise workflow.PreflightError(messages.P12_NO_PASSWORD, key=found.password_keys[0])
                 password = options.text_entry("passwords", key, args["passwords"][key])
                 offers += workflow.p12_offers([(found, password)], settings.expect)
             except OnshiCertError as exc:
