@@ -280,8 +280,6 @@ def write(result: Plan, download_dir: Path, passwords: dict[str, str], out: Path
         raise IntakeError(messages.NO_VAULT_PASSWORD)
     certs = out / "certs"
     private_dir(certs)
-    for warning in take_warnings():
-        print(warning, file=sys.stderr)
     changed = []
     vault = VaultLib([("default", secret)])
     vault_file = out / "vault-p12.yml"
@@ -301,6 +299,8 @@ def write(result: Plan, download_dir: Path, passwords: dict[str, str], out: Path
             target.chmod(0o600)
             changed.append(str(target))
         mapping[name] = str(passwords.get(decision.file, passwords.get(source.stem, "")))[:]
+    for warning in take_warnings():  # certs/ or a PC's folder in it open to other users
+        print(warning, file=sys.stderr)
     if mapping != before or not vault_file.exists():
         text = yaml.safe_dump({"onshi_cert_p12_passwords": mapping}, sort_keys=True)
         vault_file.write_bytes(vault.encrypt(text.encode()))
