@@ -5,14 +5,20 @@ DOCUMENTATION = r"""
 module: onshi_cert_report
 short_description: Write the fleet certificate audit report on the controller
 description:
-  - Aggregates the C(onshi_cert) facts that M(onshi.cert.onshi_cert_info) set on every PC into one report and
-    writes, into I(dest), C(report.html) (Japanese), C(report.en.html) (English), C(renewals.csv)
+  - Adds what this play saw (each PC's C(onshi_cert) fact, or that it did not answer) to the fleet record (the
+    store, see C(docs/store.md)), then draws the report of the whole fleet from the record - every PC of O(fleet)
+    with its latest observation and its age, PCs never seen (C(unseen), 未確認) or not seen within O(stale_days)
+    (C(outdated), 要確認), PCs of the record that left the inventory (C(departed)) and what changed on each PC
+    since its previous observation (C(changes)). A C(--limit) run or an AWX slice adds its own PCs and still writes
+    the whole fleet.
+  - Writes, into I(dest), C(report.html) (Japanese), C(report.en.html) (English), C(renewals.csv)
     (UTF-8 with BOM for Excel), C(report.json), C(report.md) and C(onshi_cert.prom) (Prometheus textfile
     with the C(x509_cert_not_after) and C(x509_cert_expired) metrics).
   - Also writes, into C(notices/), a renewal notice (更新のご案内) per clinic of the renewal worklist - what to apply
     for, by when, and the cost - as printable A4 HTML in Japanese and English.
   - Every file is created readable by the controller user only (0600, in a 0700 folder).
-  - PCs without facts are reported as unreachable.
+  - PCs of the play without facts are recorded and reported as unreachable; their last answer's certificates stay
+    in the report and in the Prometheus series (with C(onshi_cert_last_observed_timestamp_seconds)).
   - Runs on the controller only; use it with C(delegate_to=localhost) and C(run_once=true).
 version_added: "0.1.0"
 options:
@@ -56,6 +62,31 @@ options:
         names the folder by the Japanese date.
     type: path
     required: true
+  fleet:
+    description:
+      - Every PC of the fleet (usually the inventory group C(oqs_pcs), whatever C(--limit) says); each appears in the
+        report. The PCs of O(hosts) are added when missing.
+      - Unset, the fleet is O(hosts) and the record's other PCs are listed as C(departed).
+    type: list
+    elements: str
+  data_dir:
+    description:
+      - The data folder; the fleet record is the SQLite file C(onshi-cert.db) in it unless O(store) is set.
+      - A folder inside an AWX or ansible-runner job folder is refused (ONSHI-E156).
+    type: path
+  store:
+    description:
+      - The fleet record - C(postgresql://user@host:5432/database) (PostgreSQL, for AWX, several controllers or
+        engineers), C(sqlite:////path/file.db) or a file path. Unset, C(onshi-cert.db) in O(data_dir).
+      - Never put the password here; use O(store_password) or the C(PGPASSWORD) of an AWX credential.
+    type: str
+  store_password:
+    description: The database user's password (from vault or an AWX credential); never shown.
+    type: str
+  stale_days:
+    description: A PC whose latest observation is older than this many days is reported C(outdated) (要確認).
+    type: int
+    default: 14
   timezone:
     description:
       - The IANA time zone the report's times and dates are shown in (Japan Standard Time by default); the data
@@ -84,9 +115,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: The report is an output on the controller, not managed state; it is written in check mode too and never reports a change.
+    description:
+      - The report is an output on the controller, not managed state; it is written in check mode too and never
+        reports a change. In check mode nothing is added to the fleet record; the play's answers stand in for it.
 requirements:
-  - "On the controller: the Python package cryptography >= 42 (the collection's requirements.txt)."
+  - "On the controller: the Python packages cryptography >= 42 and SQLAlchemy >= 2.0, and psycopg 3 for a
+    PostgreSQL store (the collection's requirements.txt)."
 seealso:
   - module: onshi.cert.onshi_cert_info
 author:
@@ -94,10 +128,22 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Write the fleet report from each PC's onshi_cert fact and inventory variables
+- name: Record this play's PCs and write the whole fleet's report from the fleet record
   onshi.cert.onshi_cert_report:
     hosts: "{{ ansible_play_hosts_all }}"
-    dest: reports/{date}
+    fleet: "{{ groups['oqs_pcs'] }}"
+    data_dir: /srv/onshi-cert-data
+    dest: /srv/onshi-cert-data/reports/{date}
+  delegate_to: localhost
+  run_once: true
+
+- name: The same with the fleet record on PostgreSQL (AWX, several controllers)
+  onshi.cert.onshi_cert_report:
+    hosts: "{{ ansible_play_hosts_all }}"
+    fleet: "{{ groups['oqs_pcs'] }}"
+    store: postgresql://onshi@db.example.jp:5432/onshi_cert
+    store_password: "{{ vault_onshi_cert_store_password }}"
+    dest: /srv/onshi-cert-data/reports/{date}
   delegate_to: localhost
   run_once: true
 
@@ -105,6 +151,7 @@ EXAMPLES = r"""
   onshi.cert.onshi_cert_report:
     hosts: "{{ saved_facts.keys() | list }}"
     facts: "{{ saved_facts }}"
+    data_dir: reports/from-file
     sites: {}
     site_names: {}
     facility_names: {}
@@ -156,10 +203,17 @@ report:
   returned: always
   type: str
   sample: reports/today/report.html
+store:
+  description: The fleet record written and read (its address without a password, or the SQLite file).
+  returned: always
+  type: str
+  sample: /srv/onshi-cert-data/onshi-cert.db
 summary:
-  description: Counts of PCs, stages and problems.
+  description:
+    - Counts of the whole fleet's PCs, stages and problems; C(unseen) never observed, C(outdated) not observed
+      within O(stale_days).
   returned: always
   type: dict
-  sample: {"hosts": 13, "reachable": 12, "unreachable": 1, "needs_attention": 10,
+  sample: {"hosts": 13, "reachable": 12, "unreachable": 1, "unseen": 0, "outdated": 0, "needs_attention": 10,
            "stages": {"ok": 5, "90": 1, "60": 1, "30": 1, "15": 0, "7": 0, "expired": 1}, "problems": {"expired": 1}}
 """

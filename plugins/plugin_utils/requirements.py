@@ -9,7 +9,11 @@ from __future__ import annotations
 import importlib.util
 
 #: import name -> what to install (as in requirements.txt)
-PACKAGES = {"cryptography": "cryptography>=42,<49", "openpyxl": "openpyxl>=3.1,<4"}
+PACKAGES = {
+    "cryptography": "cryptography>=42,<49",
+    "openpyxl": "openpyxl>=3.1,<4",
+    "sqlalchemy": "SQLAlchemy>=2.0,<2.2",
+}
 
 
 #: The packages found importable in this process (the ansible-playbook parent looks once, in ``warmup``, for

@@ -35,7 +35,7 @@ def reset(lab: LabClient) -> LabClient:
         lab.set_reachable(name, True)
     lab.set_latency(0)
     lab.reset()
-    for folder in ("certs", "backups", "reports"):
+    for folder in ("certs", "backups", "reports", "onshi-cert-data"):  # onshi-cert-data: the fleet record
         shutil.rmtree(lab.state_dir / folder, ignore_errors=True)
     return lab
 

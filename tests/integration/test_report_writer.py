@@ -52,6 +52,7 @@ def test_a_large_fleets_report_task_writes_every_file(factory, now, tmp_path) ->
                 "facility_names": {host: f"{host} クリニック" for host in hosts},
                 "facility_codes": {host: [codes[host]] for host in hosts},
                 "dest": str(dest),
+                "data_dir": str(tmp_path / "data"),
             }
         },
     )

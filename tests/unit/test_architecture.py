@@ -14,7 +14,7 @@ CORE = sorted((UTILS / "core").glob("*.py"))
 PLUGINS = sorted((ROOT / "plugins" / "action").glob("*.py"))
 #: What the collection may import besides the standard library: ansible-core, its own plugin_utils, and the
 #: third-party packages of its requirements.txt (jinja2 and yaml come with ansible-core).
-ALLOWED = {"ansible", "ansible_collections", "cryptography", "jinja2", "openpyxl", "yaml", "winrm"}
+ALLOWED = {"ansible", "ansible_collections", "cryptography", "jinja2", "openpyxl", "sqlalchemy", "yaml", "winrm"}
 
 
 def imports(path: Path) -> set[str]:
@@ -71,7 +71,7 @@ def test_requirements_declare_what_the_collection_imports() -> None:
     """requirements.txt (the collection's third-party packages, and so the execution environment's) lists
     cryptography, openpyxl, pywinrm and pypsrp (the psrp connection docs/awx.md recommends) with ranges."""
     text = (ROOT / "requirements.txt").read_text()
-    assert "pypsrp>=" in text
+    assert "pypsrp>=" in text and "SQLAlchemy>=" in text and "psycopg[binary]>=" in text
     assert "cryptography>=" in text and "openpyxl>=" in text and "pywinrm>=" in text and "<" in text
 
 

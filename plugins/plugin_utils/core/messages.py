@@ -6,7 +6,8 @@ checked by the tests) lists them in Japanese and English. Texts are gettext mess
 
 Ranges: E001-E009 facility codes, E010-E019 PKCS#12 files, E020-E029 trust anchors, E030-E039 inventory
 and options, E040-E049 a file refused for a PC, E050-E079 the PC and the change, E080-E089 backups,
-E090-E099 connection and agent, E100-E119 reports and the command line, E900 internal errors.
+E090-E099 connection and agent, E100-E119 reports and the command line, E120-E129 alerts, E130-E149 the
+preflight, E150-E169 the fleet record (store) and the data folder's place, E900 internal errors.
 """
 
 from __future__ import annotations
@@ -479,6 +480,60 @@ NOTIFY_STATE = Message(
     "ONSHI-E123",
     N_("the notification state {path} cannot be read: {detail}"),
     N_("move the damaged file away (alerts already sent may then be sent once more)"),
+)
+
+# --- the fleet record (store) and the data folder's place -------------------------------------------------
+STORE_FIX = N_(
+    "check onshi_cert_store (postgresql://user@host:5432/database) and that the server runs; for the default "
+    "SQLite file, that the data folder is writable; then run onshi-cert store check"
+)
+STORE_UNREACHABLE = Message("ONSHI-E150", N_("cannot reach the fleet record {store}: {reason}"), STORE_FIX)
+STORE_AUTH = Message(
+    "ONSHI-E151",
+    N_("the fleet record {store} refused the user name or password"),
+    N_(
+        "put the database user's password in onshi_cert_store_password (vault) or in the AWX credential that sets "
+        "PGPASSWORD; never in onshi_cert_store itself"
+    ),
+)
+STORE_NEWER = Message(
+    "ONSHI-E152",
+    N_("the fleet record {store} has schema version {found}; this onshi.cert knows versions up to {known}"),
+    N_(
+        "install the onshi.cert release that wrote the store (or a newer one) on this controller or execution "
+        "environment"
+    ),
+)
+STORE_FULL = Message(
+    "ONSHI-E153",
+    N_("the fleet record {store} is full: {reason}"),
+    N_("free space on the disk that holds the store, then run again: nothing of this write was kept"),
+)
+STORE_BUSY = Message(
+    "ONSHI-E154",
+    N_("the fleet record {store} stayed locked by another run for {seconds} s (a migration or a long write)"),
+    N_("wait for the other run to end, then run again: nothing of this write was kept"),
+)
+STORE_URL = Message(
+    "ONSHI-E155",
+    N_("onshi_cert_store {store!r} is neither a file nor a sqlite:/// or postgresql:// address"),
+    N_(
+        "set onshi_cert_store: postgresql://user@host:5432/database, or leave it unset for the SQLite file in the "
+        "data folder"
+    ),
+)
+EPHEMERAL_FOLDER = Message(
+    "ONSHI-E156",
+    N_("{path} is inside the job folder {job_folder}, which AWX and ansible-runner delete when the job ends"),
+    N_(
+        "set onshi_cert_data_dir to a folder that outlives the job and every execution node can reach (AWX: a "
+        "persistent volume, see docs/awx.md), and onshi_cert_store: postgresql://... for the fleet record"
+    ),
+)
+STORE_FAILED = Message(
+    "ONSHI-E157",
+    N_("the fleet record {store} failed: {reason}"),
+    N_("run onshi-cert store check with the same onshi_cert_store and follow what it says"),
 )
 
 # --- internal errors (a defect: please report it with the code) -------------------------------------------

@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 
 from ..i18n import say as _
+from . import messages
+from .errors import OnshiCertError
 
 #: Bytes kept as they are; every other byte (and '%' itself) becomes %XX, so the encoding is one-to-one.
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -130,3 +132,30 @@ def write_private(path: Path, data: bytes, *, sync: bool = True) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def job_folder(environ: dict[str, str] | None = None) -> Path | None:
+    """Return the folder AWX or ansible-runner made for this job (deleted when the job ends), or None.
+
+    ansible-runner sets ``AWX_ISOLATED_DATA_DIR`` to ``<private data dir>/artifacts/<job>`` (in an execution
+    environment ``/runner/artifacts/<job>``; older releases: the private data dir itself); AWX names that folder
+    ``AWX_PRIVATE_DATA_DIR`` on its nodes.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("AWX_PRIVATE_DATA_DIR"):
+        return Path(env["AWX_PRIVATE_DATA_DIR"])
+    artifacts = env.get("AWX_ISOLATED_DATA_DIR")
+    if not artifacts:
+        return None
+    path = Path(artifacts)
+    return path.parent.parent if path.parent.name == "artifacts" else path
+
+
+def outside_job_folder(path: Path | str, environ: dict[str, str] | None = None) -> Path:
+    """Return ``path`` when it outlives the job; raise ONSHI-E156 when it lies in AWX's or ansible-runner's job
+    folder (a project copy, ``/runner``: backups, reports and the record would vanish when the job ends)."""
+    folder = job_folder(environ)
+    target = Path(path)
+    if folder is not None and (inside(folder, target) or str(target).startswith(str(folder).rstrip("/") + "/")):
+        raise OnshiCertError(messages.EPHEMERAL_FOLDER, path=target, job_folder=folder)
+    return target

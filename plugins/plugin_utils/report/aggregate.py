@@ -27,6 +27,9 @@ class HostEntry:
     error: str | None = None
     extra_problems: list[dict[str, Any]] = field(default_factory=list)
     facility_name: str = ""  # 医療機関名 (onshi_cert_facility_name)
+    seen: bool = True  # False: the fleet record has never observed this PC (未確認)
+    observed_at: dt.datetime | None = None  # the latest observation (the report's is its latest answer's)
+    answered_at: dt.datetime | None = None
 
 
 def _parse(value: str) -> dt.datetime:
@@ -37,10 +40,18 @@ def _month_key(when: dt.datetime) -> str:
     return f"{when.year:04d}-{when.month:02d}"
 
 
-def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: str = "Asia/Tokyo") -> dict[str, Any]:
+def build(
+    entries: list[HostEntry],
+    now: dt.datetime | None = None,
+    timezone: str = "Asia/Tokyo",
+    stale_days: int | None = None,
+) -> dict[str, Any]:
     """Return the report data: summary, problems first, cost forecast, timeline, per-site hosts, worklist.
 
-    Times stay UTC in the data; ``timezone`` is the zone people read them in (the renderers convert).
+    Times stay UTC in the data; ``timezone`` is the zone people read them in (the renderers convert). A PC whose
+    latest observation is older than ``stale_days`` gets the problem ``outdated`` (要確認); one never seen,
+    ``unseen`` (未確認); one that did not answer this time keeps its last answer's certificates beside
+    ``unreachable``, so its expiry series and worklist rows stay.
     """
     now = now or utcnow()
     thumb_hosts: dict[str, list[str]] = defaultdict(list)
@@ -63,17 +74,21 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
             "site": entry.site,
             "facility_name": entry.facility_name,
             "facility_codes": entry.facility_codes,
+            "observed_at": entry.observed_at.isoformat() if entry.observed_at else None,
+            "age_days": (now - entry.observed_at).days if entry.observed_at else None,
+            "answered_at": entry.answered_at.isoformat() if entry.answered_at else None,
         }
+        record_problems = _record_problems(entry, row, stale_days)
         if report is None:
-            row |= {
-                "status": "unreachable",
-                "problems": [{"code": "unreachable", "message": entry.error or _("the PC did not answer")}],
-                "certificates": [],
-            }
-            problems["unreachable"] += 1
+            record_problems = record_problems or [
+                {"code": "unreachable", "message": entry.error or _("the PC did not answer")}
+            ]
+            row |= {"status": record_problems[0]["code"], "problems": record_problems, "certificates": []}
+            for problem in record_problems:
+                problems[problem["code"]] += 1
             hosts.append(row)
             continue
-        host_problems = list(report["problems"]) + list(entry.extra_problems)
+        host_problems = record_problems + list(report["problems"]) + list(entry.extra_problems)
         for cert in report["certificates"]:
             if cert["thumbprint"] in duplicates and cert.get("ours"):
                 others = [h for h in duplicates[cert["thumbprint"]] if h != entry.host]
@@ -110,7 +125,16 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
                 renewals.append(_worklist(entry, {"facility_code": problem.get("facility_code")}, "expired"))
             elif problem["code"] == "missing":
                 renewals.append(_worklist(entry, {"facility_code": problem.get("facility_code")}, "missing"))
-        codes_order = ("unreachable", "expired", "missing", "wrong_facility", "wrong_issuer", "duplicate")
+        codes_order = (
+            "unseen",
+            "unreachable",
+            "outdated",
+            "expired",
+            "missing",
+            "wrong_facility",
+            "wrong_issuer",
+            "duplicate",
+        )
         host_problems.sort(key=lambda p: codes_order.index(p["code"]) if p["code"] in codes_order else 99)
         for problem in host_problems:
             problems[problem["code"]] += 1
@@ -160,8 +184,10 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
         "timezone": timezone,
         "summary": {
             "hosts": len(entries),
-            "reachable": sum(1 for e in entries if e.report is not None),
-            "unreachable": sum(1 for e in entries if e.report is None),
+            "reachable": sum(1 for e in entries if e.seen and not e.error),
+            "unreachable": sum(1 for e in entries if e.seen and e.error),
+            "unseen": sum(1 for e in entries if not e.seen),
+            "outdated": sum(1 for h in hosts if any(p["code"] == "outdated" for p in h["problems"])),
             "stages": {s: stages.get(s, 0) for s in STAGES},
             "problems": dict(problems),
             "needs_attention": sum(1 for h in hosts if h["status"] != "ok"),
@@ -185,6 +211,23 @@ def build(entries: list[HostEntry], now: dt.datetime | None = None, timezone: st
         "renewals": sorted(renewals, key=lambda r: (r["deadline"] or "", r["host"])),
         "duplicates": [{"thumbprint": t, "hosts": h} for t, h in sorted(duplicates.items())],
     }
+
+
+def _record_problems(entry: HostEntry, row: dict[str, Any], stale_days: int | None) -> list[dict[str, Any]]:
+    """Return what the fleet record says of a PC before its certificates: never seen, not answering, too old."""
+    if not entry.seen:
+        return [{"code": "unseen", "message": entry.error or _("never audited")}]
+    found = []
+    if entry.error:
+        found.append({"code": "unreachable", "message": entry.error})
+    if stale_days is not None and row["age_days"] is not None and row["age_days"] > stale_days:
+        found.append(
+            {
+                "code": "outdated",
+                "message": _("last seen {days} day(s) ago: audit it again", days=row["age_days"]),
+            }
+        )
+    return found
 
 
 def _worklist(entry: HostEntry, cert: dict[str, Any], reason: str) -> dict[str, Any]:

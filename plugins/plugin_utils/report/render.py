@@ -72,6 +72,25 @@ TEXT: dict[str, str] = {
     "status.stale": N_("stale certificates"),
     "status.disagreement": N_("inventory and PC disagree"),
     "status.bad_code": N_("certificate with an unusable facility code"),
+    "status.unseen": N_("never audited"),
+    "status.outdated": N_("not audited lately"),
+    "last_seen": N_("Last seen"),
+    "days_ago": N_("{days} day(s) ago"),
+    "today": N_("today"),
+    "unseen": N_("never audited"),
+    "outdated": N_("not audited lately"),
+    "changes": N_("Changes since each PC's previous audit"),
+    "no_changes": N_("Nothing changed since the previous audits."),
+    "change": N_("Change"),
+    "change.attention": N_("newly needs attention"),
+    "change.resolved": N_("resolved"),
+    "change.renewed": N_("renewed"),
+    "change.unreachable": N_("newly unreachable"),
+    "departed": N_("PCs no longer in the inventory"),
+    "departed_note": N_(
+        "These PCs are in the fleet record but not in the inventory: their records are kept. Remove a PC's records "
+        "only with onshi-cert store prune."
+    ),
     "reason.renew": N_("renew"),
     "reason.expired": N_("reissue (expired)"),
     "reason.missing": N_("new certificate"),
@@ -81,6 +100,8 @@ TEXT: dict[str, str] = {
 # How the report says each problem, from its fields (the problem's own message is the fallback).
 PROBLEM_TEXT = {
     "unreachable": N_("The PC did not answer (check its power, network and WinRM settings)"),
+    "unseen": N_("Never audited: run the audit for this PC (it is in the inventory, not yet in the fleet record)"),
+    "outdated": N_("The latest audit of this PC is {days} day(s) old: audit it again"),
     "expired": N_("The certificate for {facility_code} has expired (apply for re-issue)"),
     "missing": N_("No usable certificate for {facility_code}"),
     "wrong_facility": N_("A certificate of another facility code is on the PC ({thumbprint})"),
@@ -367,14 +388,23 @@ def prometheus(data: dict[str, Any]) -> str:
                 not_after = dt.datetime.fromisoformat(cert["not_after"]).timestamp()
                 lines.append(f"x509_cert_not_after{{{labels}}} {not_after:.0f}")
                 expired_lines.append(f"x509_cert_expired{{{labels}}} {1 if not_after <= generated else 0}")
-    up = ["# HELP onshi_cert_host_up 1 when the audit reached the PC.", "# TYPE onshi_cert_host_up gauge"]
+    up = [
+        "# HELP onshi_cert_host_up 1 when the PC's latest observation is an answer.",
+        "# TYPE onshi_cert_host_up gauge",
+    ]
     problems = ["# HELP onshi_cert_problem 1 for each problem found on a PC.", "# TYPE onshi_cert_problem gauge"]
+    observed = [
+        "# HELP onshi_cert_last_observed_timestamp_seconds When the PC was last observed (the fleet record).",
+        "# TYPE onshi_cert_last_observed_timestamp_seconds gauge",
+    ]
     for rows in data["sites"].values():
         for host in rows:
-            up.append(
-                f'onshi_cert_host_up{{host="{_label(host["host"])}",site="{_label(host["site"])}"}} '
-                f"{0 if host['status'] == 'unreachable' else 1}"
-            )
+            where = f'host="{_label(host["host"])}",site="{_label(host["site"])}"'
+            answered = not any(p["code"] in ("unreachable", "unseen") for p in host["problems"])
+            up.append(f"onshi_cert_host_up{{{where}}} {1 if answered else 0}")
+            if host.get("observed_at"):
+                stamp_of = dt.datetime.fromisoformat(host["observed_at"]).timestamp()
+                observed.append(f"onshi_cert_last_observed_timestamp_seconds{{{where}}} {stamp_of:.0f}")
             for code in sorted({p["code"] for p in host["problems"]}):
                 problems.append(
                     f'onshi_cert_problem{{host="{_label(host["host"])}",site="{_label(host["site"])}",code="{code}"}} 1'
@@ -384,7 +414,7 @@ def prometheus(data: dict[str, Any]) -> str:
         "# TYPE onshi_cert_report_timestamp gauge",
         f"onshi_cert_report_timestamp {generated:.0f}",
     ]
-    return "\n".join(lines + expired_lines + up + problems + stamp) + "\n"
+    return "\n".join(lines + expired_lines + up + observed + problems + stamp) + "\n"
 
 
 def _write(path: Path, data: bytes) -> None:

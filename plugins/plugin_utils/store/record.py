@@ -1,0 +1,208 @@
+"""The fleet record: add what a run saw and did on its PCs, read back the whole fleet.
+
+A run only adds rows (``observe``, ``act``), each batch in one transaction: a partial run (``--limit``, an AWX
+slice, one engineer's site) adds its own PCs and never touches another's. Every fleet output reads
+:meth:`Store.latest` (each PC's latest observation, its latest answer and the answer before, for what changed)
+and :meth:`Store.actions` (every action of a period, for the work documents). Nothing here deletes a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import URL
+
+from . import connect, schema
+
+
+def run_id(pid: int | None = None) -> str:
+    """Return the id of this run: one ansible-playbook process (an action plugin's worker is its child), on this
+    controller, since that process started (a reused process id is another run)."""
+    pid = os.getppid() if pid is None else pid
+    try:
+        started = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        started = ""
+    return hashlib.sha256(f"{socket.gethostname()}:{pid}:{started}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Run:
+    """Who and what writes: the run, the AWX job, the play and the engineer."""
+
+    run: str
+    job: str = ""
+    playbook: str = ""
+    engineer: str = ""
+
+    @classmethod
+    def from_vars(cls, task_vars: dict[str, Any]) -> Run:
+        """Return the run of an action plugin from its task's variables (AWX's job and user when AWX runs it)."""
+        engineer = (
+            task_vars.get("onshi_cert_engineer")
+            or task_vars.get("awx_user_name")
+            or task_vars.get("tower_user_name")
+            or os.environ.get("ONSHI_CERT_ENGINEER")
+            or _login()
+        )
+        return cls(
+            run=run_id(),
+            job=str(task_vars.get("awx_job_id") or task_vars.get("tower_job_id") or ""),
+            playbook=str(task_vars.get("ansible_play_name") or ""),
+            engineer=str(engineer),
+        )
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""
+
+
+@dataclass(frozen=True)
+class Pc:
+    """Where a PC is, as the inventory says when the row is written."""
+
+    host: str
+    site: str = ""
+    facility_name: str = ""
+    facility_codes: tuple[str, ...] = ()
+
+
+@dataclass
+class Seen:
+    """One PC in the record: its latest observation, its latest answer, the answer before that one, and whether
+    the observation before the latest was an answer (None: the latest is the only one)."""
+
+    latest: dict[str, Any]
+    answer: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = None
+    was_reachable: bool | None = None
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """Return ``value`` in UTC (SQLite gives back the stored UTC time without its zone)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Store:
+    """The fleet record behind one interface, SQLite or PostgreSQL (see :mod:`.connect`)."""
+
+    def __init__(self, url: URL, password: str | None = None):
+        self.url = url
+        self.engine = connect.engine(url, password)
+        self.version = connect.migrate(self.engine, url)
+
+    @classmethod
+    def open(cls, store: str | None, data_dir: str | Path | None, password: str | None = None) -> Store:
+        """Open ``store`` (``onshi_cert_store``), else the SQLite file in ``data_dir``; migrate it."""
+        return cls(connect.address(store, data_dir), password)
+
+    @property
+    def shown(self) -> str:
+        """The store as it may be shown (no password)."""
+        return connect.shown(self.url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _common(run: Run, pc: Pc) -> dict[str, Any]:
+        return {
+            "host": pc.host,
+            "run": run.run,
+            "job": run.job,
+            "playbook": run.playbook,
+            "engineer": run.engineer,
+            "site": pc.site,
+            "facility_name": pc.facility_name,
+            "facility_codes": list(pc.facility_codes),
+        }
+
+    def observe(self, run: Run, seen: list[tuple[Pc, dict[str, Any] | None, str]], at: dt.datetime) -> int:
+        """Add one observation per PC: ``(pc, its onshi_cert fact or None, why there is none)``; return the count."""
+        rows = [
+            self._common(run, pc)
+            | {"observed_at": at, "reachable": report is not None, "report": report, "error": error}
+            for pc, report, error in seen
+        ]
+        with connect.errors(self.url), self.engine.begin() as connection:
+            if rows:
+                connection.execute(schema.observations.insert(), rows)
+        return len(rows)
+
+    def act(self, run: Run, done: list[tuple[Pc, dict[str, Any] | None]], at: dt.datetime, check_mode: bool) -> int:
+        """Add one action per PC: ``(pc, what its onshi_cert task returned, None when it did not run)``."""
+        rows = [self._common(run, pc) | {"at": at, "check_mode": check_mode, "result": result} for pc, result in done]
+        with connect.errors(self.url), self.engine.begin() as connection:
+            if rows:
+                connection.execute(schema.actions.insert(), rows)
+        return len(rows)
+
+    def latest(self) -> dict[str, Seen]:
+        """Return every PC of the record with its latest observation, latest answer and the answer before."""
+        o = schema.observations
+        ranked = select(
+            o.c.host,
+            o.c.id,
+            o.c.reachable,
+            func.row_number().over(partition_by=(o.c.host, o.c.reachable), order_by=o.c.id.desc()).label("n"),
+        ).subquery()
+        with connect.errors(self.url), self.engine.begin() as connection:
+            picks = connection.execute(select(ranked.c.host, ranked.c.id, ranked.c.reachable).where(ranked.c.n <= 2))
+            by_host: dict[str, list[tuple[int, bool]]] = {}
+            for host, row_id, reachable in picks:
+                by_host.setdefault(host, []).append((row_id, bool(reachable)))
+            wanted: dict[int, str] = {}
+            for host, ids in by_host.items():
+                answers = sorted((i for i, ok in ids if ok), reverse=True)
+                for row_id in {max(i for i, _ in ids), *answers}:
+                    wanted[row_id] = host
+            rows: dict[int, dict[str, Any]] = {}
+            chosen = sorted(wanted)
+            for start in range(0, len(chosen), 5000):
+                for row in connection.execute(select(o).where(o.c.id.in_(chosen[start : start + 5000]))).mappings():
+                    rows[row["id"]] = dict(row) | {"observed_at": utc(row["observed_at"])}
+        result = {}
+        for host, ids in by_host.items():
+            answers = sorted((i for i, ok in ids if ok), reverse=True)
+            ordered = sorted(ids, reverse=True)  # the latest two of each kind hold the latest two of all
+            result[host] = Seen(
+                latest=rows[ordered[0][0]],
+                answer=rows[answers[0]] if answers else None,
+                previous=rows[answers[1]] if len(answers) > 1 else None,
+                was_reachable=ordered[1][1] if len(ordered) > 1 else None,
+            )
+        return result
+
+    def actions(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        """Return every action from ``start`` (included) to ``end`` (excluded), oldest first."""
+        a = schema.actions
+        query = select(a).where(a.c.at >= start, a.c.at < end).order_by(a.c.id)
+        with connect.errors(self.url), self.engine.begin() as connection:
+            return [dict(row) | {"at": utc(row["at"])} for row in connection.execute(query).mappings()]
+
+    def counts(self) -> dict[str, int]:
+        """Return how many observations, actions and PCs the record holds."""
+        o, a = schema.observations, schema.actions
+        with connect.errors(self.url), self.engine.begin() as connection:
+            return {
+                "observations": connection.execute(select(func.count()).select_from(o)).scalar_one(),
+                "actions": connection.execute(select(func.count()).select_from(a)).scalar_one(),
+                "pcs": connection.execute(select(func.count(func.distinct(o.c.host)))).scalar_one(),
+            }

@@ -1,0 +1,89 @@
+"""The fleet record's tables and their versioned migrations: one schema for SQLite and PostgreSQL.
+
+Rows are only ever added: ``observations`` (what a job saw on a PC: its onshi_cert fact, or that it did not
+answer) and ``actions`` (what a job did or planned on a PC: the onshi_cert task's result), each with the run that
+wrote it (run, job, playbook, engineer) and its time in UTC. ``onshi_meta`` holds the schema version.
+
+A migration is a numbered function, applied once, in order, in the same transaction as the version it sets; a
+store whose version is newer than :data:`VERSION` is refused (the code is older than the store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+VERSION = 1
+
+metadata = MetaData()
+#: An id that is 64-bit on PostgreSQL and SQLite's rowid on SQLite (autoincrement on both).
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+meta = Table(
+    "onshi_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+def _run_columns() -> list[Column]:
+    """Who and what wrote a row: the run (one ansible-playbook process), the AWX job, the playbook, the engineer."""
+    return [
+        Column("run", String(64), nullable=False),
+        Column("job", String(64), nullable=False, default=""),
+        Column("playbook", String(255), nullable=False, default=""),
+        Column("engineer", String(255), nullable=False, default=""),
+        Column("site", String(255), nullable=False, default=""),
+        Column("facility_name", String(255), nullable=False, default=""),
+        Column("facility_codes", JSON, nullable=False),
+    ]
+
+
+observations = Table(
+    "observations",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("host", String(255), nullable=False),
+    Column("observed_at", DateTime(timezone=True), nullable=False),
+    *_run_columns(),
+    Column("reachable", Boolean, nullable=False),
+    Column("report", JSON),  # the onshi_cert fact (onshi_cert_info), None when the PC did not answer
+    Column("error", Text, nullable=False, default=""),
+    Index("ix_observations_host_id", "host", "id"),
+)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("host", String(255), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    *_run_columns(),
+    Column("check_mode", Boolean, nullable=False),
+    Column("result", JSON),  # what the onshi_cert task returned, None when it did not run on the PC
+    Index("ix_actions_at", "at"),
+    Index("ix_actions_host_id", "host", "id"),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[observations, actions])
+
+
+#: version -> the migration that makes it from the version before.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
