@@ -127,3 +127,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if missing:
         raise pytest.UsageError(f"tests/conftest.py LONGEST_FIRST names files that are gone: {missing}")
     items.sort(key=lambda item: rank.get(Path(str(item.path)).relative_to(root).as_posix(), len(rank)))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server for the session (Debian's binaries; scripts/system-deps.sh installs them)."""
+    from tests import postgres as pg
+
+    if pg.binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("no PostgreSQL server binaries: scripts/system-deps.sh installs Debian's postgresql")
+        pytest.skip("no PostgreSQL server binaries: run scripts/system-deps.sh (as root) to install them")
+    with pg.server() as server:
+        yield server

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict
+from pathlib import Path
 
 from ansible_collections.onshi.cert.plugins.plugin_utils.action_frame import OnshiAction
 from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import HOST_VARIABLES, from_hostvars
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.certinfo import utcnow
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
-from ansible_collections.onshi.cert.plugins.plugin_utils.core.paths import outside_job_folder
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
 from ansible_collections.onshi.cert.plugins.plugin_utils.report import build, fleet, notify, writer
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.aggregate import site_of
@@ -60,9 +60,7 @@ class ActionModule(OnshiAction):
         }
         tz = zone(args["timezone"])
         # {date} in dest is today's date where the readers are (JST by default), not the controller's.
-        dest = outside_job_folder(args["dest"].replace("{date}", dt.datetime.now(tz).strftime("%Y%m%d")))
-        if args.get("data_dir"):
-            outside_job_folder(args["data_dir"])
+        dest = Path(args["dest"].replace("{date}", dt.datetime.now(tz).strftime("%Y%m%d")))
         now = utcnow()
         seen = []
         for name in played:

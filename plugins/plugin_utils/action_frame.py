@@ -21,15 +21,20 @@ from .warmup import role_argument_specs, settle_worker, warm
 warm()  # in the ansible-playbook parent, before it forks its workers
 
 
-DATA_OPTIONS = ("backup_dir", "p12_dir", "dest")
+DATA_OPTIONS = ("backup_dir", "p12_dir", "dest", "data_dir")
+#: The options a task writes into: never an AWX or ansible-runner job folder (gone when the job ends).
+WRITTEN_OPTIONS = ("backup_dir", "dest", "data_dir")
 
 
 def refuse_collection_paths(args: dict[str, Any]) -> None:
-    """Refuse a data folder inside an installed collection: reinstalling it deletes everything below."""
+    """Refuse a data folder inside an installed collection (reinstalling it deletes everything below), and a
+    folder written into inside the job's own folder (ONSHI-E156), before anything is read or changed."""
     for name in DATA_OPTIONS:
         value = args.get(name)
         if value and "ansible_collections" in Path(str(value)).resolve().parts:
             raise OnshiCertError(messages.DATA_IN_COLLECTION, option=name, value=value)
+        if value and name in WRITTEN_OPTIONS:
+            paths.outside_job_folder(str(value))
 
 
 class OnshiAction(ActionBase):

@@ -1,0 +1,105 @@
+"""The fleet's memory against the lab: a --limit audit, a PC that stops answering and AWX-like slices on
+PostgreSQL all end in one whole-fleet report, read from the report files and the store afterwards."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+from onshi_cert.store import Store
+from onshi_cert_tools.lab import downloads
+from tests.integration.helpers import run_playbook
+
+FLEET = 13
+
+
+def report_of(lab) -> dict:
+    return json.loads((lab.state_dir / "reports" / "latest" / "report.json").read_text())
+
+
+def rows_of(data: dict) -> dict[str, dict]:
+    return {h["host"]: h for rows in data["sites"].values() for h in rows}
+
+
+def test_a_limited_audit_adds_its_pcs_and_renders_the_whole_fleet(reset_lab) -> None:
+    """After a full audit, --limit records two PCs (one no longer answering) and every output still holds all 13:
+    the unreachable PC keeps its certificates and expiry series, and the report says what changed."""
+    lab = reset_lab
+    assert run_playbook("playbooks/audit.yml", lab.inventory).rc == 4  # okinawa-houmon-pc01 never answers
+    first = report_of(lab)
+    assert first["summary"]["hosts"] == FLEET and first["summary"]["unseen"] == 0
+    lab.set_reachable("hiroshima-clinic-pc01", False)
+    run = run_playbook("playbooks/audit.yml", lab.inventory, limit="hiroshima-clinic-pc01,sapporo-naika-pc01")
+    assert run.rc != 0 or "hiroshima-clinic-pc01" in run.stdout
+    data = report_of(lab)
+    rows = rows_of(data)
+    assert len(rows) == FLEET and data["summary"]["hosts"] == FLEET and data["run"]["hosts"] == 2
+    assert data["summary"]["unseen"] == 0 and data["summary"]["unreachable"] == 2  # okinawa (first run) + hiroshima
+    hiroshima = rows["hiroshima-clinic-pc01"]
+    assert hiroshima["status"] == "unreachable" and hiroshima["certificates"], "its last answer stays in the report"
+    assert hiroshima["age_days"] == 0 and hiroshima["answered_at"] < hiroshima["observed_at"]
+    assert {"host": "hiroshima-clinic-pc01", "change": "unreachable"}.items() <= next(
+        c for c in data["changes"] if c["host"] == "hiroshima-clinic-pc01"
+    ).items()
+    assert any(r["host"] == "hiroshima-clinic-pc01" for r in data["renewals"]), "the worklist keeps its row"
+    prom = (lab.state_dir / "reports" / "latest" / "onshi_cert.prom").read_text()
+    assert len(re.findall(r"^onshi_cert_last_observed_timestamp_seconds\{", prom, re.M)) == FLEET
+    assert 'x509_cert_not_after{subject_CN="' in prom and 'host="hiroshima-clinic-pc01"' in prom
+    assert 'onshi_cert_host_up{host="hiroshima-clinic-pc01",site="hiroshima_clinic"} 0' in prom
+    with Store.open(None, lab.state_dir / "onshi-cert-data") as store:
+        assert store.counts() == {"observations": FLEET + 2, "actions": 0, "pcs": FLEET}
+        assert store.latest()["sapporo-naika-pc01"].previous is not None
+
+
+def test_a_check_mode_audit_records_nothing(reset_lab) -> None:
+    lab = reset_lab
+    run_playbook("playbooks/audit.yml", lab.inventory, check=True, limit="sapporo-naika-pc01")
+    assert report_of(lab)["summary"]["unseen"] == FLEET - 1
+    with Store.open(None, lab.state_dir / "onshi-cert-data") as store:
+        assert store.counts()["observations"] == 0
+
+
+def test_slices_on_postgresql_end_in_one_report_of_the_whole_fleet(reset_lab, postgres) -> None:
+    """Four concurrent slices (as AWX job slicing runs them) write one PostgreSQL store; each report is the whole
+    fleet's, and once every slice has ended the fleet record holds all 13 PCs and the report has none unseen."""
+    lab = reset_lab
+    store = postgres.createdb("slices")
+    settings = {"onshi_cert_store": store, "onshi_cert_store_password": postgres.password}
+    hosts = sorted(lab.status()["hosts"])
+    slices = [",".join(hosts[n::4]) for n in range(4)]
+    runs: list = [None] * 4
+
+    def one(n: int) -> None:
+        runs[n] = run_playbook("playbooks/audit.yml", lab.inventory, limit=slices[n], extra_vars=settings)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(600)
+    assert all(r is not None and "Write the fleet report" in r.stdout and r.rc in (0, 4) for r in runs)
+    assert all(postgres.password not in r.stdout + r.stderr for r in runs)
+    assert report_of(lab)["summary"]["hosts"] == FLEET
+    with Store.open(store, None, postgres.password) as record:
+        assert set(record.latest()) == set(hosts) and record.counts()["observations"] == FLEET
+    run_playbook("playbooks/audit.yml", lab.inventory, limit=hosts[0], extra_vars=settings)
+    data = report_of(lab)
+    assert data["summary"]["hosts"] == FLEET and data["summary"]["unseen"] == 0
+    assert not (lab.state_dir / "onshi-cert-data" / "onshi-cert.db").exists(), "PostgreSQL only, no SQLite beside it"
+
+
+def test_the_audit_refuses_a_data_folder_in_the_awx_job_folder(reset_lab) -> None:
+    """Run as AWX runs it (AWX_ISOLATED_DATA_DIR names the job's artifacts): the data folder beside the inventory
+    is inside the job folder, so the audit refuses it with ONSHI-E156 before writing anything."""
+    lab = reset_lab
+    awx = {"AWX_ISOLATED_DATA_DIR": str(lab.state_dir.parent / "artifacts" / "77")}
+    run = run_playbook("playbooks/audit.yml", lab.inventory, env=awx)
+    assert run.rc != 0 and "ONSHI-E156" in run.stdout
+    assert not (lab.state_dir / "onshi-cert-data" / "onshi-cert.db").exists()
+    before = {name: lab.host(name)["state"] for name in lab.status()["hosts"]}
+    downloads.issue(lab.state_dir, lab.state_dir / "certs")
+    run = run_playbook("playbooks/provision.yml", lab.inventory, env=awx, limit="tokyo-clinic-pc01")
+    assert run.rc != 0 and "ONSHI-E156" in run.stdout
+    assert {name: lab.host(name)["state"] for name in lab.status()["hosts"]} == before, "no PC was touched"
+    assert not (lab.state_dir / "backups").exists()
