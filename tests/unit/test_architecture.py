@@ -42,7 +42,8 @@ def test_action_plugins_are_thin_and_leave_crypto_to_the_core(path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    "path", sorted(UTILS.rglob("*.py")) + PLUGINS + sorted((ROOT / "plugins" / "callback").glob("*.py")),
+    "path",
+    sorted(UTILS.rglob("*.py")) + PLUGINS + sorted((ROOT / "plugins" / "callback").glob("*.py")),
     ids=lambda p: str(p.relative_to(ROOT)),
 )
 def test_the_collection_stands_alone(path: Path) -> None:

@@ -180,7 +180,6 @@ def build_hosts(fleet: dict[str, Any], ca: LabCA, now: dt.datetime | None = None
 LAB_BACKUP_PASSWORD = "Lab-Backup-2026!"
 
 
-
 def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state: Path | str) -> dict[str, Any]:
     """Return an Ansible inventory for the lab fleet: one group per site, WinRM and become settings.
 

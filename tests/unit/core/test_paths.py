@@ -47,7 +47,7 @@ def test_a_hostile_name_stays_one_safe_component_in_its_folder(name, tmp_path) -
     """No name leaves its folder, names a device, hides itself or is longer than file systems allow."""
     part = path_component(name)
     assert part and len(part) <= MAX_COMPONENT and part.isascii() and part.isprintable()
-    assert not set(part) & set("/\\:*?\"<>| \x00") and not part.startswith(".") and not part.endswith(".")
+    assert not set(part) & set('/\\:*?"<>| \x00') and not part.startswith(".") and not part.endswith(".")
     assert part.split(".")[0].upper() not in {"CON", "PRN", "AUX", "NUL", "COM1", "COM9", "LPT1"}
     target = tmp_path / "folder" / part
     assert target.parent == tmp_path / "folder" and paths.inside(tmp_path / "folder", target)

@@ -63,5 +63,3 @@ def fleet(factory, now):
 @pytest.fixture(scope="module")
 def data(fleet, now):
     return build(fleet, now)
-
-
