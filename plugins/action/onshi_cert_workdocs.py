@@ -1,17 +1,21 @@
-# onshi_cert_workdocs: each clinic's work plan (check mode) or work report, written on the controller.
+# onshi_cert_workdocs: add each PC's result to the fleet record, then write each clinic's work plan (check mode)
+# or work report for the day from every record of that clinic.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 from ansible_collections.onshi.cert.plugins.plugin_utils.action_frame import OnshiAction
 from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import HOST_VARIABLES, from_hostvars
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
+from ansible_collections.onshi.cert.plugins.plugin_utils.core.certinfo import utcnow
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
 from ansible_collections.onshi.cert.plugins.plugin_utils.report import workdocs
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.aggregate import site_of
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zone
+from ansible_collections.onshi.cert.plugins.plugin_utils.store import Pc, Run, Store
 
 SPEC = {
     "argument_spec": {
@@ -22,15 +26,21 @@ SPEC = {
         "site_names": {"type": "dict"},
         "facility_names": {"type": "dict"},
         "facility_codes": {"type": "dict"},
-        "dest": {"type": "path", "required": True},
+        "dest": {"type": "path", "default": ""},
         "kind": {"type": "str", "choices": ["auto", "plan", "report"], "default": "auto"},
         "langs": {"type": "list", "elements": "str", "choices": ["ja", "en"], "default": ["ja", "en"]},
         "pdf": {"type": "bool", "default": False},
         "timezone": {"type": "str", "default": "Asia/Tokyo"},
         "pc_copy_dir": {"type": "str", "default": ""},
+        "days": {"type": "int", "default": 1},
+        "data_dir": {"type": "path"},
+        "store": {"type": "str", "no_log": False},
+        "store_password": {"type": "str", "no_log": True},
     }
 }
-SPEC_RULES = {"required_one_of": [["results", "result_var"]]}
+SPEC_RULES = {"required_one_of": [["results", "result_var"], ["data_dir", "store"]]}
+#: What a result carries that the record does not need: the diff (shown when it is made) and Ansible's own keys.
+NOT_KEPT = ("diff", "invocation", "warnings", "deprecations", "exception")
 
 
 class ActionModule(OnshiAction):
@@ -40,7 +50,7 @@ class ActionModule(OnshiAction):
     def act(self, args, task_vars, host):
         variables = {"results": args["result_var"], **HOST_VARIABLES} if args.get("result_var") else HOST_VARIABLES
         args = from_hostvars(args, task_vars, variables)
-        kind = args["kind"] if args["kind"] != "auto" else "plan" if self._task.check_mode else "report"
+        plan = self._task.check_mode if args["kind"] == "auto" else args["kind"] == "plan"
         entries = [
             workdocs.PcEntry(
                 name,
@@ -52,16 +62,39 @@ class ActionModule(OnshiAction):
             for name in args["hosts"]
         ]
         tz = zone(args["timezone"])
-        dest = Path(args["dest"].replace("{date}", dt.datetime.now(tz).strftime("%Y%m%d")))
-        docs = workdocs.build(entries, kind, args["pc_copy_dir"])
+        now = utcnow()
+        store = Store.open(args.get("store"), args.get("data_dir"), args.get("store_password"))
+        with store:
+            if not self._task.check_mode:  # what was done is kept before any document is drawn from it
+                run = Run.from_vars(task_vars)
+                done = [(_pc(e), _kept(e.result)) for e in entries]
+                store.act(run, done, now, check_mode=False)
+            if not plan:
+                # The report covers the clinics of this run, for the day (or the last `days` days) in the readers'
+                # zone, from every record of those clinics: other runs, other PCs, other engineers.
+                start = dt.datetime.combine(now.astimezone(tz).date(), dt.time(), tz) - dt.timedelta(
+                    days=args["days"] - 1
+                )
+                clinics = {workdocs.clinic_key(e) for e in entries}
+                entries = [
+                    e
+                    for e in map(_entry, store.actions(start, now + dt.timedelta(seconds=1)))
+                    if workdocs.clinic_key(e) in clinics
+                ]
+        if not args["dest"]:
+            return {"changed": False, "kind": "plan" if plan else "report", "files": [], "store": store.shown,
+                    "msg": _("recorded in {store}", store=store.shown)}  # fmt: skip
+        dest = Path(args["dest"].replace("{date}", now.astimezone(tz).strftime("%Y%m%d")))
+        docs = workdocs.build(entries, "plan" if plan else "report", args["pc_copy_dir"])
         try:
             files = workdocs.write(docs, dest, langs=tuple(args["langs"]), pdf=args["pdf"], timezone=args["timezone"])
         except OSError as exc:
             raise OnshiCertError(messages.REPORT_WRITE, folder=dest, reason=exc.strerror) from None
         return {
             "changed": False,
-            "kind": kind,
+            "kind": "plan" if plan else "report",
             "files": [str(f) for f in files],
+            "store": store.shown,
             "msg": _(
                 "{count} document(s) for {clinics} facility(ies) in {folder}",
                 count=len(files),
@@ -69,3 +102,22 @@ class ActionModule(OnshiAction):
                 folder=dest,
             ),
         }
+
+
+def _pc(entry):
+    return Pc(entry.host, entry.site, entry.facility_name, tuple(entry.facility_codes))
+
+
+def _kept(result):
+    """Return what the record keeps of a result: plain JSON (Ansible's own objects, such as warnings, left out)."""
+    if not result:
+        return None
+    kept = {k: v for k, v in result.items() if k not in NOT_KEPT and not k.startswith("_ansible")}
+    return json.loads(json.dumps(kept, default=str))
+
+
+def _entry(row):
+    return workdocs.PcEntry(
+        row["host"], row["site"], row["facility_name"], list(row["facility_codes"]), row["result"],
+        at=row["at"].isoformat(), engineer=row["engineer"],
+    )  # fmt: skip

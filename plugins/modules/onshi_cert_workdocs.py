@@ -3,8 +3,10 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: onshi_cert_workdocs
-short_description: Write each clinic's work plan (作業計画書) or work report (作業報告書) on the controller
+short_description: Record each PC's result and write each clinic's work plan (作業計画書) or work report (作業報告書)
 description:
+  - After a real run, first adds what each PC's C(onshi.cert.onshi_cert) task returned (or that it did not run) to
+    the fleet record (the store, C(docs/store.md)), with the run, the AWX job, the play, the engineer and the time.
   - Groups the PCs of the play by clinic (C(onshi_cert_facility_name), else their facility codes) and writes, per
     clinic, a printable A4 HTML document in Japanese and English from what each PC's C(onshi.cert.onshi_cert) task
     returned.
@@ -12,6 +14,10 @@ description:
     expected downtime none. After a real run (I(kind=report)) a work report - what was done per PC, the
     certificates before and after with their expiry, the backups and where they are (and the copy on the PC),
     what failed with its error code and fix, and a sign-off box for the engineer and the clinic.
+  - A work report is drawn from every record of the clinic for the day (or the last O(days) days) - other runs,
+    other PCs, other engineers - so a second run the same day adds its PCs (a re-run, 確認のみ・変更なし) and never
+    erases an earlier change. A document whose content changed is written as the next revision
+    (C(<name>.r2.ja.html), ...) beside the earlier ones; one whose content is the same is not written again.
   - Times are in I(timezone) (Japan by default). Certificate and inventory text is escaped.
 version_added: 0.1.0
 options:
@@ -52,9 +58,28 @@ options:
       - When not given, each PC's C(onshi_cert_facility_codes) variable.
     type: dict
   dest:
-    description: The folder for the documents; C({date}) becomes today's date in I(timezone).
+    description:
+      - The folder for the documents; C({date}) becomes today's date in I(timezone).
+      - Empty - no document; the fleet record is still written.
     type: path
-    required: true
+    default: ""
+  days:
+    description: The period of a work report - the last N days in I(timezone), today included.
+    type: int
+    default: 1
+  data_dir:
+    description:
+      - The data folder; the fleet record is C(onshi-cert.db) in it unless O(store) is set.
+      - One of O(data_dir) and O(store) is required.
+    type: path
+  store:
+    description:
+      - The fleet record, C(postgresql://user@host:5432/database) or a SQLite file (see M(onshi.cert.onshi_cert_report)).
+      - Never put the password here; use O(store_password) or the C(PGPASSWORD) of an AWX credential.
+    type: str
+  store_password:
+    description: The database user's password (from vault or an AWX credential); never shown.
+    type: str
   kind:
     description: C(plan), C(report), or C(auto) - a plan in check mode, a report otherwise.
     type: str
@@ -82,7 +107,9 @@ options:
 attributes:
   check_mode:
     support: full
-    description: The documents are output on the controller; in check mode the work plan is written.
+    description:
+      - The documents are output on the controller; in check mode the work plan is written and nothing is added to
+        the fleet record.
   diff_mode:
     support: none
     description: Nothing on the PCs changes; there is no diff.
@@ -106,7 +133,8 @@ EXAMPLES = r"""
   onshi.cert.onshi_cert_workdocs:
     hosts: "{{ ansible_play_hosts_all }}"
     result_var: provisioned
-    dest: work/{date}
+    data_dir: /srv/onshi-cert-data
+    dest: /srv/onshi-cert-data/work/{date}
   delegate_to: localhost
   run_once: true
 """
@@ -118,7 +146,9 @@ kind:
   type: str
   sample: plan
 files:
-  description: The files written, C(<facility code>_<kind>.<lang>.html) (and C(.pdf)).
+  description:
+    - The files written, C(<facility code>_<kind>.<lang>.html) (and C(.pdf)); a later revision of the day
+      C(<facility code>_<kind>.r2.<lang>.html). Empty when every document is already written as it is.
   returned: success
   type: list
   elements: str
@@ -128,6 +158,11 @@ msg:
   returned: success
   type: str
   sample: "4 document(s) for 2 facility(ies) in work/20261130"
+store:
+  description: The fleet record written and read (its address without a password, or the SQLite file).
+  returned: success
+  type: str
+  sample: /srv/onshi-cert-data/onshi-cert.db
 error_code:
   description: On failure, the error's stable code (see C(docs/errors.md)); C(msg) shows it in brackets after the host.
   returned: failure

@@ -34,6 +34,7 @@ from onshi_cert.core.install import judge_bundle
 from onshi_cert.core.trust import TrustAnchors, fingerprint, is_ca, is_self_signed, load_certificates, spki_pin
 from onshi_cert.i18n import N_, detect_lang, display_width, pad, t, tr
 from onshi_cert.i18n import say as _
+from onshi_cert_tools import storecli
 
 PASSWORD_ENV = "ONSHI_CERT_PASSWORD"
 ANCHORS_ENV = "ONSHI_CERT_TRUST_ANCHORS"  # pins (fingerprints or root certificate files), space-separated
@@ -500,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     collection.add_argument("action", choices=["build"])
     collection.add_argument("--out", type=Path, default=Path("dist"))
     collection.set_defaults(func=cmd_collection)
+
+    storecli.add_parsers(sub)
 
     report = sub.add_parser("report", help="render the fleet report from an audit's report.json")
     report.add_argument("audit", type=Path, help="report.json written by audit.yml (or onshi_cert_report)")

@@ -4,7 +4,11 @@ PostgreSQL all end in one whole-fleet report, read from the report files and the
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 import threading
 
 from onshi_cert.store import Store
@@ -103,3 +107,66 @@ def test_the_audit_refuses_a_data_folder_in_the_awx_job_folder(reset_lab) -> Non
     assert run.rc != 0 and "ONSHI-E156" in run.stdout
     assert {name: lab.host(name)["state"] for name in lab.status()["hosts"]} == before, "no PC was touched"
     assert not (lab.state_dir / "backups").exists()
+
+
+def test_work_reports_of_one_clinic_and_day_keep_every_run(reset_lab, tmp_path) -> None:
+    """pc01 then pc02 of one clinic, then pc01 again, the same day: the clinic's 作業報告書 holds every run (the
+    change on pc01 is never erased; the re-run adds 確認のみ・変更なし), each new content as a new revision."""
+    lab = reset_lab
+    downloads.issue(lab.state_dir, lab.state_dir / "certs")
+    docs = {"onshi_cert_workdocs_dir": str(tmp_path / "work")}
+    code = lab.host("tokyo-clinic-pc01")["state"]["facility_codes"][0]
+    first = run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=docs, limit="tokyo-clinic-pc01")
+    assert first.rc == 0, first.stdout[-2000:]
+    report = tmp_path / "work" / f"{code}_report.ja.html"
+    one = report.read_text(encoding="utf-8")
+    assert "tokyo-clinic-pc01" in one and "tokyo-clinic-pc02" not in one and "済み" in one
+    run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=docs, limit="tokyo-clinic-pc02")
+    two = (tmp_path / "work" / f"{code}_report.r2.ja.html").read_text(encoding="utf-8")
+    assert report.read_text(encoding="utf-8") == one, "the first revision is kept as it was"
+    assert "tokyo-clinic-pc01" in two and "tokyo-clinic-pc02" in two
+    again = run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=docs, limit="tokyo-clinic-pc01")
+    assert again.rc == 0
+    three = (tmp_path / "work" / f"{code}_report.r3.ja.html").read_text(encoding="utf-8")
+    assert three.count("tokyo-clinic-pc01") >= 2 and "確認のみ・変更なし" in three and "済み" in three
+    with Store.open(None, lab.state_dir / "onshi-cert-data") as store:
+        assert store.counts()["actions"] == 3
+
+
+def test_an_old_data_folder_is_taken_over_once_and_the_store_checked(reset_lab, tmp_path) -> None:
+    """onshi-cert store import reads every report.json of a data folder written before the record (once; the
+    files stay), store check says what the record holds and which PC has no backup that opens, and store prune
+    deletes only what it is asked to, never a PC's latest."""
+    lab = reset_lab
+    run_playbook("playbooks/audit.yml", lab.inventory)
+    old = tmp_path / "old-data"
+    (old / "reports").mkdir(parents=True)
+    shutil.copytree(lab.state_dir / "reports" / "latest", old / "reports" / "20261201")
+    before = sorted(p.name for p in (old / "reports" / "20261201").iterdir())
+    data = tmp_path / "new-data"
+    cli = [sys.executable, "-m", "onshi_cert_tools.cli", "store"]
+    first = subprocess.run([*cli, "import", str(old), "--data-dir", str(data)], capture_output=True, text=True)
+    assert first.returncode == 0 and f"{FLEET} observation(s) from 1 report(s)" in first.stdout, first.stderr
+    again = subprocess.run([*cli, "import", str(old), "--data-dir", str(data)], capture_output=True, text=True)
+    assert "already imported" in again.stdout
+    assert sorted(p.name for p in (old / "reports" / "20261201").iterdir()) == before, "the old files stay"
+    with Store.open(None, data) as store:
+        latest = store.latest()
+        assert len(latest) == FLEET and latest["okinawa-houmon-pc01"].answer is None
+        assert latest["sapporo-naika-pc01"].answer["report"]["plan"]["keep"]
+    env = os.environ | {"ONSHI_CERT_BACKUP_PASSWORD": "not-the-password", "LANG": "C.UTF-8"}
+    checked = subprocess.run(
+        [*cli, "check", "--data-dir", str(data), "--backup-dir", str(lab.state_dir / "backups"), "--json"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    found = json.loads(checked.stdout)
+    assert found["version"] == 1 and found["pcs"] == FLEET and found["observations"] == FLEET
+    assert checked.returncode == 1 and found["problems"], "no backup opens with a wrong password: each PC is named"
+    pruned = subprocess.run(
+        [*cli, "prune", "--data-dir", str(data), "--before", "2099-01-01", "--json"], capture_output=True, text=True
+    )
+    assert json.loads(pruned.stdout)["observations"] == 0, "each PC's latest is never pruned"
+    bad = subprocess.run(
+        [*cli, "import", str(tmp_path / "nothing"), "--data-dir", str(data)], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "ONSHI-E158" in bad.stderr

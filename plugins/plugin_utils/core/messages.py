@@ -530,6 +530,11 @@ EPHEMERAL_FOLDER = Message(
         "persistent volume, see docs/awx.md), and onshi_cert_store: postgresql://... for the fleet record"
     ),
 )
+STORE_IMPORT = Message(
+    "ONSHI-E158",
+    N_("{folder} is not a folder to import"),
+    N_("give the old data folder (onshi_cert_data_dir: the folder that holds reports/, backups/ and work/)"),
+)
 STORE_FAILED = Message(
     "ONSHI-E157",
     N_("the fleet record {store} failed: {reason}"),

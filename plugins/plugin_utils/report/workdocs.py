@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -62,7 +64,10 @@ TEXT = {
     ),
     "status.changed": N_("done"),
     "status.planned": N_("planned"),
-    "status.ok": N_("no change needed"),
+    "status.ok": N_("checked only, no change"),
+    "at": N_("Time"),
+    "by": N_("Engineer"),
+    "revision": N_("Revision"),
     "status.failed": N_("failed"),
     "status.unreachable": N_("not reached"),
     "reason.renew": N_("renewal"),
@@ -81,6 +86,8 @@ class PcEntry:
     facility_name: str = ""
     facility_codes: list[str] = field(default_factory=list)
     result: dict[str, Any] | None = None
+    at: str = ""  # when the fleet record got this result (UTC, ISO 8601); '' for a plan
+    engineer: str = ""
 
 
 def _status(result: dict[str, Any] | None) -> str:
@@ -100,6 +107,8 @@ def _pc(entry: PcEntry) -> dict[str, Any]:
     status = _status(entry.result)
     return {
         "host": entry.host,
+        "at": entry.at,
+        "engineer": entry.engineer,
         "status": status,
         "installed": result.get("installed") or [],
         "removed": result.get("removed") or [],
@@ -137,7 +146,7 @@ def build(entries: list[PcEntry], kind: str, pc_copy_dir: str = "") -> list[dict
                 "clinic": members[0].facility_name or key,
                 "codes": codes,
                 "site": members[0].site,
-                "pcs": [_pc(m) for m in sorted(members, key=lambda m: m.host)],
+                "pcs": [_pc(m) for m in sorted(members, key=lambda m: (m.host, m.at))],
                 "pc_copy_dir": pc_copy_dir,
             }
         )
@@ -168,8 +177,16 @@ def _texts(lang: str) -> dict[str, str]:
     return {key: tr(lang, msgid) for key, msgid in TEXT.items()}
 
 
-def render(doc: dict[str, Any], lang: str, *, generated_at: str, timezone: str | None = None) -> str:
-    """Return one document as a self-contained A4 HTML page in ``lang``."""
+def render(
+    doc: dict[str, Any],
+    lang: str,
+    *,
+    generated_at: str,
+    timezone: str | None = None,
+    digest: str = "",
+    revision: int = 1,
+) -> str:
+    """Return one document as a self-contained A4 HTML page in ``lang`` (its content digest and revision in it)."""
     tz = zone(timezone)
     return (
         environment()
@@ -179,6 +196,9 @@ def render(doc: dict[str, Any], lang: str, *, generated_at: str, timezone: str |
             lang=lang,
             t=_texts(lang),
             generated=f"{fmt_date(generated_at, lang, tz)} {fmt_time(generated_at, tz)}",
+            time=lambda value: fmt_time(value, tz) if value else "",
+            digest=digest,
+            revision=revision,
             date=lambda value: fmt_date(value, lang, tz, weekday=False) if value else "-",
             yen=lambda value: fmt_yen(int(value), lang),
         )
@@ -220,7 +240,12 @@ def write(
     timezone: str | None = None,
     now: dt.datetime | None = None,
 ) -> list[Path]:
-    """Write every document in every language (and, with ``pdf``, a PDF of the Japanese one); return the files."""
+    """Write every document in every language (and, with ``pdf``, a PDF of the Japanese one); return the files.
+
+    A document is never written over: when its content differs from the latest revision in ``dest``, it is written
+    as the next revision (``<stem>.r2.ja.html``, ...) beside the earlier ones; when it is the same, nothing is
+    written again. The content's digest is kept in the page (``onshi-cert-digest``).
+    """
     private_dir(dest)
     generated_at = (now or dt.datetime.now(dt.UTC)).isoformat()
     renderer = pdf_renderer() if pdf else None
@@ -233,12 +258,39 @@ def write(
         while (first := file_name(doc, langs[0], number)) in taken:
             number += 1
         taken.add(first)
+        digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        revision = _revision(dest, first, digest)
+        if revision is None:
+            continue  # the latest revision already says exactly this
         for lang in langs:
-            path = dest / file_name(doc, lang, number)
-            write_private(path, render(doc, lang, generated_at=generated_at, timezone=timezone).encode(), sync=False)
+            path = dest / revised(file_name(doc, lang, number), revision)
+            page = render(doc, lang, generated_at=generated_at, timezone=timezone, digest=digest, revision=revision)
+            write_private(path, page.encode(), sync=False)
             written.append(path)
             if renderer and lang == langs[0]:
                 made = to_pdf(path, renderer)
                 if made.exists():
                     written.append(made)
     return written
+
+
+def revised(name: str, revision: int) -> str:
+    """Return ``name`` of revision ``revision``: ``<stem>.r<revision>.<lang>.html`` from the second on."""
+    if revision == 1:
+        return name
+    stem, lang, suffix = name.rsplit(".", 2)
+    return f"{stem}.r{revision}.{lang}.{suffix}"
+
+
+_DIGEST = re.compile(r'<meta name="onshi-cert-digest" content="([0-9a-f]+)">')
+
+
+def _revision(dest: Path, first: str, digest: str) -> int | None:
+    """Return the revision to write a document with ``digest`` as, or None when the latest one holds it."""
+    latest = 0
+    while (dest / revised(first, latest + 1)).exists():
+        latest += 1
+    if latest == 0:
+        return 1
+    found = _DIGEST.search((dest / revised(first, latest)).read_text(encoding="utf-8", errors="replace"))
+    return None if found and found.group(1) == digest else latest + 1

@@ -136,14 +136,22 @@ class Store:
 
     def observe(self, run: Run, seen: list[tuple[Pc, dict[str, Any] | None, str]], at: dt.datetime) -> int:
         """Add one observation per PC: ``(pc, its onshi_cert fact or None, why there is none)``; return the count."""
+        return self.observe_all([(run, seen, at)])
+
+    def observe_all(self, batches: list[tuple[Run, list[tuple[Pc, dict[str, Any] | None, str]], dt.datetime]],
+                    note: tuple[str, str] | None = None) -> int:  # fmt: skip
+        """Add several runs' observations (and the note ``(key, value)``) in one transaction: all or nothing."""
         rows = [
             self._common(run, pc)
             | {"observed_at": at, "reachable": report is not None, "report": report, "error": error}
+            for run, seen, at in batches
             for pc, report, error in seen
         ]
         with connect.errors(self.url), self.engine.begin() as connection:
             if rows:
                 connection.execute(schema.observations.insert(), rows)
+            if note is not None:
+                connection.execute(schema.meta.insert(), {"key": note[0], "value": note[1]})
         return len(rows)
 
     def act(self, run: Run, done: list[tuple[Pc, dict[str, Any] | None]], at: dt.datetime, check_mode: bool) -> int:
@@ -206,3 +214,32 @@ class Store:
                 "actions": connection.execute(select(func.count()).select_from(a)).scalar_one(),
                 "pcs": connection.execute(select(func.count(func.distinct(o.c.host)))).scalar_one(),
             }
+
+    def prune(self, before: dt.datetime, *, actions: bool = False, check: bool = False) -> dict[str, int]:
+        """Delete observations older than ``before`` (and, with ``actions``, actions), never a PC's latest
+        observation or latest answer; with ``check`` delete nothing. Return how many rows go (or would go).
+
+        The one way rows leave the record: an explicit retention command (onshi-cert store prune), never a run.
+        """
+        o, a = schema.observations, schema.actions
+        keep = {r["id"] for seen in self.latest().values() for r in (seen.latest, seen.answer) if r is not None}
+        with connect.errors(self.url), self.engine.begin() as connection:
+            old = [
+                i for i in connection.execute(select(o.c.id).where(o.c.observed_at < before)).scalars() if i not in keep
+            ]
+            old_actions = list(connection.execute(select(a.c.id).where(a.c.at < before)).scalars()) if actions else []
+            if not check:
+                for start in range(0, len(old), 5000):
+                    connection.execute(o.delete().where(o.c.id.in_(old[start : start + 5000])))
+                for start in range(0, len(old_actions), 5000):
+                    connection.execute(a.delete().where(a.c.id.in_(old_actions[start : start + 5000])))
+        return {"observations": len(old), "actions": len(old_actions)}
+
+    def note(self, key: str, value: str | None = None) -> str | None:
+        """Return the store's note ``key`` (such as a data folder already imported); with ``value``, set it once."""
+        m = schema.meta
+        with connect.errors(self.url), self.engine.begin() as connection:
+            found = connection.execute(select(m.c.value).where(m.c.key == key)).scalar()
+            if value is not None and found is None:
+                connection.execute(m.insert(), {"key": key, "value": value})
+            return found
