@@ -6,6 +6,8 @@ from pathlib import Path
 from ansible_collections.onshi.cert.plugins.plugin_utils import options, workflow
 from ansible_collections.onshi.cert.plugins.plugin_utils.action_frame import OnshiAction
 from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import AgentSession
+from ansible_collections.onshi.cert.plugins.plugin_utils.core.audit import fact_summary
+from ansible_collections.onshi.cert.plugins.plugin_utils.core.certinfo import utcnow
 
 SPEC = options.spec(
     **options.FACE_AUTH_SPEC,
@@ -32,6 +34,8 @@ class ActionModule(OnshiAction):
             backup_password=args.get("backup_password"),
             host=task_vars.get("inventory_hostname"),
         )
+        # Both facts are cacheable: AWX's fact cache keeps them per host (its host page, smart inventories).
+        facts = {"onshi_cert": report, "onshi_cert_summary": fact_summary(report, utcnow().isoformat())}
         if args["facts_only"]:  # the report once: Ansible copies, cleans and hands each result to every callback
-            return {"changed": False, "ansible_facts": {"onshi_cert": report}}
-        return {"changed": False, "onshi_cert": report, "ansible_facts": {"onshi_cert": report}}
+            return {"changed": False, "ansible_facts": facts}
+        return {"changed": False, "onshi_cert": report, "ansible_facts": facts}

@@ -105,6 +105,24 @@ fix:
   returned: failure
   type: str
   sample: use the 4-digit password chosen at download; if it is lost, apply for a new certificate
+ansible_facts:
+  description:
+    - The cacheable facts C(onshi_cert) (the report below) and C(onshi_cert_summary) - flat values for AWX's host
+      page and smart inventories, for example C(ansible_facts__onshi_cert_summary__within_60_days=true) selects the
+      PCs whose kept certificate expires within 60 days (C(docs/awx.md)).
+  returned: always
+  type: dict
+  contains:
+    onshi_cert_summary:
+      description:
+        - C(status) (C(ok) or the first problem that needs a person), C(attention), C(days_left) (of the kept
+          certificate expiring first; null without one), C(expires), C(kept_certificates), C(checked_at) (UTC), and
+          C(within_7_days) ... C(within_90_days).
+      returned: always
+      type: dict
+      sample: {"status": "expiring", "attention": true, "days_left": 41, "expires": "2027-01-17T00:00:00+00:00",
+               "kept_certificates": 1, "checked_at": "2026-12-07T01:00:00+00:00", "within_7_days": false,
+               "within_15_days": false, "within_30_days": false, "within_60_days": true, "within_90_days": true}
 onshi_cert:
   description: The PC's certificate health (also set as the fact C(onshi_cert)).
   returned: unless I(facts_only) is set (the fact is set always)

@@ -170,3 +170,30 @@ def test_an_old_data_folder_is_taken_over_once_and_the_store_checked(reset_lab, 
         [*cli, "import", str(tmp_path / "nothing"), "--data-dir", str(data)], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "ONSHI-E158" in bad.stderr
+
+
+def cached_facts(path) -> dict:
+    """Return a host's facts from the jsonfile cache (ansible-core 2.19 and later wrap them in __payload__)."""
+    data = json.loads(path.read_text())
+    return json.loads(data["__payload__"]) if "__payload__" in data else data
+
+
+def test_each_pcs_state_is_left_as_cacheable_facts_as_awx_keeps_them(reset_lab, tmp_path) -> None:
+    """With the jsonfile fact cache AWX's runner sets (artifacts/fact_cache), every answering PC leaves
+    onshi_cert_summary: flat values a smart inventory filters on (ansible_facts__onshi_cert_summary__within_60_days)."""
+    lab = reset_lab
+    cache = tmp_path / "fact_cache"
+    env = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache)}
+    run_playbook("playbooks/audit.yml", lab.inventory, env=env)
+    (cached,) = cache.glob("*hiroshima-clinic-pc01")  # a prefix set by the environment may come first
+    facts = cached_facts(cached)
+    summary = facts["onshi_cert_summary"]
+    assert set(summary) == {
+        "status", "attention", "days_left", "expires", "kept_certificates", "checked_at",
+        "within_7_days", "within_15_days", "within_30_days", "within_60_days", "within_90_days",
+    }  # fmt: skip
+    assert summary["status"] == "expiring" and summary["attention"] is True and summary["within_90_days"] is True
+    assert isinstance(summary["days_left"], int) and summary["within_60_days"] == (summary["days_left"] <= 60)
+    assert all(isinstance(v, bool) for k, v in summary.items() if k.startswith("within_"))
+    assert "certificates" in facts["onshi_cert"]
+    assert all("onshi_cert_summary" not in cached_facts(p) for p in cache.glob("*okinawa-houmon-pc01"))

@@ -175,3 +175,28 @@ def _attention(item: Attention, backups: BackupIndex | None, host: str | None) -
             "message": _("the newest backup for {code} is of an older certificate", code=item.facility_code),
         }
     return row
+
+
+#: Problems that do not make a PC need a person (the fleet report's rule as well).
+QUIET_PROBLEMS = ("stale", "face_auth_old")
+#: The expiry windows a smart inventory can select by (``within_60_days``: the kept certificate expires by then).
+WINDOWS_DAYS = (7, 15, 30, 60, 90)
+
+
+def fact_summary(report: dict[str, Any], checked_at: str) -> dict[str, Any]:
+    """Return the PC's certificate state as flat values, for AWX's host page and smart inventory filters
+    (``ansible_facts__onshi_cert_summary__within_60_days=true``): the cacheable fact ``onshi_cert_summary``."""
+    kept = set((report.get("plan") or {}).get("keep", {}).values())
+    days = [c["days_remaining"] for c in report.get("certificates") or [] if c["thumbprint"] in kept]
+    expires = sorted(c["not_after"] for c in report.get("certificates") or [] if c["thumbprint"] in kept)
+    status = next((p["code"] for p in report.get("problems") or [] if p["code"] not in QUIET_PROBLEMS), "ok")
+    least = min(days, default=None)
+    return {
+        "status": status,
+        "attention": status != "ok",
+        "days_left": least,
+        "expires": expires[0] if expires else None,
+        "kept_certificates": len(kept),
+        "checked_at": checked_at,
+        **{f"within_{n}_days": least is not None and least <= n for n in WINDOWS_DAYS},
+    }
