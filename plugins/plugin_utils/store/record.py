@@ -89,6 +89,25 @@ class Seen:
     was_reachable: bool | None = None
 
 
+def _brief(row: dict[str, Any]) -> dict[str, Any]:
+    """Return the answer before the latest with only what "what changed" compares: its problems and its kept
+    certificates (a 10,000-PC fleet holds one of these per PC beside the full latest answer)."""
+    report = row["report"] or {}
+    keep = (report.get("plan") or {}).get("keep") or {}
+    kept = set(keep.values())
+    return row | {
+        "report": {
+            "problems": [{"code": p["code"]} for p in report.get("problems") or []],
+            "plan": {"keep": keep},
+            "certificates": [
+                {"thumbprint": c["thumbprint"], "not_after": c["not_after"]}
+                for c in report.get("certificates") or []
+                if c["thumbprint"] in kept
+            ],
+        }
+    }
+
+
 def utc(value: dt.datetime) -> dt.datetime:
     """Return ``value`` in UTC (SQLite gives back the stored UTC time without its zone)."""
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -176,16 +195,17 @@ class Store:
             by_host: dict[str, list[tuple[int, bool]]] = {}
             for host, row_id, reachable in picks:
                 by_host.setdefault(host, []).append((row_id, bool(reachable)))
-            wanted: dict[int, str] = {}
-            for host, ids in by_host.items():
+            wanted, before = set(), set()
+            for ids in by_host.values():
                 answers = sorted((i for i, ok in ids if ok), reverse=True)
-                for row_id in {max(i for i, _ in ids), *answers}:
-                    wanted[row_id] = host
+                wanted |= {max(i for i, _ in ids), *answers[:1]}
+                before |= set(answers[1:2])
             rows: dict[int, dict[str, Any]] = {}
-            chosen = sorted(wanted)
+            chosen = sorted(wanted | before)
             for start in range(0, len(chosen), 5000):
                 for row in connection.execute(select(o).where(o.c.id.in_(chosen[start : start + 5000]))).mappings():
-                    rows[row["id"]] = dict(row) | {"observed_at": utc(row["observed_at"])}
+                    found = dict(row) | {"observed_at": utc(row["observed_at"])}
+                    rows[row["id"]] = _brief(found) if row["id"] in before and row["id"] not in wanted else found
         result = {}
         for host, ids in by_host.items():
             answers = sorted((i for i, ok in ids if ok), reverse=True)

@@ -64,7 +64,7 @@ observations = Table(
     Column("reachable", Boolean, nullable=False),
     Column("report", JSON),  # the onshi_cert fact (onshi_cert_info), None when the PC did not answer
     Column("error", Text, nullable=False, default=""),
-    Index("ix_observations_host_id", "host", "id"),
+    Index("ix_observations_host_reachable_id", "host", "reachable", "id"),  # each PC's latest: an index scan
 )
 
 actions = Table(
