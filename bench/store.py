@@ -44,7 +44,6 @@ def _audit(checkout: Path, inventory: Path, forks: int) -> tuple[float, float, i
     env = os.environ | {
         "ANSIBLE_CONFIG": str(checkout / "ansible.cfg"),
         "ANSIBLE_FORKS": str(forks),
-        "ANSIBLE_CALLBACKS_ENABLED": "",
         "PATH": f"{BIN}:{os.environ['PATH']}",
     }
     before, started = _children_cpu(), time.monotonic()
