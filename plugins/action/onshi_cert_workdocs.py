@@ -15,7 +15,7 @@ from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
 from ansible_collections.onshi.cert.plugins.plugin_utils.report import workdocs
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.aggregate import site_of
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zone
-from ansible_collections.onshi.cert.plugins.plugin_utils.store import Pc, Run, Store
+from ansible_collections.onshi.cert.plugins.plugin_utils.store import Pc, Run, Store, backups
 
 SPEC = {
     "argument_spec": {
@@ -69,6 +69,9 @@ class ActionModule(OnshiAction):
                 run = Run.from_vars(task_vars)
                 done = [(_pc(e), _kept(e.result)) for e in entries]
                 store.act(run, done, now, check_mode=False)
+                if backups.shared(store):  # the backups this job wrote outlive it, reachable from every node
+                    backups.keep(store, [b["path"] for e in entries for b in (e.result or {}).get("backups") or []
+                                         if b.get("new") and b.get("path")])  # fmt: skip
             if not plan:
                 # The report covers the clinics of this run, for the day (or the last `days` days) in the readers'
                 # zone, from every record of those clinics: other runs, other PCs, other engineers.

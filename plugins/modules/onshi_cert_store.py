@@ -11,6 +11,9 @@ description:
     (ONSHI-E150), wrong credentials (ONSHI-E151), a schema newer than this code (ONSHI-E152), a full disk (ONSHI-E153),
     a store locked by another run (ONSHI-E154) or a bad address (ONSHI-E155) stops the job before any PC is changed.
   - A data folder inside an AWX or ansible-runner job folder is refused (ONSHI-E156).
+  - With a PostgreSQL record, which also keeps every backup (PFX and manifest), the backups O(backup_dir) lacks are
+    written into it first, so a job on another execution node (an AWX slice) restores and checks them by the same
+    rules as any backup.
   - Runs on the controller only; use it with C(delegate_to=localhost) and C(run_once=true).
 version_added: "0.1.0"
 options:
@@ -27,6 +30,11 @@ options:
   store_password:
     description: The database user's password (from vault or an AWX credential); never shown.
     type: str
+  backup_dir:
+    description:
+      - The backup folder of this controller or execution node; with a PostgreSQL record, the backups it lacks are
+        written into it (0600 files in 0700 folders). Ignored with the SQLite record.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -64,11 +72,16 @@ store:
   returned: success
   type: str
   sample: /srv/onshi-cert-data/onshi-cert.db
+backups_fetched:
+  description: How many backup files (PFX and manifests) were written into O(backup_dir) from the record.
+  returned: success
+  type: int
+  sample: 0
 version:
   description: The record's schema version after migration.
   returned: success
   type: int
-  sample: 1
+  sample: 2
 msg:
   description: Where the record is and its schema version, in the reader's language.
   returned: success

@@ -48,6 +48,9 @@ class OnshiAction(ActionBase):
     _supports_async = False
     SPEC: ClassVar[dict[str, Any]] = {}
     SPEC_RULES: ClassVar[dict[str, Any]] = {}
+    #: False for a controller task that runs once for the whole play (the fleet record): a PC's wrong variables are
+    #: that PC's failure, at its own task, not the job's.
+    ROLE_VARIABLES: ClassVar[bool] = True
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         """Validate the arguments, call ``act`` and shape its result or failure."""
@@ -57,7 +60,8 @@ class OnshiAction(ActionBase):
         task_vars = task_vars or {}
         host = task_vars.get("inventory_hostname", "?")
         i18n.use(self._templar.template(task_vars.get("onshi_cert_lang")) if "onshi_cert_lang" in task_vars else None)
-        self.validate_role_variables(task_vars, host)
+        if self.ROLE_VARIABLES:
+            self.validate_role_variables(task_vars, host)
         absent = requirements.missing()
         if absent:
             raise fail(host, OnshiCertError(messages.MISSING_PACKAGES, packages=", ".join(absent)))

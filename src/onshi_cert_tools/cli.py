@@ -475,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--keep", type=int, default=0, help="backups kept per PC and facility code (0: all)")
     prune.add_argument("--expired", action="store_true", help="also remove expired backups")
     prune.add_argument("--check", action="store_true", help="say what would be removed, remove nothing")
+    storecli.add_export_parser(backups_sub)
     for command in (listing, prune):
         command.add_argument("folder", type=Path, help="the backup folder (onshi_cert_backup_dir)")
         command.add_argument("--password-file", help="file holding the backup password")

@@ -46,6 +46,30 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         command.set_defaults(func=cmd_store)
 
 
+def add_export_parser(backups_sub: argparse._SubParsersAction) -> None:
+    """Add ``onshi-cert backups export --to DIR``: the backups a PostgreSQL record keeps, as the usual files."""
+    export = backups_sub.add_parser("export", help="write the backups the PostgreSQL record keeps into a folder")
+    export.add_argument("--to", type=Path, required=True, help="the folder to write them into (on-site work)")
+    export.add_argument("--store", required=True, help="onshi_cert_store (postgresql://user@host/db)")
+    export.add_argument("--store-password-env", default="PGPASSWORD", help="variable with the database password")
+    export.add_argument("--lang", choices=("ja", "en"))
+    export.set_defaults(func=cmd_backups_export)
+
+
+def cmd_backups_export(args: argparse.Namespace) -> int:
+    """Write every backup the record keeps into ``--to`` (files it already has are left as they are)."""
+    from onshi_cert.store import backups
+
+    try:
+        with Store.open(args.store, None, os.environ.get(args.store_password_env)) as store:
+            written = backups.export(store, args.to)
+    except OnshiCertError as exc:
+        print(f"backups: {exc.describe()}", file=sys.stderr)
+        return 2
+    print(_("{count} file(s) written into {folder}", count=written, folder=args.to))
+    return 0
+
+
 def cmd_store(args: argparse.Namespace) -> int:
     """Run ``onshi-cert store <command>``; 0 when all is well, 1 when something needs fixing, 2 on an error."""
     if not args.store and not args.data_dir:

@@ -13,6 +13,7 @@ import threading
 
 from onshi_cert.store import Store
 from onshi_cert_tools.lab import downloads
+from tests.integration.conftest import my_store
 from tests.integration.helpers import run_playbook
 
 FLEET = 13
@@ -160,7 +161,7 @@ def test_an_old_data_folder_is_taken_over_once_and_the_store_checked(reset_lab, 
         capture_output=True, text=True, env=env,
     )  # fmt: skip
     found = json.loads(checked.stdout)
-    assert found["version"] == 1 and found["pcs"] == FLEET and found["observations"] == FLEET
+    assert found["version"] == 2 and found["pcs"] == FLEET and found["observations"] == FLEET
     assert checked.returncode == 1 and found["problems"], "no backup opens with a wrong password: each PC is named"
     pruned = subprocess.run(
         [*cli, "prune", "--data-dir", str(data), "--before", "2099-01-01", "--json"], capture_output=True, text=True
@@ -197,3 +198,63 @@ def test_each_pcs_state_is_left_as_cacheable_facts_as_awx_keeps_them(reset_lab, 
     assert all(isinstance(v, bool) for k, v in summary.items() if k.startswith("within_"))
     assert "certificates" in facts["onshi_cert"]
     assert all("onshi_cert_summary" not in cached_facts(p) for p in cache.glob("*okinawa-houmon-pc01"))
+
+
+def test_a_bad_store_stops_the_job_before_any_pc_changes(reset_lab, postgres) -> None:
+    """A store that cannot be reached, a wrong password and a store newer than the code each stop provisioning
+    with their code, before any PC is changed, and the password is never shown."""
+    lab = reset_lab
+    downloads.issue(lab.state_dir, lab.state_dir / "certs")
+    before = {name: lab.host(name)["state"] for name in lab.status()["hosts"]}
+    newer = postgres.createdb("newer")
+    with Store.open(newer, None, postgres.password) as store, store.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE onshi_meta SET value = '99' WHERE key = 'schema_version'")
+    closed = postgres.url.replace(f":{postgres.port}/", ":1/")
+    for store, password, code in (
+        (closed, postgres.password, "ONSHI-E150"),
+        (postgres.url, "not-the-password", "ONSHI-E151"),
+        (newer, postgres.password, "ONSHI-E152"),
+    ):
+        settings = {"onshi_cert_store": store, "onshi_cert_store_password": password}
+        run = run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=settings, limit="tokyo-clinic-pc01")
+        assert run.rc != 0 and code in run.stdout, run.stdout[-2000:]
+        assert password not in run.stdout + run.stderr
+        assert {name: lab.host(name)["state"] for name in lab.status()["hosts"]} == before, code
+    assert not (lab.state_dir / "backups").exists()
+
+
+def test_backups_on_postgresql_restore_on_a_node_that_never_saw_them(reset_lab, postgres, tmp_path) -> None:
+    """backup.yml on one node keeps each backup in the PostgreSQL record too; replace_pc.yml on another node (an
+    empty backup folder) fetches it, verifies it by the usual rules and restores it; backups export writes the
+    usual files for on-site work."""
+    lab = reset_lab
+    store = postgres.createdb("backups")
+    node_a, node_b = tmp_path / "node-a", tmp_path / "node-b"
+    common = {"onshi_cert_store": store, "onshi_cert_store_password": postgres.password}
+    first = run_playbook(
+        "playbooks/backup.yml", lab.inventory, extra_vars=common | {"onshi_cert_backup_dir": str(node_a)}
+    )
+    assert first.rc in (0, 2, 4), first.stdout[-2000:]  # 4: okinawa-houmon-pc01 never answers
+    made = sorted(p.relative_to(node_a) for p in node_a.rglob("*.pfx"))
+    assert made
+    original = my_store(lab, "sapporo-naika-pc02")[0]["thumbprint"]
+    blank = lab.host("sapporo-naika-pc02")["state"]
+    blank["stores"] = {key: value for key, value in blank["stores"].items() if not key.startswith("CurrentUser")}
+    lab.put_host("sapporo-naika-pc02", blank)
+    restored = run_playbook(
+        "playbooks/replace_pc.yml",
+        lab.inventory,
+        limit="sapporo-naika-pc02",
+        extra_vars=common | {"onshi_cert_backup_dir": str(node_b), "onshi_cert_restore_from": "sapporo-naika-pc02"},
+    )
+    assert restored.rc == 0, restored.stdout[-3000:]
+    assert [r["thumbprint"] for r in my_store(lab, "sapporo-naika-pc02")] == [original]
+    assert sorted(p.relative_to(node_b) for p in node_b.rglob("*.pfx")) == made
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in node_b.rglob("*.*"))
+    exported = tmp_path / "usb"
+    env = os.environ | {"PGPASSWORD": postgres.password}
+    cli = [sys.executable, "-m", "onshi_cert_tools.cli", "backups", "export", "--to", str(exported), "--store", store]
+    done = subprocess.run(cli, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.relative_to(exported) for p in exported.rglob("*.pfx")) == made
+    assert (exported / made[0]).read_bytes() == (node_a / made[0]).read_bytes()

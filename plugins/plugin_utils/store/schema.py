@@ -4,6 +4,9 @@ Rows are only ever added: ``observations`` (what a job saw on a PC: its onshi_ce
 answer) and ``actions`` (what a job did or planned on a PC: the onshi_cert task's result), each with the run that
 wrote it (run, job, playbook, engineer) and its time in UTC. ``onshi_meta`` holds the schema version.
 
+``backup_files`` (version 2) holds, with a PostgreSQL store, every backup's PFX and manifest as the files they are in
+the backup folder (``<facility code>/<name>``), so a job on another node restores them (:mod:`.backups`).
+
 A migration is a numbered function, applied once, in order, in the same transaction as the version it sets; a
 store whose version is newer than :data:`VERSION` is refused (the code is older than the store).
 """
@@ -21,13 +24,14 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
 )
 
-VERSION = 1
+VERSION = 2
 
 metadata = MetaData()
 #: An id that is 64-bit on PostgreSQL and SQLite's rowid on SQLite (autoincrement on both).
@@ -81,9 +85,24 @@ actions = Table(
 )
 
 
+backup_files = Table(
+    "backup_files",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("name", String(400), nullable=False, unique=True),  # <facility code>/<file name>, as in the folder
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[observations, actions])
 
 
+def _v2(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[backup_files])
+
+
 #: version -> the migration that makes it from the version before.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}

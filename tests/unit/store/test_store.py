@@ -14,7 +14,7 @@ from sqlalchemy import event, text
 
 from onshi_cert.core.errors import OnshiCertError
 from onshi_cert.core.paths import job_folder, outside_job_folder
-from onshi_cert.store import Pc, Run, Store, connect
+from onshi_cert.store import Pc, Run, Store, connect, schema
 
 NOW = dt.datetime(2026, 6, 1, 3, 0, tzinfo=dt.UTC)
 RUN = Run("run-1", job="42", playbook="Audit", engineer="yamada")
@@ -42,7 +42,7 @@ def test_rows_are_only_added_and_the_latest_answer_is_kept(target) -> None:
     store_name, password = target
     pc = Pc("pc01", "札幌", "札幌内科", ("0110113719",))
     with Store.open(store_name, None, password) as store:
-        assert store.version == 1
+        assert store.version == schema.VERSION
         store.observe(RUN, [(pc, report("AA"), "")], NOW)
         store.observe(RUN, [(pc, report("BB"), "")], NOW + dt.timedelta(days=7))
         store.observe(RUN, [(pc, None, "no answer")], NOW + dt.timedelta(days=14))
