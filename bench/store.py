@@ -6,11 +6,15 @@ draws the report from it) and the audit of an older commit without a record (a g
 lab, pair by pair; each run's controller CPU (user + system of ansible-playbook and its forks, the lab apart) is
 printed with the ratio of each pair and their median.
 
+``slices``: one lab of N PCs and a private PostgreSQL server; the audit in K concurrent slices (``--limit`` parts, as
+AWX job slicing runs them), then what the record holds and what the last report says.
+
 ``report``: a simulated store of N PCs with W weekly observations each (one year: 52), then the whole-fleet report
 drawn from it (the record's latest per PC, the entries, every report file), in a fresh process: wall seconds and
 peak memory.
 
     .venv/bin/python bench/store.py audit --size 1000 --latency 1.5 --pairs 3 --before 662d502
+    .venv/bin/python bench/store.py slices --size 1000 --slices 4 --latency 1.5
     .venv/bin/python bench/store.py report --size 10000 --weeks 52
 """
 
@@ -92,6 +96,50 @@ def audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def slices(args: argparse.Namespace) -> int:
+    """Audit N PCs in K concurrent slices writing one PostgreSQL record; print what the record and report hold."""
+    import json
+
+    from fleet import fleet  # bench/fleet.py
+
+    from onshi_cert.store import Store
+    from onshi_cert_tools.lab.runtime import raise_open_files, up
+
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres import server
+
+    raise_open_files()
+    with tempfile.TemporaryDirectory() as tmp, server() as pg:
+        client = up(Path(tmp) / "lab", fleet(Path(tmp), args.size, "127.1.0.1"), fresh=True, latency=args.latency,
+                    timeout=600)  # fmt: skip
+        try:
+            hosts = sorted(client.status()["hosts"])
+            env = os.environ | {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORKS": str(args.forks),
+                                "PATH": f"{BIN}:{os.environ['PATH']}", "PGPASSWORD": pg.password}  # fmt: skip
+            procs = []
+            started = time.monotonic()
+            for n in range(args.slices):
+                part = Path(tmp) / f"slice{n}.txt"
+                part.write_text("\n".join(hosts[n :: args.slices]) + "\n")
+                playbook = str(ROOT / "playbooks" / "audit.yml")
+                command = [str(BIN / "ansible-playbook"), "-i", str(client.inventory), playbook,
+                           "--limit", f"@{part}", "-e", f"onshi_cert_store={pg.url}"]  # fmt: skip
+                procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL))  # fmt: skip
+            codes = [p.wait() for p in procs]
+            wall = time.monotonic() - started
+            with Store.open(pg.url, None, pg.password) as store:
+                counts = store.counts()
+            data = json.loads((client.state_dir / "reports" / "latest" / "report.json").read_text())
+            print(f"{args.slices} slices of {args.size} PCs (latency {args.latency} s, {args.forks} forks each): "
+                  f"{wall:.0f} s, exit codes {codes}; record: {counts['pcs']} PCs, {counts['observations']} "
+                  f"observations; last report: {data['summary']['hosts']} PCs, {data['summary']['unseen']} never "
+                  f"audited")  # fmt: skip
+        finally:
+            client.shutdown()
+    return 0
+
+
 def _fact(index: int, week: int, now: dt.datetime) -> dict:
     """A PC's onshi_cert fact as an audit leaves it, W weeks ago (two certificates: the kept one, a stale one)."""
     code = f"{13_100_000_00 + index:010d}"
@@ -143,7 +191,7 @@ def report(args: argparse.Namespace) -> int:
     code = f"""
 import resource, sys, time
 from pathlib import Path
-sys.path.insert(0, {str(ROOT / 'src')!r})
+sys.path.insert(0, {str(ROOT / "src")!r})
 started = time.monotonic()
 from onshi_cert.core.certinfo import utcnow
 from onshi_cert.report import build, fleet, writer
@@ -177,13 +225,18 @@ def main() -> int:
     a.add_argument("--forks", type=int, default=50)
     a.add_argument("--pairs", type=int, default=3)
     a.add_argument("--before", default="662d502", help="a commit without the fleet record")
+    c = sub.add_parser("slices", help="the audit in concurrent slices on one PostgreSQL record")
+    c.add_argument("--size", type=int, default=1000)
+    c.add_argument("--slices", type=int, default=4)
+    c.add_argument("--latency", type=float, default=1.5)
+    c.add_argument("--forks", type=int, default=25)
     r = sub.add_parser("report", help="the whole-fleet report from a simulated year of observations")
     r.add_argument("--size", type=int, default=10000)
     r.add_argument("--weeks", type=int, default=52)
     r.add_argument("--runs", type=int, default=3)
     r.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "onshi-cert-bench")
     args = parser.parse_args()
-    return audit(args) if args.what == "audit" else report(args)
+    return {"audit": audit, "slices": slices, "report": report}[args.what](args)
 
 
 if __name__ == "__main__":

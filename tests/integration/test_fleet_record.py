@@ -258,3 +258,38 @@ def test_backups_on_postgresql_restore_on_a_node_that_never_saw_them(reset_lab, 
     assert done.returncode == 0, done.stderr
     assert sorted(p.relative_to(exported) for p in exported.rglob("*.pfx")) == made
     assert (exported / made[0]).read_bytes() == (node_a / made[0]).read_bytes()
+
+
+def test_provisioning_slices_on_postgresql_record_every_pc_once(reset_lab, postgres, tmp_path) -> None:
+    """Four concurrent provisioning slices write one PostgreSQL record: every PC's action is kept once, every new
+    backup is kept in the record, and each clinic's work report holds its PCs of every slice."""
+    lab = reset_lab
+    downloads.issue(lab.state_dir, lab.state_dir / "certs")
+    store = postgres.createdb("provision_slices")
+    settings = {
+        "onshi_cert_store": store,
+        "onshi_cert_store_password": postgres.password,
+        "onshi_cert_workdocs_dir": str(tmp_path / "work"),
+    }
+    hosts = sorted(lab.status()["hosts"])
+    runs: list = [None] * 4
+
+    def one(n: int) -> None:
+        runs[n] = run_playbook(
+            "playbooks/provision.yml", lab.inventory, limit=",".join(hosts[n::4]), extra_vars=settings
+        )
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(600)
+    assert all(r is not None and "Record what was done" in r.stdout for r in runs)
+    with Store.open(store, None, postgres.password) as record, record.engine.connect() as connection:
+        assert record.counts()["actions"] == FLEET
+        kept = connection.exec_driver_sql("SELECT count(*) FROM backup_files").scalar()
+    made = list((lab.state_dir / "backups").rglob("*.pfx"))
+    assert made and kept == 2 * len(made), "each new backup's PFX and manifest are in the record"
+    code = lab.host("tokyo-clinic-pc01")["state"]["facility_codes"][0]
+    latest = sorted((tmp_path / "work").glob(f"{code}_report*.ja.html"))[-1].read_text(encoding="utf-8")
+    assert "tokyo-clinic-pc01" in latest and "tokyo-clinic-pc02" in latest
