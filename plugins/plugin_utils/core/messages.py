@@ -535,6 +535,14 @@ STORE_IMPORT = Message(
     N_("{folder} is not a folder to import"),
     N_("give the old data folder (onshi_cert_data_dir: the folder that holds reports/, backups/ and work/)"),
 )
+STORE_PASSWORD_IN_ADDRESS = Message(
+    "ONSHI-E159",
+    N_("onshi_cert_store {store} holds a password: an address shows in logs, job settings and command lines"),
+    N_(
+        "write the address without the password and put the password in onshi_cert_store_password (vault), the "
+        "AWX credential 'onshi-cert store' or PGPASSWORD"
+    ),
+)
 STORE_FAILED = Message(
     "ONSHI-E157",
     N_("the fleet record {store} failed: {reason}"),

@@ -4,7 +4,7 @@ failure of the database turned into one coded error that names the fix.
 ``onshi_cert_store`` unset: ``<data folder>/onshi-cert.db`` (SQLite, WAL, 0600; several runs and forks write in
 turn, each write one ``BEGIN IMMEDIATE`` transaction). ``postgresql://user@host:5432/db``: PostgreSQL through
 psycopg 3; the password comes from ``onshi_cert_store_password`` (vault) or libpq's own ``PGPASSWORD`` (an AWX
-credential), never from the address shown in output (:func:`shown` hides it).
+credential); an address holding a password is refused (ONSHI-E159): it would show in logs and job settings.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def address(store: str | None, data_dir: str | Path | None) -> URL:
         url = make_url(value)
     except ArgumentError:
         raise OnshiCertError(messages.STORE_URL, store=_without_password(value)) from None
+    if url.password is not None:
+        raise OnshiCertError(messages.STORE_PASSWORD_IN_ADDRESS, store=url.render_as_string(hide_password=True))
     if url.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
         return url.set(drivername="postgresql+psycopg")
     if url.drivername == "sqlite" and url.database:
