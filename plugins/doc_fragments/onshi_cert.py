@@ -67,3 +67,29 @@ notes:
     newer is removed, and nothing is removed without a verified backup or the stated reason that
     its key cannot be exported.
 """
+
+    # The fleet record's options (onshi_cert_store, onshi_cert_report, onshi_cert_workdocs).
+    STORE = r"""
+requirements:
+  - "On the controller: SQLAlchemy >= 2.0, and psycopg 3 for a PostgreSQL record (the collection's requirements.txt)."
+options:
+  data_dir:
+    description:
+      - The data folder; the fleet record is the SQLite file C(onshi-cert.db) in it unless O(store) is set.
+      - One of O(data_dir) and O(store) is required. A folder inside an AWX or ansible-runner job folder is refused
+        (ONSHI-E156).
+    type: path
+  store:
+    description:
+      - The fleet record - C(postgresql://user@host:5432/database) (PostgreSQL, for AWX, several controllers or
+        engineers), C(sqlite:////path/file.db) or a file path. Unset, C(onshi-cert.db) in O(data_dir).
+      - An address holding a password is refused (ONSHI-E159); use O(store_password) or the C(PGPASSWORD) of an
+        AWX credential.
+    type: str
+  store_password:
+    description: The database user's password (from vault or an AWX credential); never shown.
+    type: str
+notes:
+  - The fleet record (C(docs/store.md)) only ever gains rows; a failure to reach it is a coded error
+    (ONSHI-E150 to ONSHI-E159) with the fix.
+"""

@@ -21,6 +21,8 @@ description:
     in the report and in the Prometheus series (with C(onshi_cert_last_observed_timestamp_seconds)).
   - Runs on the controller only; use it with C(delegate_to=localhost) and C(run_once=true).
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - onshi.cert.onshi_cert.store
 options:
   hosts:
     description: Every PC of the audit, reachable or not (usually C(ansible_play_hosts_all)).
@@ -69,20 +71,6 @@ options:
       - Unset, the fleet is O(hosts) and the record's other PCs are listed as C(departed).
     type: list
     elements: str
-  data_dir:
-    description:
-      - The data folder; the fleet record is the SQLite file C(onshi-cert.db) in it unless O(store) is set.
-      - A folder inside an AWX or ansible-runner job folder is refused (ONSHI-E156).
-    type: path
-  store:
-    description:
-      - The fleet record - C(postgresql://user@host:5432/database) (PostgreSQL, for AWX, several controllers or
-        engineers), C(sqlite:////path/file.db) or a file path. Unset, C(onshi-cert.db) in O(data_dir).
-      - Never put the password here; use O(store_password) or the C(PGPASSWORD) of an AWX credential.
-    type: str
-  store_password:
-    description: The database user's password (from vault or an AWX credential); never shown.
-    type: str
   stale_days:
     description: A PC whose latest observation is older than this many days is reported C(outdated) (要確認).
     type: int
@@ -119,8 +107,7 @@ attributes:
       - The report is an output on the controller, not managed state; it is written in check mode too and never
         reports a change. In check mode nothing is added to the fleet record; the play's answers stand in for it.
 requirements:
-  - "On the controller: the Python packages cryptography >= 42 and SQLAlchemy >= 2.0, and psycopg 3 for a
-    PostgreSQL store (the collection's requirements.txt)."
+  - "On the controller: the Python package cryptography >= 42 (the collection's requirements.txt)."
 seealso:
   - module: onshi.cert.onshi_cert_info
 author:

@@ -16,20 +16,9 @@ description:
     rules as any backup.
   - Runs on the controller only; use it with C(delegate_to=localhost) and C(run_once=true).
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - onshi.cert.onshi_cert.store
 options:
-  data_dir:
-    description:
-      - The data folder; the fleet record is C(onshi-cert.db) in it unless O(store) is set.
-      - One of O(data_dir) and O(store) is required.
-    type: path
-  store:
-    description:
-      - The fleet record - C(postgresql://user@host:5432/database), C(sqlite:////path/file.db) or a file path.
-      - Never put the password here; use O(store_password) or the C(PGPASSWORD) of an AWX credential.
-    type: str
-  store_password:
-    description: The database user's password (from vault or an AWX credential); never shown.
-    type: str
   backup_dir:
     description:
       - The backup folder of this controller or execution node; with a PostgreSQL record, the backups it lacks are
@@ -42,8 +31,6 @@ attributes:
   diff_mode:
     support: none
     description: Nothing on the PCs changes; there is no diff.
-requirements:
-  - "On the controller: SQLAlchemy >= 2.0, and psycopg 3 for PostgreSQL (the collection's requirements.txt)."
 seealso:
   - module: onshi.cert.onshi_cert_report
   - module: onshi.cert.onshi_cert_workdocs

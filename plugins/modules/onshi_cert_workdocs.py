@@ -20,6 +20,8 @@ description:
     (C(<name>.r2.ja.html), ...) beside the earlier ones; one whose content is the same is not written again.
   - Times are in I(timezone) (Japan by default). Certificate and inventory text is escaped.
 version_added: 0.1.0
+extends_documentation_fragment:
+  - onshi.cert.onshi_cert.store
 options:
   hosts:
     description: The play's hosts (C(ansible_play_hosts_all)).
@@ -67,19 +69,6 @@ options:
     description: The period of a work report - the last N days in I(timezone), today included.
     type: int
     default: 1
-  data_dir:
-    description:
-      - The data folder; the fleet record is C(onshi-cert.db) in it unless O(store) is set.
-      - One of O(data_dir) and O(store) is required.
-    type: path
-  store:
-    description:
-      - The fleet record, C(postgresql://user@host:5432/database) or a SQLite file (see M(onshi.cert.onshi_cert_report)).
-      - Never put the password here; use O(store_password) or the C(PGPASSWORD) of an AWX credential.
-    type: str
-  store_password:
-    description: The database user's password (from vault or an AWX credential); never shown.
-    type: str
   kind:
     description: C(plan), C(report), or C(auto) - a plan in check mode, a report otherwise.
     type: str

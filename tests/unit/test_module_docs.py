@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["onshi_cert_info", "onshi_cert", "onshi_cert_backup", "onshi_cert_report"]
+MODULES = [
+    "onshi_cert_info",
+    "onshi_cert",
+    "onshi_cert_backup",
+    "onshi_cert_report",
+    "onshi_cert_workdocs",
+    "onshi_cert_store",
+]
 
 
 def _doc(path: Path, name: str) -> dict:
@@ -25,8 +32,11 @@ def _doc(path: Path, name: str) -> dict:
 def _documented_options(module: str) -> dict:
     doc = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "DOCUMENTATION")
     options = dict(doc.get("options") or {})
-    if "onshi.cert.onshi_cert" in (doc.get("extends_documentation_fragment") or []):
+    fragments = doc.get("extends_documentation_fragment") or []
+    if "onshi.cert.onshi_cert" in fragments:
         options = {**_doc(ROOT / "plugins" / "doc_fragments" / "onshi_cert.py", "DOCUMENTATION")["options"], **options}
+    if "onshi.cert.onshi_cert.store" in fragments:
+        options = {**_doc(ROOT / "plugins" / "doc_fragments" / "onshi_cert.py", "STORE")["options"], **options}
     return options
 
 
@@ -62,6 +72,9 @@ def test_every_return_value_is_documented_fully(module: str) -> None:
     documentation = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "DOCUMENTATION")
     if "onshi.cert.onshi_cert" in (documentation.get("extends_documentation_fragment") or []):
         fragment = _doc(ROOT / "plugins" / "doc_fragments" / "onshi_cert.py", "DOCUMENTATION")
+        documentation["requirements"] = documentation.get("requirements", []) + fragment["requirements"]
+    if "onshi.cert.onshi_cert.store" in (documentation.get("extends_documentation_fragment") or []):
+        fragment = _doc(ROOT / "plugins" / "doc_fragments" / "onshi_cert.py", "STORE")
         documentation["requirements"] = documentation.get("requirements", []) + fragment["requirements"]
     assert documentation["requirements"] and documentation["seealso"], "requirements and seealso, as ansible.windows"
     returns = _doc(ROOT / "plugins" / "modules" / f"{module}.py", "RETURN")

@@ -9,13 +9,16 @@ Nothing else changes: a fetched backup is listed, hashed and opened by the same 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+# Guarded: without SQLAlchemy the action plugins stop first and name it (requirements.py).
+with contextlib.suppress(ImportError):
+    from sqlalchemy import select
+    from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.certinfo import utcnow
 from ..core.paths import inside, private_dir, write_private

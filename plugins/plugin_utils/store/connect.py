@@ -14,10 +14,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+# Guarded: without SQLAlchemy the action plugins stop first and name it (requirements.py).
+with contextlib.suppress(ImportError):
+    from sqlalchemy import Connection, Engine, create_engine, event, select, text
+    from sqlalchemy.engine import URL, make_url
+    from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+    from sqlalchemy.pool import NullPool
 
 from ..core import messages
 from ..core.errors import OnshiCertError
@@ -53,7 +55,7 @@ def address(store: str | None, data_dir: str | Path | None) -> URL:
 
 
 def _without_password(value: str) -> str:
-    head, _, tail = value.rpartition("@")
+    head, _at, tail = value.rpartition("@")
     return ("***@" + tail) if head else value
 
 

@@ -8,6 +8,7 @@ and :meth:`Store.actions` (every action of a period, for the work documents). No
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import hashlib
@@ -17,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import URL
+# Guarded: without SQLAlchemy the action plugins stop first and name it (requirements.py).
+with contextlib.suppress(ImportError):
+    from sqlalchemy import func, select
+    from sqlalchemy.engine import URL
 
 from . import connect, schema
 
@@ -198,7 +201,7 @@ class Store:
             wanted, before = set(), set()
             for ids in by_host.values():
                 answers = sorted((i for i, ok in ids if ok), reverse=True)
-                wanted |= {max(i for i, _ in ids), *answers[:1]}
+                wanted |= {max(i for i, _ok in ids), *answers[:1]}
                 before |= set(answers[1:2])
             rows: dict[int, dict[str, Any]] = {}
             chosen = sorted(wanted | before)

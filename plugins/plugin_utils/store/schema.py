@@ -14,35 +14,30 @@ store whose version is newer than :data:`VERSION` is refused (the code is older 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Column,
-    Connection,
-    DateTime,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-)
+try:
+    from sqlalchemy import (
+        JSON,
+        BigInteger,
+        Boolean,
+        Column,
+        Connection,
+        DateTime,
+        Index,
+        Integer,
+        LargeBinary,
+        MetaData,
+        String,
+        Table,
+        Text,
+    )
+except ImportError:  # the action plugins stop first and say what to install (requirements.py)
+    HAS_SQLALCHEMY = False
+else:
+    HAS_SQLALCHEMY = True
 
 VERSION = 2
-
-metadata = MetaData()
-#: An id that is 64-bit on PostgreSQL and SQLite's rowid on SQLite (autoincrement on both).
-_ID = BigInteger().with_variant(Integer(), "sqlite")
-
-meta = Table(
-    "onshi_meta",
-    metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
 
 
 def _run_columns() -> list[Column]:
@@ -58,44 +53,6 @@ def _run_columns() -> list[Column]:
     ]
 
 
-observations = Table(
-    "observations",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("host", String(255), nullable=False),
-    Column("observed_at", DateTime(timezone=True), nullable=False),
-    *_run_columns(),
-    Column("reachable", Boolean, nullable=False),
-    Column("report", JSON),  # the onshi_cert fact (onshi_cert_info), None when the PC did not answer
-    Column("error", Text, nullable=False, default=""),
-    Index("ix_observations_host_reachable_id", "host", "reachable", "id"),  # each PC's latest: an index scan
-)
-
-actions = Table(
-    "actions",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("host", String(255), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    *_run_columns(),
-    Column("check_mode", Boolean, nullable=False),
-    Column("result", JSON),  # what the onshi_cert task returned, None when it did not run on the PC
-    Index("ix_actions_at", "at"),
-    Index("ix_actions_host_id", "host", "id"),
-)
-
-
-backup_files = Table(
-    "backup_files",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("name", String(400), nullable=False, unique=True),  # <facility code>/<file name>, as in the folder
-    Column("sha256", String(64), nullable=False),
-    Column("data", LargeBinary, nullable=False),
-    Column("added_at", DateTime(timezone=True), nullable=False),
-)
-
-
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[observations, actions])
 
@@ -104,5 +61,54 @@ def _v2(conn: Connection) -> None:
     metadata.create_all(conn, tables=[backup_files])
 
 
+if HAS_SQLALCHEMY:
+    metadata = MetaData()
+    #: An id that is 64-bit on PostgreSQL and SQLite's rowid on SQLite (autoincrement on both).
+    _ID = BigInteger().with_variant(Integer(), "sqlite")
+
+    meta = Table(
+        "onshi_meta",
+        metadata,
+        Column("key", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+
+    observations = Table(
+        "observations",
+        metadata,
+        Column("id", _ID, primary_key=True, autoincrement=True),
+        Column("host", String(255), nullable=False),
+        Column("observed_at", DateTime(timezone=True), nullable=False),
+        *_run_columns(),
+        Column("reachable", Boolean, nullable=False),
+        Column("report", JSON),  # the onshi_cert fact (onshi_cert_info), None when the PC did not answer
+        Column("error", Text, nullable=False, default=""),
+        Index("ix_observations_host_reachable_id", "host", "reachable", "id"),  # each PC's latest: an index scan
+    )
+
+    actions = Table(
+        "actions",
+        metadata,
+        Column("id", _ID, primary_key=True, autoincrement=True),
+        Column("host", String(255), nullable=False),
+        Column("at", DateTime(timezone=True), nullable=False),
+        *_run_columns(),
+        Column("check_mode", Boolean, nullable=False),
+        Column("result", JSON),  # what the onshi_cert task returned, None when it did not run on the PC
+        Index("ix_actions_at", "at"),
+        Index("ix_actions_host_id", "host", "id"),
+    )
+
+    backup_files = Table(
+        "backup_files",
+        metadata,
+        Column("id", _ID, primary_key=True, autoincrement=True),
+        Column("name", String(400), nullable=False, unique=True),  # <facility code>/<file name>, as in the folder
+        Column("sha256", String(64), nullable=False),
+        Column("data", LargeBinary, nullable=False),
+        Column("added_at", DateTime(timezone=True), nullable=False),
+    )
+
+
 #: version -> the migration that makes it from the version before.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
+MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _v1, 2: _v2}
