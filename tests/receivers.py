@@ -1,15 +1,19 @@
-"""Real receivers on loopback for the alert tests: an SMTP server (STARTTLS, AUTH) and an HTTP server."""
+"""Real receivers on loopback for the alert tests: an SMTP server (STARTTLS, AUTH), an HTTP server and an HTTP
+proxy (CONNECT tunnels and absolute-URI requests), each keeping what it saw."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import json
 import socket
+import socketserver
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -113,4 +117,67 @@ def webhook():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield received, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _relay(one: socket.socket, other: socket.socket) -> None:
+    """Copy bytes both ways until either side closes."""
+
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    back = threading.Thread(target=pump, args=(other, one), daemon=True)
+    back.start()
+    pump(one, other)
+    back.join(10)
+
+
+@pytest.fixture
+def proxy():
+    """A real HTTP proxy on loopback: CONNECT tunnels and absolute-URI requests; keeps (method, target) of each."""
+    seen: list[tuple[str, str]] = []
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = self.request.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            head, rest = data.split(b"\r\n\r\n", 1)
+            line = head.split(b"\r\n", 1)[0].decode("latin-1")
+            method, target, _version = line.split(" ", 2)
+            seen.append((method, target))
+            if method == "CONNECT":
+                host, port = target.rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)), timeout=10)
+                upstream.settimeout(None)
+                self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                parts = urlsplit(target)
+                upstream = socket.create_connection((parts.hostname, parts.port or 80), timeout=10)
+                upstream.settimeout(None)
+                path = parts.path + (f"?{parts.query}" if parts.query else "")
+                upstream.sendall(head.replace(line.encode(), f"{method} {path} HTTP/1.1".encode(), 1) + b"\r\n\r\n")
+            if rest:
+                upstream.sendall(rest)
+            _relay(self.request, upstream)
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield seen, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

@@ -94,10 +94,12 @@ options:
         Slack, generic JSON) - for each certificate reaching a threshold of the MPKI client tool (90, 60, 30, 15
         days, every day of the last week, expired), once per threshold. What was sent is kept in
         C(notify-state.json) in the parent folder of I(dest).
-      - Keys - C(lang) (C(ja) or C(en), default C(ja)); C(smtp) with C(host), C(port) (587), C(starttls) (true),
+      - Keys - C(lang) (C(ja) or C(en), default C(ja)); C(proxy) (every connection's HTTP proxy, else
+        C(HTTPS_PROXY)/C(HTTP_PROXY) and C(NO_PROXY)); C(report_url) (the Teams card's link to the report);
+        C(smtp) with C(host), C(port) (587), C(starttls) (true),
         C(ssl) (SMTPS), C(user), C(password) (from vault) or C(password_env)/C(password_file), C(from), C(to)
-        (a list), C(cafile); C(webhooks), a list of C(kind) (C(teams), C(slack), C(json)) with C(url) or
-        C(url_env).
+        (a list), C(cafile); C(webhooks), a list of C(kind) (C(teams) - a Workflows webhook, sent an Adaptive
+        Card; C(slack); C(json)) with C(url) or C(url_env).
       - In check mode nothing is sent; the result's C(alerts) says what would be.
     type: dict
 attributes:

@@ -5,39 +5,34 @@ What was sent is kept in a state file beside the reports (``notify-state.json``)
 announced once per threshold (once a day in its last week) however often the audit runs. Nothing is marked
 as sent unless every channel took it: a failed channel means the next run tries again.
 
-Only the standard library: ``smtplib``, ``ssl`` and ``http.client``. Secrets (the SMTP password, webhook URLs,
-which carry their own key) come from environment variables or files, never from the command line.
+Teams gets an Adaptive Card (what a Workflows webhook accepts): the fleet's counts, the PCs and a link to the
+report; Slack a text; any other system the generic JSON. Delivery, through a proxy where one is set, is
+:mod:`.transport`. Secrets (the SMTP password, webhook URLs, which carry their own key) come from environment
+variables or files, never from the command line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import os
-import smtplib
-import ssl
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..core import messages
-from ..core.errors import OnshiCertError
 from ..core.paths import write_private
 from ..i18n import N_, tr
+from . import transport
 from .render import fmt_date, zone
+from .transport import NotifyError
 
 ALERT_STAGES = ("90", "60", "30", "15", "7", "expired")
 STATE_FILE = "notify-state.json"
 KEEP_DAYS = 400  # state entries older than this are forgotten (a certificate lives 5 years; thresholds are days)
-
-
-class NotifyError(OnshiCertError):
-    """An alert could not be delivered, or the notification settings are wrong."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +57,8 @@ class Settings:
     lang: str = "ja"
     smtp: dict[str, Any] = field(default_factory=dict)
     webhooks: list[dict[str, Any]] = field(default_factory=list)
+    proxy: str | None = None  # every connection's proxy unless a channel sets its own (else HTTPS_PROXY, NO_PROXY)
+    report_url: str | None = None  # where people open the report (the Teams card's button); else its path as text
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
@@ -77,9 +74,14 @@ class Settings:
                 hook.get("url") or hook.get("url_env")
             ):
                 raise NotifyError(messages.NOTIFY_SETTINGS, detail=f"webhooks: {hook.get('kind')!r}")
+        proxy = data.get("proxy") or None
+        if proxy:
+            smtp = ({"proxy": proxy} | smtp) if smtp else smtp
+            webhooks = [{"proxy": proxy} | hook for hook in webhooks]
         if not smtp and not webhooks:
             raise NotifyError(messages.NOTIFY_SETTINGS, detail="smtp, webhooks")
-        return cls(str(data.get("lang") or "ja"), smtp, webhooks)
+        report_url = data.get("report_url") or None
+        return cls(str(data.get("lang") or "ja"), smtp, webhooks, proxy, str(report_url) if report_url else None)
 
 
 def due(data: dict[str, Any], sent: dict[str, str], now: dt.datetime | None = None) -> list[Alert]:
@@ -155,82 +157,74 @@ def _secret(settings: dict[str, Any], name: str) -> str | None:
 
 
 def send_mail(smtp: dict[str, Any], subject: str, body: str) -> None:
-    """Send ``body`` by SMTP: STARTTLS (or SMTPS) before any password; a certificate the system trusts (or cafile)."""
+    """Mail ``body`` to the settings' recipients (:func:`.transport.send_mail`: TLS before any password)."""
     message = EmailMessage()
     message["Subject"], message["From"] = subject, str(smtp["from"])
     recipients = [smtp["to"]] if isinstance(smtp["to"], str) else list(smtp["to"])
     message["To"] = ", ".join(recipients)
     message["Date"], message["Message-ID"] = formatdate(localtime=False), make_msgid("onshi-cert")
     message.set_content(body, charset="utf-8")
-    context = ssl.create_default_context(cafile=smtp.get("cafile"))
-    host, user, password = str(smtp["host"]), smtp.get("user"), _secret(smtp, "password")
-    secure = bool(smtp.get("ssl")) or smtp.get("starttls", True)
-    if user and not secure:
-        raise NotifyError(messages.NOTIFY_INSECURE, host=host)
-    try:
-        if smtp.get("ssl"):
-            client: smtplib.SMTP = smtplib.SMTP_SSL(host, int(smtp.get("port", 465)), context=context, timeout=30)
-        else:
-            client = smtplib.SMTP(host, int(smtp.get("port", 587)), timeout=30)
-        with client:
-            client.ehlo()
-            if not smtp.get("ssl") and smtp.get("starttls", True):
-                client.starttls(context=context)
-                client.ehlo()
-            if user:
-                offered = client.esmtp_features.get("auth", "").upper().split()
-                if "PLAIN" in offered:  # inside TLS; one attempt (login() would retry every mechanism on failure)
-                    client.user, client.password = str(user), password or ""
-                    client.auth("PLAIN", client.auth_plain)
-                else:
-                    client.login(str(user), password or "")
-            client.send_message(message, to_addrs=recipients)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise NotifyError(messages.NOTIFY_FAILED, channel=f"smtp {host}", detail=exc) from None
+    transport.send_mail(smtp, message, recipients, _secret(smtp, "password"))
 
 
-def payload(kind: str, subject: str, body: str, alerts: list[Alert]) -> dict[str, Any]:
-    """Return the webhook body: Teams and Slack take text; the generic JSON also carries every alert."""
+def card(subject: str, body: str, alerts: list[Alert], data: dict[str, Any], lang: str, link: str | None) -> dict:
+    """Return a Teams Workflows message: an Adaptive Card with the fleet's counts, the PCs and the report."""
+    summary = data.get("summary") or {}
+    facts = [
+        (N_("PCs"), summary.get("hosts")),
+        (N_("need attention"), summary.get("needs_attention")),
+        (N_("certificates in this alert"), len(alerts)),
+        (N_("of them expired"), sum(1 for a in alerts if a.stage == "expired")),
+    ]
+    pcs = [line[2:] for line in body.splitlines() if line.startswith("- ")]
+    content: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
+            {"type": "TextBlock", "text": subject, "weight": "Bolder", "size": "Medium", "wrap": True},
+            {
+                "type": "FactSet",
+                "facts": [
+                    {"title": tr(lang, title), "value": str(value)} for title, value in facts if value is not None
+                ],
+            },
+            *({"type": "TextBlock", "text": line, "wrap": True, "spacing": "None"} for line in pcs[:30]),
+            *(
+                [{"type": "TextBlock", "text": tr(lang, N_("... and {count} more"), count=len(pcs) - 30), "wrap": True}]
+                if len(pcs) > 30
+                else []
+            ),
+        ],
+    }
+    report = tr(lang, N_("Open the audit report"))
+    if link:
+        content["actions"] = [{"type": "Action.OpenUrl", "title": report, "url": link}]
+    else:
+        where = data.get("report_path") or "report.html"
+        content["body"].append({"type": "TextBlock", "text": f"{report}: {where}", "wrap": True, "isSubtle": True})
+    return {
+        "type": "message",
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": content}
+        ],
+    }
+
+
+def payload(kind: str, subject: str, body: str, alerts: list[Alert], data: dict[str, Any] | None = None,
+            lang: str = "ja", link: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Return the webhook body: Teams an Adaptive Card, Slack text, the generic JSON also every alert."""
     if kind == "teams":
-        return {"title": subject, "text": body.replace("\n", "  \n")}  # Markdown line breaks
+        return card(subject, body, alerts, data or {}, lang, link)
     if kind == "slack":
         return {"text": f"*{subject}*\n{body}"}
     return {"subject": subject, "text": body, "alerts": [asdict(a) for a in alerts]}
 
 
 def post(hook: dict[str, Any], data: dict[str, Any]) -> None:
-    """POST ``data`` as JSON to the webhook (http or https, the system's CAs); anything but 2xx is a failure."""
-    url = _secret(hook, "url") or ""
-    parts = urlsplit(url)
-    where = f"{parts.scheme}://{parts.netloc}{parts.path}"[:80]  # never the query: it may hold the webhook's key
+    """POST ``data`` as JSON to the webhook (:func:`.transport.post`: through its proxy, the system's CAs)."""
     body = json.dumps(data, ensure_ascii=False).encode()
-    try:
-        if parts.scheme == "https":
-            context = ssl.create_default_context(cafile=hook.get("cafile"))
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.netloc, timeout=30, context=context
-            )
-        elif parts.scheme == "http":
-            connection = http.client.HTTPConnection(parts.netloc, timeout=30)
-        else:
-            raise NotifyError(messages.NOTIFY_SETTINGS, detail=f"webhooks: {where}")
-        target = parts.path or "/"
-        connection.request(
-            "POST",
-            f"{target}?{parts.query}" if parts.query else target,
-            body,
-            {
-                "Content-Type": "application/json; charset=utf-8",
-            },
-        )
-        answer = connection.getresponse()
-        answer.read()
-        connection.close()
-    except (OSError, http.client.HTTPException) as exc:
-        raise NotifyError(messages.NOTIFY_FAILED, channel=f"webhook {where}", detail=exc) from None
-    if not 200 <= answer.status < 300:
-        detail = f"HTTP {answer.status} {answer.reason}"
-        raise NotifyError(messages.NOTIFY_FAILED, channel=f"webhook {where}", detail=detail)
+    transport.post(_secret(hook, "url") or "", body, cafile=hook.get("cafile"), proxy=hook.get("proxy"))
 
 
 def load_state(path: Path) -> dict[str, str]:
@@ -269,7 +263,8 @@ def run(
     if settings.smtp:
         mailer(settings.smtp, subject, body)
     for hook in settings.webhooks:
-        post(hook, payload(str(hook.get("kind", "json")), subject, body, alerts))
+        kind = str(hook.get("kind", "json"))
+        post(hook, payload(kind, subject, body, alerts, data, settings.lang, settings.report_url))
     sent |= {alert.key: now.isoformat() for alert in alerts}
     save_state(state_path, sent, now)
     return alerts

@@ -30,6 +30,25 @@ def settings(port: int, cafile: Path, url: str, lang: str = "ja") -> dict:
     }
 
 
+def assert_adaptive_card(message: dict, hosts: tuple[str, ...], link: str | None = None) -> None:
+    """What a Teams Workflows webhook requires of a message: one attachment holding an Adaptive Card."""
+    assert message["type"] == "message"
+    (attachment,) = message["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard" and card["version"] in ("1.2", "1.3", "1.4", "1.5")
+    assert card["$schema"].startswith("http://adaptivecards.io/schemas/")
+    kinds = {block["type"] for block in card["body"]}
+    assert {"TextBlock", "FactSet"} <= kinds
+    assert all(block.get("text") for block in card["body"] if block["type"] == "TextBlock")
+    facts = next(block for block in card["body"] if block["type"] == "FactSet")["facts"]
+    assert all(set(fact) == {"title", "value"} and isinstance(fact["value"], str) for fact in facts)
+    text = json.dumps(card, ensure_ascii=False)
+    assert card["body"][0]["text"].startswith("[onshi-cert]") and all(host in text for host in hosts)
+    if link:
+        assert card["actions"] == [{"type": "Action.OpenUrl", "title": card["actions"][0]["title"], "url": link}]
+
+
 def test_alerts_go_by_mail_and_webhook_once_per_threshold(data, now, tls, smtp, webhook, tmp_path, monkeypatch):
     """The 30-day and expired certificates are mailed (STARTTLS, AUTH) and posted, in Japanese; a second run
     sends nothing; the last week is daily."""
@@ -51,7 +70,7 @@ def test_alerts_go_by_mail_and_webhook_once_per_threshold(data, now, tls, smtp, 
     assert SMTP_PASSWORD not in body
     paths = [path for path, _ in received]
     assert paths == ["/teams", "/json"]
-    assert received[0][1]["title"].startswith("[onshi-cert]") and "期限切れ" in received[0][1]["text"]
+    assert_adaptive_card(received[0][1], hosts=("soon-pc", "dead-pc"))
     assert {a["stage"] for a in received[1][1]["alerts"]} == {"30", "expired"}
     assert json.loads(state.read_text())["sent"]
 
@@ -131,3 +150,36 @@ def test_the_shipped_examples_match_the_code(tmp_path) -> None:
     used = {m for e in exprs for m in re.findall(r"\b(x509_cert_\w+|onshi_cert_\w+)", e)}
     written = {"x509_cert_not_after", "x509_cert_expired", "onshi_cert_host_up", "onshi_cert_problem"}
     assert used <= written | {"onshi_cert_report_timestamp"}
+
+
+def test_every_channel_goes_through_the_proxy_and_no_proxy_is_honoured(
+    data, now, tls, smtp, webhook, proxy, tmp_path, monkeypatch
+):
+    """The explicit proxy carries the mail (a CONNECT tunnel, STARTTLS inside it) and the webhooks (absolute URIs
+    for http); HTTP_PROXY does the same when no proxy is set; NO_PROXY sends a webhook direct. The Teams card links
+    to report_url."""
+    inbox, port = smtp
+    received, url = webhook
+    seen, proxy_url = proxy
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+    monkeypatch.setenv("TEST_HOOK_URL", f"{url}/json")
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    explicit = settings(port, tls[1], url) | {"proxy": proxy_url, "report_url": "https://intranet.example.jp/r.html"}
+    notify.run(data, notify.Settings.from_dict(explicit), tmp_path / "a.json", now=now)
+    assert ("CONNECT", f"127.0.0.1:{port}") in seen, "the mail went through a tunnel"
+    assert [t for m, t in seen if m == "POST"] == [f"{url}/teams", f"{url}/json"]
+    assert len(inbox.messages) == 1 and SMTP_PASSWORD not in json.dumps(seen)
+    assert_adaptive_card(received[0][1], hosts=("soon-pc",), link="https://intranet.example.jp/r.html")
+
+    seen.clear()
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    hooks_only = {"webhooks": [{"kind": "json", "url": f"{url}/env"}]}
+    notify.run(data, notify.Settings.from_dict(hooks_only), tmp_path / "b.json", now=now)
+    assert seen == [("POST", f"{url}/env")], "HTTP_PROXY is honoured"
+
+    seen.clear()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    notify.run(data, notify.Settings.from_dict(hooks_only), tmp_path / "c.json", now=now)
+    assert seen == [] and received[-1][0] == "/env", "NO_PROXY sends it direct"
