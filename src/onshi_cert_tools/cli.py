@@ -429,9 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Columns are found by their headings (医療機関等コード, 端末名, IP, 拠点, 医療機関名, ポート, "
         "管理者, 管理者パスワード, 運用ユーザー, 運用ユーザーパスワード, or English); every row is checked first.",
     )
-    imp.add_argument("ledger", type=Path, help="the ledger: .xlsx (first sheet) or .csv (UTF-8 or Shift_JIS)")
+    imp.add_argument(
+        "ledger", type=Path, help="the ledger: .xlsx (the sheet with the headings) or .csv (UTF-8 or Shift_JIS)"
+    )
     imp.add_argument("--out", type=Path, required=True, help="the inventory folder, e.g. inventories/<fleet>")
-    imp.add_argument("--sheet", help="the sheet to read (default: the first)")
+    imp.add_argument("--sheet", help="the sheet to read (default: the first with the headings)")
     imp.add_argument(
         "--column",
         action="append",
@@ -442,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("--trust-anchor", action="append", default=[], help="pin written into group_vars (once)")
     imp.add_argument("--skip-bad-rows", action="store_true", help="write the good rows even when some are bad")
+    imp.add_argument("--include-hidden", action="store_true", help="also import rows hidden or filtered out in Excel")
     imp.add_argument("--check", action="store_true", help="show what would change, write nothing")
     imp.add_argument("--vault-password-file", help="vault password (default: ANSIBLE_VAULT_PASSWORD_FILE)")
     imp.add_argument("--lang", choices=("ja", "en"))
@@ -595,7 +598,7 @@ def cmd_fleet_import(args: argparse.Namespace) -> int:
                 print(f"fleet import: --column {item!r}: {', '.join(ledger.HEADINGS)}", file=sys.stderr)
                 return 2
             extra[heading] = field
-        cells = ledger.read_cells(args.ledger, args.sheet)
+        cells = ledger.read_cells(args.ledger, args.sheet, include_hidden=args.include_hidden, extra=extra)
         parsed = ledger.parse(cells, args.ledger, extra)
         secret = intake.vault_secret(args.vault_password_file)
         if parsed.bad and not args.skip_bad_rows:

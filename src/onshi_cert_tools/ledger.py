@@ -16,8 +16,6 @@ Written (under ``--out``, e.g. ``inventories/<fleet>``):
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -28,48 +26,21 @@ from typing import Any
 import yaml
 
 from onshi_cert.core import messages
-from onshi_cert.core.errors import FacilityCodeError, OnshiCertError
+from onshi_cert.core.errors import FacilityCodeError
 from onshi_cert.core.facility import parse_facility_code
 from onshi_cert.i18n import N_, tr
 from onshi_cert.i18n import say as _
-from onshi_cert_tools.intake import decode_text
+from onshi_cert_tools.ledger_sheet import HEADINGS, LABELS, Cells, LedgerError, find_columns, read_cells
 from onshi_cert_tools.yamltext import Quoted
 
+__all__ = ["HEADINGS", "Cells", "Ledger", "LedgerError", "Row", "find_columns", "parse", "read_cells"]
+
 DEFAULT_OPERATOR = "OQSComApp"
-# Recognised headings of each column (compared after NFKC, lower case, without spaces): Japanese as vendors'
-# ledgers write them, and English. ``--column HEADING=field`` adds more.
-HEADINGS: dict[str, tuple[str, ...]] = {
-    "facility_name": ("医療機関名", "施設名", "医療機関", "薬局名", "facilityname", "clinic", "clinicname"),
-    "facility_code": ("医療機関等コード", "医療機関コード", "施設コード", "facilitycode", "code"),
-    "host": ("端末名", "ホスト名", "pc名", "コンピューター名", "コンピュータ名", "host", "hostname", "pc"),
-    "address": ("ip", "ipアドレス", "アドレス", "address", "ansible_host"),
-    "port": ("ポート", "winrmポート", "port"),
-    "scheme": ("方式", "プロトコル", "scheme", "protocol"),
-    "site": ("拠点", "拠点名", "サイト", "site"),
-    "admin_user": ("管理者", "管理者ユーザー", "管理者ユーザ", "ローカル管理者", "adminuser", "administrator"),
-    "admin_password": ("管理者パスワード", "adminpassword", "administratorpassword"),
-    "operator_user": ("運用ユーザー", "運用ユーザ", "操作ユーザー", "operatinguser", "operator"),
-    "operator_password": ("運用ユーザーパスワード", "運用パスワード", "operatingpassword", "operatorpassword"),
-}
-REQUIRED = ("facility_code", "host", "address")
 SECRETS = ("admin_user", "admin_password", "operator_password")
 HOSTNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SPLIT_CODES = re.compile(r"[\s,、/;・]+")
-LABELS = {
-    "facility_name": N_("facility name"),
-    "facility_code": N_("facility code"),
-    "host": N_("PC name"),
-    "address": N_("IP address"),
-    "site": N_("site"),
-}
-
-
-class LedgerError(OnshiCertError):
-    """The ledger cannot be read as a whole (not a row: those are reported with their number)."""
-
-
-def _key(text: Any) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text or ""))).lower()
+#: A row that closes a list on paper (以上 / 計 3 台 / 合計 / Total), skipped with a note when it holds no PC.
+FOOTER = re.compile(r"^(以上|計|合計|小計|総計|total)|計\s*\d+\s*台|以上$", re.IGNORECASE)
 
 
 @dataclass
@@ -94,45 +65,7 @@ class Ledger:
 
     rows: list[Row] = field(default_factory=list)
     bad: list[tuple[int, str]] = field(default_factory=list)
-
-
-def read_cells(path: Path, sheet: str | None = None) -> list[tuple[int, list[Any]]]:
-    """Return ``(row number, cells)`` of the first sheet (or ``sheet``) of an .xlsx, or of a .csv."""
-    try:
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            from openpyxl import load_workbook
-
-            book = load_workbook(path, read_only=True, data_only=True)
-            ws = book[sheet] if sheet else book.worksheets[0]
-            return [(i, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True), start=1)]
-        text = decode_text(path.read_bytes(), path)
-    except (OSError, KeyError, ValueError) as exc:
-        if isinstance(exc, OnshiCertError):
-            raise
-        raise LedgerError(messages.LEDGER_UNREADABLE, path=path, detail=exc) from None
-    return [(i, row) for i, row in enumerate(csv.reader(io.StringIO(text)), start=1)]
-
-
-def find_columns(
-    cells: list[tuple[int, list[Any]]], path: Path, extra: dict[str, str] | None = None
-) -> tuple[int, dict[str, int]]:
-    """Return the heading row's number and field -> column index; the heading is among the first 20 rows."""
-    known = {_key(h): name for name, headings in HEADINGS.items() for h in headings}
-    known |= {_key(h): name for h, name in (extra or {}).items()}
-    best: tuple[int, dict[str, int]] = (0, {})
-    for number, row in cells[:20]:
-        found: dict[str, int] = {}
-        for index, cell in enumerate(row):
-            name = known.get(_key(cell))
-            if name and name not in found:
-                found[name] = index
-        if len(found) > len(best[1]):
-            best = (number, found)
-    missing = [name for name in REQUIRED if name not in best[1]]
-    if missing:
-        names = ", ".join(_(LABELS[m]) for m in missing)
-        raise LedgerError(messages.LEDGER_MISSING_COLUMN, path=path, columns=names)
-    return best
+    notes: list[tuple[int, str]] = field(default_factory=list)  # rows left out on purpose (hidden, footer)
 
 
 def _codes(value: Any) -> tuple[list[str], str]:
@@ -168,10 +101,13 @@ def _codes(value: Any) -> tuple[list[str], str]:
     return codes, ""
 
 
-def parse(cells: list[tuple[int, list[Any]]], path: Path, extra: dict[str, str] | None = None) -> Ledger:
-    """Check every row of the ledger; return the good rows and the bad ones with their reasons."""
+def parse(cells: Cells | list[tuple[int, list[Any]]], path: Path, extra: dict[str, str] | None = None) -> Ledger:
+    """Check every row of the ledger; return the good rows, the bad ones with their reasons, and the rows left out
+    on purpose (hidden in Excel, a footer such as 以上 計3台) with a note each."""
+    found = cells if isinstance(cells, Cells) else Cells(list(cells))
+    cells = found.rows
     heading, columns = find_columns(cells, path, extra)
-    ledger = Ledger()
+    ledger = Ledger(notes=list(found.notes))
     seen_hosts: dict[str, int] = {}
     seen_addresses: dict[tuple[str, int | None], int] = {}
     clinic_of_code: dict[str, tuple[str, int]] = {}
@@ -197,6 +133,26 @@ def parse(cells: list[tuple[int, list[Any]]], path: Path, extra: dict[str, str] 
             continue
         reasons: list[str] = []
         host, address = text(row, "host"), text(row, "address")
+        words = " ".join(unicodedata.normalize("NFKC", str(c)).strip() for c in row if str(c or "").strip())
+        if not host and not address and FOOTER.search(words):
+            ledger.notes.append((number, _("a footer row ({text}): skipped", text=words[:40])))
+            continue
+        if TEMPLATE_SECRET in row:  # the template's example row, or a row copied from it and never filled in
+            ledger.bad.append((number, _("the template's example row: delete it, or write a real PC over it")))
+            continue
+        for name in ("host", "address", "facility_code"):
+            where = found.merged.get((number, columns.get(name, -1)))
+            if where and not text(row, name):
+                reasons.append(
+                    _(
+                        "{what} is in the merged cells {cells}: unmerge them and fill each row",
+                        what=_(LABELS[name]),
+                        cells=where,
+                    )
+                )
+        if reasons:
+            ledger.bad.append((number, "; ".join(reasons)))
+            continue
         if not host:
             reasons.append(_("no PC name"))
         elif not HOSTNAME.match(host):
@@ -437,6 +393,7 @@ def write(out: Path, result: Merge, secret: Any, anchors: list[str]) -> list[str
 def summary(ledger: Ledger, result: Merge | None, lang: str) -> list[str]:
     """Return the lines an engineer reads: bad rows first, then what the import adds, changes and keeps."""
     lines = [tr(lang, N_("row {row}: {reason}"), row=number, reason=reason) for number, reason in ledger.bad]
+    lines += [tr(lang, N_("row {row}: {reason}"), row=number, reason=note) for number, note in ledger.notes]
     if result is None:
         return lines
     lines += [tr(lang, N_("add {host}"), host=h) for h in result.added]
@@ -458,6 +415,7 @@ TEMPLATE_HEADINGS = (
     "運用ユーザー",
     "運用ユーザーパスワード",
 )
+TEMPLATE_SECRET = "(パスワード)"  # the template's placeholder: a row holding it was never filled in
 TEMPLATE_EXAMPLE = (
     "札幌北",
     "札幌内科クリニック",
@@ -466,9 +424,9 @@ TEMPLATE_EXAMPLE = (
     "192.0.2.11",
     "5985",
     "Administrator",
-    "(パスワード)",
+    TEMPLATE_SECRET,
     "OQSComApp",
-    "(パスワード)",
+    TEMPLATE_SECRET,
 )
 
 

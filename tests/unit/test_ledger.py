@@ -219,10 +219,49 @@ def test_own_headings_are_read_with_column(tmp_path, vault_file, capsys) -> None
 
 
 def test_the_template_ledger_is_read_by_the_import(tmp_path) -> None:
-    """The shipped template's headings are the import's, and its example row is a good row."""
+    """The shipped template's headings are the import's; its example row is refused by its row number (a
+    template imported as it is would add a PC that does not exist)."""
     path = tmp_path / "台帳.xlsx"
     ledger.template(path)
     parsed = ledger.parse(ledger.read_cells(path), path)
-    assert parsed.bad == [] and parsed.rows[0].codes == ["0110113719"]
+    assert parsed.rows == [] and [n for n, _ in parsed.bad] == [2] and "example row" in parsed.bad[0][1]
     shipped = Path(__file__).resolve().parents[2] / "docs" / "ledger-template.xlsx"
-    assert ledger.read_cells(shipped)[:2] == ledger.read_cells(path)[:2]
+    assert ledger.read_cells(shipped).rows[:2] == ledger.read_cells(path).rows[:2]
+
+
+def test_ledgers_as_vendors_keep_them(tmp_path) -> None:
+    """A cover sheet first, a hidden retired PC, a row filtered out, a merged site and code, a footer (以上 計3台):
+    the sheet is found by its headings; hidden rows are left out (named) unless asked; the merged cells are named;
+    the footer is skipped with a note."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "表紙"
+    book.active.append(["端末台帳", "2026年12月"])
+    ws = book.create_sheet("台帳")
+    ws.append(HEAD)
+    ws.append(["札幌北", "A", "0110113719", "pc-a", "192.0.2.41", 5985, "Administrator", "p1", "p2"])
+    ws.append(["札幌北", "B", "1310512346", "pc-old", "192.0.2.42", 5985, "Administrator", "p1", "p2"])
+    ws.append(["東京", "C", "1310512346", "pc-c", "192.0.2.43", 5985, "Administrator", "p1", "p2"])
+    ws.append(["東京", "C", None, "pc-d", "192.0.2.44", 5985, "Administrator", "p1", "p2"])
+    ws.append(["以上", "計3台"])
+    ws.row_dimensions[3].hidden = True
+    ws.merge_cells("C4:C5")
+    source = tmp_path / "ledger.xlsx"
+    book.save(source)
+    parsed = ledger.parse(ledger.read_cells(source), source)
+    assert [r.host for r in parsed.rows] == ["pc-a", "pc-c"]
+    assert [(n, "merged" in why and "C4:C5" in why) for n, why in parsed.bad] == [(5, True)]
+    notes = dict(parsed.notes)
+    assert set(notes) == {3, 6} and "hidden" in notes[3] and "footer" in notes[6]
+    shown = ledger.parse(ledger.read_cells(source, include_hidden=True), source)
+    assert "pc-old" in [r.host for r in shown.rows]
+    with pytest.raises(ledger.LedgerError) as caught:
+        ledger.read_cells(source, "一覧")
+    assert caught.value.code == "ONSHI-E115" and "表紙, 台帳" in caught.value.text
+    cover_only = tmp_path / "cover.xlsx"
+    del book["台帳"]
+    book.save(cover_only)
+    with pytest.raises(ledger.LedgerError) as caught:
+        ledger.read_cells(cover_only)
+    assert caught.value.code == "ONSHI-E116" and "--sheet" in caught.value.fix

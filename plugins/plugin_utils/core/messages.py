@@ -442,6 +442,19 @@ LEDGER_MISSING_COLUMN = Message(
         "yours with --column 'HEADING=field'"
     ),
 )
+LEDGER_NO_SHEET = Message(
+    "ONSHI-E115",
+    N_("the ledger {path} has no sheet {sheet!r} (its sheets: {sheets})"),
+    N_("name the sheet that holds the PCs with --sheet, as Excel shows it on the tab"),
+)
+LEDGER_NO_LEDGER_SHEET = Message(
+    "ONSHI-E116",
+    N_("no sheet of the ledger {path} has the headings 医療機関等コード, 端末名 and IP (its sheets: {sheets})"),
+    N_(
+        "give the sheet that holds the PCs with --sheet NAME, and name any heading of your own with "
+        "--column 'HEADING=field'"
+    ),
+)
 LEDGER_BAD_ROWS = Message(
     "ONSHI-E112",
     N_("{count} row(s) of the ledger {path} cannot be used; nothing was written"),
