@@ -92,8 +92,9 @@ class CallbackModule(CallbackBase):
             self._note(host, _("inventory and PC disagree"))
         if attention or data.get("attention_needed"):
             self.attention.add(host)
-            for problem in attention[:3]:
-                self._note(host, str(problem.get("message")))
+            for problem in attention[:3]:  # each with its fix: 要対応 says what to do
+                fix = problem.get("fix")
+                self._note(host, str(problem.get("message")) + (" " + _("Fix: {fix}", fix=fix) if fix else ""))
 
     def v2_runner_on_failed(self, result, ignore_errors=False) -> None:
         if ignore_errors:
@@ -107,7 +108,8 @@ class CallbackModule(CallbackBase):
         host = result._host.get_name()
         self.outcome[host] = "UNREACHABLE"
         lines = str(result._result.get("msg", "")).strip().splitlines() or [""]
-        self._note(host, OnshiCertError(messages.UNREACHABLE, detail=lines[0][:160]).describe())
+        # The connection's own first line, whole: a sentence cut in the middle says nothing one can act on.
+        self._note(host, OnshiCertError(messages.UNREACHABLE, detail=lines[0]).describe())
 
     def v2_playbook_on_stats(self, stats) -> None:
         hosts = sorted(set(self.outcome) | set(stats.processed))

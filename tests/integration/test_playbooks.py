@@ -143,6 +143,8 @@ def test_backup_then_replace_a_failed_pc(reset_lab, release) -> None:
     recap = first.stdout.split("ONSHI-CERT RECAP")[1]
     line = next(line for line in recap.splitlines() if line.startswith("nagoya-clinic-pc01"))
     assert "ATTENTION" in line and "not exportable" in line
+    # no line contradicts itself: what was just backed up is never also "no verified backup"
+    assert not [x for x in recap.splitlines() if "backed up" in x and "no verified backup" in x]
     assert changed_hosts(run_playbook("playbooks/backup.yml", lab.inventory)) == set()
     original = my_store(lab, "sapporo-naika-pc02")[0]["thumbprint"]
 

@@ -6,7 +6,14 @@ import importlib
 
 import pytest
 
-PLUGINS = ["onshi_cert", "onshi_cert_info", "onshi_cert_backup", "onshi_cert_report"]
+PLUGINS = [
+    "onshi_cert",
+    "onshi_cert_info",
+    "onshi_cert_backup",
+    "onshi_cert_report",
+    "onshi_cert_workdocs",
+    "onshi_cert_store",
+]
 
 
 @pytest.mark.parametrize("name", PLUGINS)
