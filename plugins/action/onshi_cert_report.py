@@ -33,6 +33,7 @@ SPEC = {
         "store": {"type": "str", "no_log": False},
         "store_password": {"type": "str", "no_log": True},
         "stale_days": {"type": "int", "default": fleet.STALE_DAYS},
+        "vendor": {"type": "dict", "default": {}},
     }
 }
 
@@ -86,6 +87,7 @@ class ActionModule(OnshiAction):
         data["departed"] = fleet.departed(members, record)
         data["changes"] = fleet.changes(members, record)
         data["run"] = {"hosts": len(played), "fleet": len(members), "store": store.shown}
+        data["vendor"] = {k: str(v) for k, v in args["vendor"].items() if k in ("name", "contact", "engineer") and v}
         try:
             # The report, and 更新のご案内: a renewal notice per clinic of the worklist, for the engineer to hand over.
             files = writer.write(data, dest, csv_encoding=args["csv_encoding"], timezone=args["timezone"])

@@ -36,6 +36,7 @@ SPEC = {
         "data_dir": {"type": "path"},
         "store": {"type": "str", "no_log": False},
         "store_password": {"type": "str", "no_log": True},
+        "vendor": {"type": "dict", "default": {}},
     }
 }
 SPEC_RULES = {"required_one_of": [["results", "result_var"], ["data_dir", "store"]]}
@@ -88,7 +89,9 @@ class ActionModule(OnshiAction):
             return {"changed": False, "kind": "plan" if plan else "report", "files": [], "store": store.shown,
                     "msg": _("recorded in {store}", store=store.shown)}  # fmt: skip
         dest = Path(args["dest"].replace("{date}", now.astimezone(tz).strftime("%Y%m%d")))
-        docs = workdocs.build(entries, "plan" if plan else "report", args["pc_copy_dir"])
+        vendor = {k: str(v) for k, v in args["vendor"].items() if k in ("name", "contact", "engineer") and v}
+        vendor.setdefault("engineer", Run.from_vars(task_vars).engineer)
+        docs = workdocs.build(entries, "plan" if plan else "report", args["pc_copy_dir"], vendor)
         try:
             files = workdocs.write(docs, dest, langs=tuple(args["langs"]), pdf=args["pdf"], timezone=args["timezone"])
         except OSError as exc:

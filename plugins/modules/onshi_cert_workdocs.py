@@ -65,6 +65,13 @@ options:
       - Empty - no document; the fleet record is still written.
     type: path
     default: ""
+  vendor:
+    description:
+      - The contractor on the documents handed to clinics - C(name) (作業会社), C(contact) (連絡先), and C(engineer)
+        (作業者; in the work documents, default the run's engineer - C(onshi_cert_engineer), AWX's launching user,
+        else the controller login). The renewal notices are signed with C(name) and C(contact).
+    type: dict
+    default: {}
   days:
     description: The period of a work report - the last N days in I(timezone), today included.
     type: int

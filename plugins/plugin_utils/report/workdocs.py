@@ -59,9 +59,27 @@ TEXT = {
     "cost": N_("Cost"),
     "total": N_("Total"),
     "notice_intro": N_(
-        "The client certificates below must be renewed or re-issued. Please apply on the portal by the date shown; "
-        "once the new certificate is downloaded, we install it."
+        "The client certificates of the Online Eligibility Confirmation PCs below must be renewed or re-issued. "
+        "Please apply for each PC by the date shown; once the new certificate arrives, we set it up."
     ),
+    "notice_how": N_("How to apply"),
+    "notice_portal": N_(
+        "Apply on the portal site for medical institutions (医療機関等向け総合ポータルサイト), under "
+        "電子証明書発行申請: one application per PC (for the next PC, 「続けてもう1枚申請」)."
+    ),
+    "notice_fee": N_("The fee is 1,500 yen (tax included) per certificate."),
+    "notice_mail": N_(
+        "About a week later the certificate issuance notice (電子証明書発行通知書) arrives by registered mail "
+        "(簡易書留). Please keep it and hand it to us: its IDs are needed to download the new certificate."
+    ),
+    "notice_status": N_("The state of an application can be looked up on the portal (電子証明書申請状況照会)."),
+    "notice_lapse": N_(
+        "If a certificate expires, eligibility checks and online claims stop until a new certificate is issued and "
+        "set up (some days), and each re-issue costs 753 yen postage on top of the fee."
+    ),
+    "to": N_("To"),
+    "vendor": N_("Contractor"),
+    "contact": N_("Contact"),
     "status.changed": N_("done"),
     "status.planned": N_("planned"),
     "status.ok": N_("checked only, no change"),
@@ -132,8 +150,11 @@ def clinic_key(entry: PcEntry) -> str:
     return entry.facility_name or ",".join(sorted(entry.facility_codes)) or entry.host
 
 
-def build(entries: list[PcEntry], kind: str, pc_copy_dir: str = "") -> list[dict[str, Any]]:
-    """Return one document per clinic (sorted by site and name) of ``kind`` plan or report."""
+def build(
+    entries: list[PcEntry], kind: str, pc_copy_dir: str = "", vendor: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Return one document per clinic (sorted by site and name) of ``kind`` plan or report; ``vendor``: the
+    contractor's name, contact and engineer (``onshi_cert_vendor``)."""
     clinics: dict[str, list[PcEntry]] = {}
     for entry in entries:
         clinics.setdefault(clinic_key(entry), []).append(entry)
@@ -148,6 +169,7 @@ def build(entries: list[PcEntry], kind: str, pc_copy_dir: str = "") -> list[dict
                 "site": members[0].site,
                 "pcs": [_pc(m) for m in sorted(members, key=lambda m: (m.host, m.at))],
                 "pc_copy_dir": pc_copy_dir,
+                "vendor": dict(vendor or {}),
             }
         )
     return sorted(docs, key=lambda d: (d["site"], d["clinic"]))
@@ -166,6 +188,7 @@ def notices(data: dict[str, Any]) -> list[dict[str, Any]]:
             "site": rows[0].get("site", ""),
             "rows": sorted(rows, key=lambda r: (r.get("apply_by") or r.get("deadline") or "", r["host"])),
             "total": sum(int(r.get("cost_yen") or 0) for r in rows),
+            "vendor": dict(data.get("vendor") or {}),
         }
         for key, rows in sorted(clinics.items())
     ]

@@ -84,13 +84,30 @@ def test_the_renewal_notice_lists_what_to_apply_for_by_when_and_the_cost(tmp_pat
              "deadline": "2027-01-14T00:00:00+00:00", "reason": "renew", "cost_yen": 1500},
             {"facility_code": "0110113719", "facility_name": "札幌内科", "host": "pc2", "site": "札幌北",
              "not_after": None, "apply_by": None, "deadline": None, "reason": "expired", "cost_yen": 2253},
-        ]
+        ],
+        "vendor": {"name": "北海道メディカルシステム株式会社", "contact": "011-000-0000", "engineer": "山田"},
     }  # fmt: skip
     (doc,) = workdocs.notices(data)
-    workdocs.write([doc], tmp_path, langs=("ja",), now=NOW)
+    workdocs.write([doc], tmp_path, langs=("ja", "en"), now=NOW)
     text = (tmp_path / "0110113719_notice.ja.html").read_text(encoding="utf-8")
     assert "電子証明書 更新のご案内" in text and "2026年12月14日" in text and "再発行（期限切れ）" in text
     assert "3,753円" in text
+    # addressed to the clinic, from the vendor, and what the clinic does, in the manual's words
+    assert "札幌内科 御中" in text and "作業会社: 北海道メディカルシステム株式会社" in text and "011-000-0000" in text
+    for words in (
+        "医療機関等向け総合ポータルサイト",
+        "続けてもう1枚申請",
+        "1,500 円（税込）",
+        "電子証明書発行通知書",
+        "簡易書留",
+        "電子証明書申請状況照会",
+        "753 円",
+        "オンライン資格確認とオンライン請求ができません",
+    ):
+        assert words in text, words
+    assert "山田" not in text, "a notice is the vendor's, not one engineer's"
+    english = (tmp_path / "0110113719_notice.en.html").read_text(encoding="utf-8")
+    assert "To: 札幌内科" in english and "registered mail" in english
 
 
 def test_two_clinics_with_one_file_name_each_keep_their_own_file(tmp_path) -> None:
