@@ -37,6 +37,11 @@ SPEC = {
         "store": {"type": "str", "no_log": False},
         "store_password": {"type": "str", "no_log": True},
         "vendor": {"type": "dict", "default": {}},
+        "job": {
+            "type": "str",
+            "choices": ["provision", "renew", "cleanup", "replace_pc", "backup", "other"],
+            "default": "other",
+        },
     }
 }
 SPEC_RULES = {"required_one_of": [["results", "result_var"], ["data_dir", "store"]]}
@@ -91,7 +96,7 @@ class ActionModule(OnshiAction):
         dest = Path(args["dest"].replace("{date}", now.astimezone(tz).strftime("%Y%m%d")))
         vendor = {k: str(v) for k, v in args["vendor"].items() if k in ("name", "contact", "engineer") and v}
         vendor.setdefault("engineer", Run.from_vars(task_vars).engineer)
-        docs = workdocs.build(entries, "plan" if plan else "report", args["pc_copy_dir"], vendor)
+        docs = workdocs.build(entries, "plan" if plan else "report", args["pc_copy_dir"], vendor, args["job"])
         try:
             files = workdocs.write(docs, dest, langs=tuple(args["langs"]), pdf=args["pdf"], timezone=args["timezone"])
         except OSError as exc:

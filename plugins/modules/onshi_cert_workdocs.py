@@ -65,6 +65,11 @@ options:
       - Empty - no document; the fleet record is still written.
     type: path
     default: ""
+  job:
+    description: The job the documents are of; its 作業内容 is said in words (C(provision) - 電子証明書の設定, ...).
+    type: str
+    choices: [provision, renew, cleanup, replace_pc, backup, other]
+    default: other
   vendor:
     description:
       - The contractor on the documents handed to clinics - C(name) (作業会社), C(contact) (連絡先), and C(engineer)

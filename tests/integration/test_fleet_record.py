@@ -121,7 +121,7 @@ def test_work_reports_of_one_clinic_and_day_keep_every_run(reset_lab, tmp_path) 
     assert first.rc == 0, first.stdout[-2000:]
     report = tmp_path / "work" / f"{code}_report.ja.html"
     one = report.read_text(encoding="utf-8")
-    assert "tokyo-clinic-pc01" in one and "tokyo-clinic-pc02" not in one and "済み" in one
+    assert "tokyo-clinic-pc01" in one and "tokyo-clinic-pc02" not in one and "設定しました" in one
     run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=docs, limit="tokyo-clinic-pc02")
     two = (tmp_path / "work" / f"{code}_report.r2.ja.html").read_text(encoding="utf-8")
     assert report.read_text(encoding="utf-8") == one, "the first revision is kept as it was"
@@ -129,7 +129,9 @@ def test_work_reports_of_one_clinic_and_day_keep_every_run(reset_lab, tmp_path) 
     again = run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=docs, limit="tokyo-clinic-pc01")
     assert again.rc == 0
     three = (tmp_path / "work" / f"{code}_report.r3.ja.html").read_text(encoding="utf-8")
-    assert three.count("tokyo-clinic-pc01") >= 2 and "確認のみ・変更なし" in three and "済み" in three
+    # pc01 twice (its change, then the re-run: it still holds another clinic's certificate, so 要対応, never
+    # 確認のみ), and pc02: the earlier change is never erased
+    assert three.count('<div class="pc">') == 3 and "設定しました" in three and "要対応" in three
     with Store.open(None, lab.state_dir / "onshi-cert-data") as store:
         assert store.counts()["actions"] == 3
 

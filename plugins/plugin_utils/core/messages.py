@@ -301,6 +301,11 @@ AGENT_NO_ANSWER = Message(
     N_("the onshi-cert agent did not answer: {detail}"),
     N_("check that Windows PowerShell 5.1 runs on the PC (powershell.exe) and re-run with -vvv to see its output"),
 )
+TASK_FAILED = Message(
+    "ONSHI-E059",
+    N_("the work on the PC did not finish{detail}"),
+    N_("read this PC's lines in the job's output, then run preflight.yml on it before trying again"),
+)
 UNREACHABLE = Message(
     "ONSHI-E093",
     N_("the PC did not answer: {detail}"),

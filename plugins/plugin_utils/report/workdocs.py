@@ -17,11 +17,13 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
+from ..core import messages
 from ..core.paths import path_component, private_dir, write_private
 from ..i18n import N_, tr
+from ..i18n import say as _
 from .render import environment, fmt_date, fmt_time, fmt_yen, zone
 
 KINDS = ("plan", "report", "notice")
@@ -35,13 +37,6 @@ TEXT = {
     "date": N_("Date"),
     "pc": N_("PC"),
     "status": N_("Status"),
-    "install": N_("Install"),
-    "remove": N_("Remove"),
-    "reason": N_("Reason"),
-    "trust": N_("Trusted root / intermediate CA"),
-    "backup": N_("Backup"),
-    "restored": N_("Restored from backup"),
-    "passed_over": N_("Newer backup not used"),
     "downtime": N_("Expected downtime: none (the certificate in use stays until the new one is verified)"),
     "before": N_("Before"),
     "after": N_("After"),
@@ -49,6 +44,35 @@ TEXT = {
     "expires": N_("Expires"),
     "failed": N_("What failed and what to do"),
     "nothing": N_("Nothing to change"),
+    "work": N_("Work"),
+    "work.provision": N_("Setting up the client certificates (new certificate, removing old ones, backup)"),
+    "work.renew": N_("Renewing the client certificates (new certificate, removing expired ones, backup)"),
+    "work.cleanup": N_("Removing old client certificates (after a backup)"),
+    "work.replace_pc": N_("Restoring the client certificates onto the replacement PC from their backups"),
+    "work.backup": N_("Backing up the client certificates"),
+    "work.other": N_("Work on the client certificates"),
+    "certificate": N_("Certificate"),
+    "client_cert": N_("Client certificate for Online Eligibility Confirmation"),
+    "will_install": N_("A new client certificate for {code} (valid until {date}) will be set up"),
+    "did_install": N_("Set up a new client certificate for {code} (valid until {date})"),
+    "did_restore": N_("Restored the client certificate for {code} (valid until {date}) from its backup"),
+    "will_remove": N_("The old client certificate for {code} (valid until {date}) will be removed"),
+    "did_remove": N_("Removed the old client certificate for {code} (valid until {date})"),
+    "why.expired": N_("expired"),
+    "why.superseded": N_("replaced by a newer certificate"),
+    "why.retired": N_("of a facility code no longer used"),
+    "why.selected": N_("no longer needed"),
+    "did_trust": N_("Added the issuing certificate authority to the trusted certificate authorities"),
+    "will_backup": N_("{count} backup(s) of the certificates will be made"),
+    "did_backup": N_("Made {count} backup(s) of the certificates"),
+    "check": N_("Check"),
+    "check_ok": N_("confirmed usable (its private key was used and its certificate chain verified)"),
+    "next_renewal": N_("Next renewal: expires on"),
+    "remarks": N_("Remarks"),
+    "todo": N_("What to do"),
+    "appendix": N_("Appendix: technical identifiers"),
+    "file": N_("File"),
+    "status.attention": N_("needs attention"),
     "signoff": N_("Sign-off"),
     "engineer": N_("Engineer"),
     "clinic_sign": N_("Confirmed by the facility"),
@@ -121,28 +145,61 @@ def _status(result: dict[str, Any] | None) -> str:
 
 
 def _pc(entry: PcEntry) -> dict[str, Any]:
+    """One PC of a document, in words: what was (or will be) done, before and after, what it needs, and the
+    technical identifiers (thumbprints, file names without their folders) apart for the appendix."""
     result = entry.result or {}
     status = _status(entry.result)
+    attention = [
+        {"message": str(a.get("message") or ""), "fix": str(a.get("fix") or "")} for a in result.get("attention") or []
+    ]
+    if status in ("changed", "ok", "planned") and (attention or result.get("attention_needed")):
+        status = "attention"  # a PC that needs a person is never 変更不要 or 済み
+    installed, removed = result.get("installed") or [], result.get("removed") or []
+    backups, restored = [b for b in result.get("backups") or [] if b.get("new")], result.get("restored") or []
+    after = result.get("after") or []
+    technical = [
+        {"thumbprint": str(i.get("thumbprint") or ""), "file": PureWindowsPath(str(i.get("from") or "")).name}
+        for i in installed
+    ]
+    technical += [{"thumbprint": str(i.get("thumbprint") or ""), "file": ""} for i in removed]
+    technical += [
+        {"thumbprint": str(b.get("thumbprint") or ""), "file": Path(str(b.get("path") or "")).name} for b in backups
+    ]
+    technical += [
+        {"thumbprint": str(r.get("thumbprint") or ""), "file": Path(str(r.get("file") or "")).name} for r in restored
+    ]
     return {
         "host": entry.host,
         "at": entry.at,
         "engineer": entry.engineer,
         "status": status,
-        "installed": result.get("installed") or [],
-        "removed": result.get("removed") or [],
+        "installed": installed,
+        "removed": removed,
         "ca_added": result.get("ca_added") or [],
-        "backups": [b for b in result.get("backups") or [] if b.get("new")],
-        "restored": result.get("restored") or [],
+        "backups": backups,
+        "restored": restored,
         "before": result.get("before") or [],
-        "after": result.get("after") or [],
-        "error": {
-            "code": result.get("error_code") or "",
-            "message": str(result.get("msg") or ""),
-            "fix": str(result.get("fix") or ""),
-        }
-        if status in ("failed", "unreachable")
-        else None,
+        "after": after,
+        "attention": attention,
+        "verified": status in ("changed", "attention") and bool(installed or restored) and bool(after),
+        "next_deadline": min((str(a.get("not_after")) for a in after if a.get("not_after")), default=None),
+        "technical": [t for t in technical if t["thumbprint"] or t["file"]],
+        "error": _error(result, status) if status in ("failed", "unreachable") else None,
     }
+
+
+def _error(result: dict[str, Any], status: str) -> dict[str, str]:
+    """What failed, in the reader's words: a coded error's own message and fix, never exception text."""
+    code = str(result.get("error_code") or "")
+    if status == "unreachable" or not code:
+        known = messages.UNREACHABLE if status == "unreachable" else messages.TASK_FAILED
+        return {"code": known.code, "message": _(known.text, detail="").rstrip(": "), "fix": _(known.fix)}
+    text = str(result.get("msg") or "")
+    text = text.split(f"[{code}]", 1)[-1].strip()  # without the host and the code in front
+    fix = str(result.get("fix") or "")
+    for marker in (_("Fix: {fix}", fix=fix), f"Fix: {fix}"):
+        text = text.replace(marker, "").strip()
+    return {"code": code, "message": text, "fix": fix}
 
 
 def clinic_key(entry: PcEntry) -> str:
@@ -151,7 +208,11 @@ def clinic_key(entry: PcEntry) -> str:
 
 
 def build(
-    entries: list[PcEntry], kind: str, pc_copy_dir: str = "", vendor: dict[str, Any] | None = None
+    entries: list[PcEntry],
+    kind: str,
+    pc_copy_dir: str = "",
+    vendor: dict[str, Any] | None = None,
+    job: str = "other",
 ) -> list[dict[str, Any]]:
     """Return one document per clinic (sorted by site and name) of ``kind`` plan or report; ``vendor``: the
     contractor's name, contact and engineer (``onshi_cert_vendor``)."""
@@ -170,6 +231,7 @@ def build(
                 "pcs": [_pc(m) for m in sorted(members, key=lambda m: (m.host, m.at))],
                 "pc_copy_dir": pc_copy_dir,
                 "vendor": dict(vendor or {}),
+                "job": job if f"work.{job}" in TEXT else "other",
             }
         )
     return sorted(docs, key=lambda d: (d["site"], d["clinic"]))

@@ -52,13 +52,19 @@ def test_one_report_per_clinic_with_before_after_backups_failures_and_sign_off(t
     ja = (tmp_path / "0110113719_report.ja.html").read_text(encoding="utf-8")
     assert "作業報告書" in ja and "2026年11月30日 (月) 10:00 JST" in ja
     assert "<script>alert(1)" not in ja and "札幌内科&lt;script&gt;" in ja
-    assert ja.count(THUMB_OLD) >= 2 and ja.count(THUMB_NEW) >= 2  # removed/before, installed/after
-    assert "作業前" in ja and "作業後" in ja and "2031年11月24日" in ja
-    assert "/data/backups/0110113719/pc1_AAAA.pfx" in ja and "E:\\onshi-cert" in ja
+    body, appendix = ja.split("付録: 技術情報")
+    assert THUMB_OLD not in body and THUMB_NEW not in body, "thumbprints only in the appendix"
+    assert THUMB_OLD in appendix and THUMB_NEW in appendix and "pc1_AAAA.pfx" in appendix and "pc1.p12" in appendix
+    assert "/data/backups" not in ja and "certs/" not in ja, "never a controller path"
+    assert "作業前" in ja and "作業後" in ja and "オンライン資格確認用 電子証明書" in ja
+    assert "医療機関等コード 0110113719 の新しい電子証明書（有効期限 2031年11月24日" in body
+    assert "古い電子証明書" in body and "新しい証明書に置き換え" in body and "superseded" not in ja
+    assert "動作確認: 正常に使用できることを確認しました" in body and "次回の更新期限: 2031年11月24日" in body
+    assert "バックアップを 1 件作成しました" in body and "E:\\onshi-cert" in body
     assert "[ONSHI-E012]" in ja and "4-digit password" in ja and "失敗" in ja
     assert "作業担当者" in ja and "医療機関 確認欄" in ja and "size: A4" in ja
     tokyo = (tmp_path / "1310512346_report.ja.html").read_text(encoding="utf-8")
-    assert "接続不可" in tokyo
+    assert "接続不可" in tokyo and "[ONSHI-E093]" in tokyo and "winrm quickconfig" in tokyo
     en = (tmp_path / "0110113719_report.en.html").read_text(encoding="utf-8")
     assert "Work report" in en and "Confirmed by the facility" in en
 
@@ -71,8 +77,9 @@ def test_a_plan_says_what_will_happen_and_the_downtime(tmp_path) -> None:
     workdocs.write(docs, tmp_path, langs=("ja",), now=NOW)
     text = (tmp_path / "0110113719_plan.ja.html").read_text(encoding="utf-8")
     assert "作業計画書" in text and "予定" in text and "想定停止時間: なし" in text
-    assert "superseded by" in text and "インストール" in text and "作業担当者" not in text
-    assert "pc1_BBBB.pfx" in text
+    assert "新しい電子証明書（有効期限 2031年11月24日）を設定します" in text and "削除します" in text
+    assert "新しい証明書に置き換え" in text and "superseded" not in text and "作業担当者" not in text
+    assert "pc1_BBBB.pfx" in text.split("付録: 技術情報")[1] and "/data/backups" not in text
 
 
 def test_the_renewal_notice_lists_what_to_apply_for_by_when_and_the_cost(tmp_path) -> None:
@@ -145,3 +152,23 @@ def test_a_pdf_is_printed_when_a_browser_is_installed(tmp_path) -> None:
     files = workdocs.write(docs, tmp_path, langs=("ja",), pdf=True, now=NOW)
     pdf = tmp_path / "0110113719_report.ja.pdf"
     assert pdf in files and pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_a_pc_that_needs_a_person_is_never_done_or_unchanged(tmp_path) -> None:
+    """A PC with another clinic's or a look-alike CA's certificate: 要対応 with each reason and what to do, never
+    済み or 確認のみ・変更なし; a failure without our code never shows its exception text."""
+    needs = {
+        "changed": False,
+        "attention_needed": True,
+        "attention": [
+            {"code": "wrong_issuer", "message": "偽の発行元の証明書 CCCC があります", "fix": "販売店に連絡してください"}
+        ],
+    }
+    crashed = {"failed": True, "msg": "Traceback (most recent call last): KeyError: 'x'"}
+    docs = workdocs.build([workdocs.PcEntry("pc1", "s", "c", ["0110113719"], needs),
+                          workdocs.PcEntry("pc2", "s", "c", ["0110113719"], crashed)], "report")  # fmt: skip
+    workdocs.write(docs, tmp_path, langs=("ja",), now=NOW)
+    text = (tmp_path / "0110113719_report.ja.html").read_text(encoding="utf-8")
+    assert "要対応" in text and "偽の発行元の証明書" in text and "販売店に連絡してください" in text
+    assert "確認のみ・変更なし" not in text and "済み" not in text
+    assert "Traceback" not in text and "KeyError" not in text and "[ONSHI-E059]" in text
