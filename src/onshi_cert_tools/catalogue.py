@@ -104,7 +104,31 @@ def errors_markdown() -> str:
             label = i18n.tr(lang, i18n.LABELS["fix"])
             cells.append((text + (f"<br>**{label}:** {fix}" if fix else "")).replace("|", "\\|"))
         lines.append(f"| `{code}` | {cells[0]} | {cells[1]} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ANSIBLE_ERRORS) + "\n"
+
+
+#: Mistakes Ansible itself reports, before any onshi-cert code runs: what it says, and the fix.
+ANSIBLE_ERRORS = [
+    "",
+    "## Ansible が出すエラー / Errors Ansible itself reports",
+    "",
+    "| Ansible の表示 / what Ansible says | 原因と対処 | cause and fix |",
+    "|---|---|---|",
+    "| `Specified inventory, host pattern and/or --limit leaves us with no hosts to target.` | `--limit` が"
+    "どの端末にも一致しません。インベントリの端末名（`ansible-inventory -i <inventory> --graph`）で指定し直して"
+    "ください | `--limit` "
+    "matches no PC: give names as the inventory has them (`ansible-inventory -i <inventory> --graph`) |",
+    "| `Attempting to decrypt but no vault secrets found` | vault.yml を開くパスワードが渡されていません。"
+    "`--vault-password-file`（または `ANSIBLE_VAULT_PASSWORD_FILE`）、AWX では認証情報「onshi-cert vault」を"
+    "指定してください | "
+    "no vault password was given: use `--vault-password-file` (or `ANSIBLE_VAULT_PASSWORD_FILE`), on AWX the "
+    "credential \"onshi-cert vault\" |",
+    "| `Decryption failed (no vault secrets were found that could decrypt)` | vault のパスワードが違います。この"
+    "フリートの vault.yml を作ったときのパスワードを指定してください | the vault password is wrong: give the one this "
+    "fleet's vault.yml was written with |",
+    "| `Unable to parse ... as an inventory source` の後に ONSHI-E038 | `-i` のパスが違います（ONSHI-E038 を参照） | "
+    "the `-i` path is wrong (see ONSHI-E038) |",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

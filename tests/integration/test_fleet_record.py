@@ -295,3 +295,19 @@ def test_provisioning_slices_on_postgresql_record_every_pc_once(reset_lab, postg
     code = lab.host("tokyo-clinic-pc01")["state"]["facility_codes"][0]
     latest = sorted((tmp_path / "work").glob(f"{code}_report*.ja.html"))[-1].read_text(encoding="utf-8")
     assert "tokyo-clinic-pc01" in latest and "tokyo-clinic-pc02" in latest
+
+
+def test_an_inventory_without_pcs_fails_loudly(reset_lab, tmp_path) -> None:
+    """A wrong -i path or an inventory without the fleet's group ends non-zero with ONSHI-E038 and its fix, in
+    Japanese and English (Ansible alone would skip every play and succeed); a --limit that matches no PC ends
+    non-zero by Ansible's own check; a --limit that matches runs."""
+    empty = tmp_path / "empty.yml"
+    empty.write_text("all:\n  hosts:\n    somewhere.example.jp:\n", encoding="utf-8")
+    for inventory in (tmp_path / "no-such" / "hosts.yml", empty):
+        run = run_playbook("playbooks/audit.yml", inventory)
+        flat = " ".join(run.stdout.split())
+        assert run.rc != 0 and "[ONSHI-E038]" in flat and "端末がありません" in flat and "Fix: give -i" in flat
+    missed = run_playbook("playbooks/audit.yml", reset_lab.inventory, limit="no-such-pc")
+    assert missed.rc != 0
+    matched = run_playbook("playbooks/audit.yml", reset_lab.inventory, limit="sapporo-naika-pc01")
+    assert matched.rc == 0 and "ONSHI-E038" not in matched.stdout

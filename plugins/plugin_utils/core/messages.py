@@ -138,6 +138,15 @@ ROLE_VARIABLES = Message(
     N_("the variables of the role {role} are wrong: {errors}"),
     N_("set them in the inventory or with -e (ansible-doc -t role {role} lists each one)"),
 )
+# ONSHI-E038 is said by playbooks/inventory_check.yml itself (before any module runs), in both languages:
+INVENTORY_EMPTY = Message(
+    "ONSHI-E038",
+    N_("the inventory holds no PC in the group {group}"),
+    N_(
+        "give -i the path of the fleet's inventory (hosts.yml) and put the PCs in that group (onshi-cert fleet import "
+        "makes it)"
+    ),
+)
 MISSING_PACKAGES = Message(
     "ONSHI-E034",
     N_("onshi.cert needs the Python package(s) {packages} in the Python that runs ansible-playbook on the controller"),
