@@ -24,7 +24,7 @@ from ..core import messages
 from ..core.paths import path_component, private_dir, write_private
 from ..i18n import N_, tr
 from ..i18n import say as _
-from .render import environment, fmt_date, fmt_time, fmt_yen, zone
+from .render import environment, fmt_date, fmt_time, fmt_yen, problem_text, zone
 
 KINDS = ("plan", "report", "notice")
 TEXT = {
@@ -45,6 +45,7 @@ TEXT = {
     "failed": N_("What failed and what to do"),
     "nothing": N_("Nothing to change"),
     "work": N_("Work"),
+    "work_time": N_("Work time"),
     "work.provision": N_("Setting up the client certificates (new certificate, removing old ones, backup)"),
     "work.renew": N_("Renewing the client certificates (new certificate, removing expired ones, backup)"),
     "work.cleanup": N_("Removing old client certificates (after a backup)"),
@@ -149,9 +150,7 @@ def _pc(entry: PcEntry) -> dict[str, Any]:
     technical identifiers (thumbprints, file names without their folders) apart for the appendix."""
     result = entry.result or {}
     status = _status(entry.result)
-    attention = [
-        {"message": str(a.get("message") or ""), "fix": str(a.get("fix") or "")} for a in result.get("attention") or []
-    ]
+    attention = [dict(a) for a in result.get("attention") or [] if isinstance(a, dict)]
     if status in ("changed", "ok", "planned") and (attention or result.get("attention_needed")):
         status = "attention"  # a PC that needs a person is never 変更不要 or 済み
     installed, removed = result.get("installed") or [], result.get("removed") or []
@@ -232,9 +231,15 @@ def build(
                 "pc_copy_dir": pc_copy_dir,
                 "vendor": dict(vendor or {}),
                 "job": job if f"work.{job}" in TEXT else "other",
+                "times": _first_and_last(sorted(m.at for m in members if m.at)) if kind == "report" else [],
             }
         )
     return sorted(docs, key=lambda d: (d["site"], d["clinic"]))
+
+
+def _first_and_last(times: list[str]) -> list[str]:
+    """Return the first and the last time (one when they are one), for the document's 作業時刻."""
+    return sorted({times[0], times[-1]}) if times else []
 
 
 def notices(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -281,6 +286,9 @@ def render(
             lang=lang,
             t=_texts(lang),
             generated=f"{fmt_date(generated_at, lang, tz)} {fmt_time(generated_at, tz)}",
+            # what needs a person, in the document's language whatever the run's was: by its code and fields
+            said=lambda item: problem_text({"message": "", **item}, lang) or str(item.get("message") or ""),
+            fix=lambda item: tr(lang, str(item.get("fix") or "")) if item.get("fix") else "",
             time=lambda value: fmt_time(value, tz) if value else "",
             digest=digest,
             revision=revision,
