@@ -93,3 +93,16 @@ notes:
   - The fleet record (C(docs/store.md)) only ever gains rows; a failure to reach it is a coded error
     (ONSHI-E150 to ONSHI-E159) with the fix.
 """
+
+
+    # The contractor on the documents handed to clinics (onshi_cert_report, onshi_cert_workdocs).
+    VENDOR = r"""
+options:
+  vendor:
+    description:
+      - The contractor on the documents handed to clinics - C(name) (作業会社), C(contact) (連絡先), and C(engineer)
+        (作業者; in the work documents, default the run's engineer - C(onshi_cert_engineer), AWX's launching user,
+        else the controller login). The renewal notices are signed with C(name) and C(contact).
+    type: dict
+    default: {}
+"""

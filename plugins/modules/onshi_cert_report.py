@@ -23,6 +23,7 @@ description:
 version_added: "0.1.0"
 extends_documentation_fragment:
   - onshi.cert.onshi_cert.store
+  - onshi.cert.onshi_cert.vendor
 options:
   hosts:
     description: Every PC of the audit, reachable or not (usually C(ansible_play_hosts_all)).
@@ -71,13 +72,6 @@ options:
       - Unset, the fleet is O(hosts) and the record's other PCs are listed as C(departed).
     type: list
     elements: str
-  vendor:
-    description:
-      - The contractor on the documents handed to clinics - C(name) (作業会社), C(contact) (連絡先), and C(engineer)
-        (作業者; in the work documents, default the run's engineer - C(onshi_cert_engineer), AWX's launching user,
-        else the controller login). The renewal notices are signed with C(name) and C(contact).
-    type: dict
-    default: {}
   stale_days:
     description: A PC whose latest observation is older than this many days is reported C(outdated) (要確認).
     type: int

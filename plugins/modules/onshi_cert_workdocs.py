@@ -22,6 +22,7 @@ description:
 version_added: 0.1.0
 extends_documentation_fragment:
   - onshi.cert.onshi_cert.store
+  - onshi.cert.onshi_cert.vendor
 options:
   hosts:
     description: The play's hosts (C(ansible_play_hosts_all)).
@@ -70,13 +71,6 @@ options:
     type: str
     choices: [provision, renew, cleanup, replace_pc, backup, other]
     default: other
-  vendor:
-    description:
-      - The contractor on the documents handed to clinics - C(name) (作業会社), C(contact) (連絡先), and C(engineer)
-        (作業者; in the work documents, default the run's engineer - C(onshi_cert_engineer), AWX's launching user,
-        else the controller login). The renewal notices are signed with C(name) and C(contact).
-    type: dict
-    default: {}
   days:
     description: The period of a work report - the last N days in I(timezone), today included.
     type: int

@@ -84,3 +84,10 @@ def release(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param:
         monkeypatch.setattr(helpers, "BIN", Path(request.param))
     return request.param
+
+
+def blank_my_store(lab: LabClient, host: str) -> None:
+    """Make ``host`` a blank replacement PC under the same name: no CurrentUser store left."""
+    blank = lab.host(host)["state"]
+    blank["stores"] = {key: value for key, value in blank["stores"].items() if not key.startswith("CurrentUser")}
+    lab.put_host(host, blank)

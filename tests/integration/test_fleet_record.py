@@ -13,7 +13,7 @@ import threading
 
 from onshi_cert.store import Store
 from onshi_cert_tools.lab import downloads
-from tests.integration.conftest import my_store
+from tests.integration.conftest import blank_my_store, my_store
 from tests.integration.helpers import run_playbook
 
 FLEET = 13
@@ -240,9 +240,7 @@ def test_backups_on_postgresql_restore_on_a_node_that_never_saw_them(reset_lab, 
     made = sorted(p.relative_to(node_a) for p in node_a.rglob("*.pfx"))
     assert made
     original = my_store(lab, "sapporo-naika-pc02")[0]["thumbprint"]
-    blank = lab.host("sapporo-naika-pc02")["state"]
-    blank["stores"] = {key: value for key, value in blank["stores"].items() if not key.startswith("CurrentUser")}
-    lab.put_host("sapporo-naika-pc02", blank)
+    blank_my_store(lab, "sapporo-naika-pc02")
     restored = run_playbook(
         "playbooks/replace_pc.yml",
         lab.inventory,

@@ -16,7 +16,7 @@ from onshi_cert.core.pkcs12 import Encryption, load_pkcs12
 from onshi_cert_tools.lab import downloads
 from onshi_cert_tools.lab.fleet import LAB_BACKUP_PASSWORD
 from tests.integration.browser import is_blank, screenshot
-from tests.integration.conftest import my_store
+from tests.integration.conftest import blank_my_store, my_store
 from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
@@ -149,9 +149,7 @@ def test_backup_then_replace_a_failed_pc(reset_lab, release) -> None:
     assert changed_hosts(run_playbook("playbooks/backup.yml", lab.inventory)) == set()
     original = my_store(lab, "sapporo-naika-pc02")[0]["thumbprint"]
 
-    blank = lab.host("sapporo-naika-pc02")["state"]
-    blank["stores"] = {key: value for key, value in blank["stores"].items() if not key.startswith("CurrentUser")}
-    lab.put_host("sapporo-naika-pc02", blank)
+    blank_my_store(lab, "sapporo-naika-pc02")
     restored = run_playbook(
         "playbooks/replace_pc.yml",
         lab.inventory,

@@ -35,8 +35,10 @@ def _documented_options(module: str) -> dict:
     fragments = doc.get("extends_documentation_fragment") or []
     if "onshi.cert.onshi_cert" in fragments:
         options = {**_doc(ROOT / "plugins" / "doc_fragments" / "onshi_cert.py", "DOCUMENTATION")["options"], **options}
-    if "onshi.cert.onshi_cert.store" in fragments:
-        options = {**_doc(ROOT / "plugins" / "doc_fragments" / "onshi_cert.py", "STORE")["options"], **options}
+    for name in ("store", "vendor"):
+        if f"onshi.cert.onshi_cert.{name}" in fragments:
+            fragment = _doc(ROOT / "plugins" / "doc_fragments" / "onshi_cert.py", name.upper())
+            options = {**fragment["options"], **options}
     return options
 
 
