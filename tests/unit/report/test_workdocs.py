@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from onshi_cert.report import workdocs
 
@@ -146,12 +147,15 @@ def test_two_clinics_with_one_file_name_each_keep_their_own_file(tmp_path) -> No
 
 
 def test_a_pdf_is_printed_when_a_browser_is_installed(tmp_path) -> None:
-    """With pdf, the Japanese document is also printed to an A4 PDF by the headless Chromium the tests install."""
+    """With pdf, the Japanese document is also printed to an A4 PDF by the headless Chromium the tests install:
+    one page for the clinic's two PCs (a done one and a failed one), the contractor and the appendix included."""
     assert workdocs.pdf_renderer(), "scripts/system-deps.sh installs chromium"
-    docs = workdocs.build(entries()[:1], "report")
+    vendor = {"name": "北海道メディカルシステム株式会社", "contact": "011-000-0000", "engineer": "山田"}
+    docs = workdocs.build(entries()[:2], "report", vendor=vendor, job="provision")
     files = workdocs.write(docs, tmp_path, langs=("ja",), pdf=True, now=NOW)
     pdf = tmp_path / "0110113719_report.ja.pdf"
     assert pdf in files and pdf.read_bytes().startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page(?!s)", pdf.read_bytes())) == 1, "one A4 page per clinic"
 
 
 def test_a_pc_that_needs_a_person_is_never_done_or_unchanged(tmp_path) -> None:
