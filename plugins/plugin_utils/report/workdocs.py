@@ -237,6 +237,16 @@ def build(
     return sorted(docs, key=lambda d: (d["site"], d["clinic"]))
 
 
+def _failure(error: dict[str, str], lang: str) -> dict[str, str]:
+    """Return a failure in the document's language: a catalogue message without fields is said again in ``lang``;
+    one with fields keeps the words the run wrote (in the run's language)."""
+    known = messages.ALL.get(error.get("code", ""))
+    if known is None:
+        return error
+    said = error | ({"message": tr(lang, known.text)} if "{" not in known.text else {})
+    return said | ({"fix": tr(lang, known.fix)} if known.fix and "{" not in known.fix else {})
+
+
 def _first_and_last(times: list[str]) -> list[str]:
     """Return the first and the last time (one when they are one), for the document's 作業時刻."""
     return sorted({times[0], times[-1]}) if times else []
@@ -289,6 +299,7 @@ def render(
             # what needs a person, in the document's language whatever the run's was: by its code and fields
             said=lambda item: problem_text({"message": "", **item}, lang) or str(item.get("message") or ""),
             fix=lambda item: tr(lang, str(item.get("fix") or "")) if item.get("fix") else "",
+            failure=lambda error: _failure(error, lang),
             time=lambda value: fmt_time(value, tz) if value else "",
             digest=digest,
             revision=revision,

@@ -62,7 +62,9 @@ def test_one_report_per_clinic_with_before_after_backups_failures_and_sign_off(t
     assert "古い電子証明書" in body and "新しい証明書に置き換え" in body and "superseded" not in ja
     assert "動作確認: 正常に使用できることを確認しました" in body and "次回の更新期限: 2031年11月24日" in body
     assert "バックアップを 1 件作成しました" in body and "E:\\onshi-cert" in body
-    assert "[ONSHI-E012]" in ja and "4-digit password" in ja and "失敗" in ja
+    # the run was in English; the Japanese report says the coded failure in Japanese
+    assert "[ONSHI-E012] パスワードが違うため" in ja and "4桁のパスワード" in ja and "失敗" in ja
+    assert "does not open" not in ja and "4-digit password" in (tmp_path / "0110113719_report.en.html").read_text()
     assert "作業担当者" in ja and "医療機関 確認欄" in ja and "size: A4" in ja
     tokyo = (tmp_path / "1310512346_report.ja.html").read_text(encoding="utf-8")
     assert "接続不可" in tokyo and "[ONSHI-E093]" in tokyo and "winrm quickconfig" in tokyo
