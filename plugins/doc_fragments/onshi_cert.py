@@ -94,7 +94,6 @@ notes:
     (ONSHI-E150 to ONSHI-E159) with the fix.
 """
 
-
     # The contractor on the documents handed to clinics (onshi_cert_report, onshi_cert_workdocs).
     VENDOR = r"""
 options:
