@@ -76,7 +76,7 @@ def audit(args: argparse.Namespace) -> int:
             client = up(Path(tmp) / "lab", fleet(Path(tmp), args.size, "127.1.0.1"), fresh=True,
                         latency=args.latency, timeout=600)  # fmt: skip
             try:
-                print(f"{'pair':>4} {'record CPU s':>12} {'before CPU s':>12} {'ratio':>6} {'wall s':>7} {'wall s':>7}")
+                print(f"{'pair':>4} {'this CPU s':>12} {'before CPU s':>12} {'ratio':>6} {'wall s':>7} {'wall s':>7}")
                 ratios = []
                 for pair in range(args.pairs + 1):  # the first pair warms the lab and the page cache
                     a = _audit(ROOT, client.inventory, args.forks)
@@ -87,7 +87,7 @@ def audit(args: argparse.Namespace) -> int:
                     print(f"{pair:>4} {a[0]:>12.1f} {b[0]:>12.1f} {a[0] / b[0]:>6.3f} {a[1]:>7.1f} {b[1]:>7.1f}"
                           f"{'' if a[2] == b[2] else f'  (exit {a[2]} vs {b[2]})'}")  # fmt: skip
                 median = statistics.median(ratios)
-                print(f"median ratio (CPU with the record / without): {median:.3f} ({args.size} PCs, "
+                print(f"median ratio (CPU of this checkout / of --before): {median:.3f} ({args.size} PCs, "
                       f"latency {args.latency} s, {args.forks} forks, before = {args.before})")  # fmt: skip
             finally:
                 client.shutdown()
