@@ -16,7 +16,7 @@ from . import i18n, options, requirements
 from .agent_session import fail, one_time_password
 from .core import messages, paths
 from .core.errors import OnshiCertError
-from .warmup import role_argument_specs, settle_worker, warm
+from .warmup import role_argument_specs, warm
 
 warm()  # in the ansible-playbook parent, before it forks its workers
 
@@ -54,7 +54,6 @@ class OnshiAction(ActionBase):
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         """Validate the arguments, call ``act`` and shape its result or failure."""
-        settle_worker()
         result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}

@@ -33,10 +33,9 @@ def test_warm_up_runs_only_in_the_ansible_playbook_parent(monkeypatch) -> None:
     monkeypatch.setattr(warmup, "in_ansible_parent", lambda: True)
     for step in ("_templating", "_powershell", "_imports", "_role_specs", "_requirements"):
         monkeypatch.setattr(warmup, step, lambda: None)
-    monkeypatch.setattr(warmup.gc, "freeze", lambda: ran.append("freeze"))
     warmup.warm()
     warmup.warm()  # once per process
-    assert ran == ["crypto", "freeze"]
+    assert ran == ["crypto"]
 
 
 def test_a_warm_up_step_that_fails_is_said_at_vvvv(monkeypatch) -> None:
@@ -52,21 +51,6 @@ def test_a_warm_up_step_that_fails_is_said_at_vvvv(monkeypatch) -> None:
     for step in ("_templating", "_powershell", "_imports", "_role_specs", "_requirements"):
         monkeypatch.setattr(warmup, step, lambda: ran.append("step"))
     monkeypatch.setattr(warmup, "_crypto", broken)
-    monkeypatch.setattr(warmup.gc, "freeze", lambda: ran.append("freeze"))
     warmup.warm()
     assert said == ["onshi-cert: warm-up step broken skipped: OSError: no such folder"]
-    assert ran == ["step"] * 5 + ["freeze"]
-
-
-def test_only_a_forked_ansible_worker_freezes_what_it_holds(monkeypatch) -> None:
-    """A test (or onshi-cert) running an action keeps its garbage collector as it is; an Ansible worker, which
-    ends with its task, leaves what it holds out of the collector's rounds, once."""
-    frozen = []
-    monkeypatch.setattr(warmup.gc, "freeze", lambda: frozen.append(1))
-    monkeypatch.setattr(warmup, "_worker_settled", False)
-    warmup.settle_worker()
-    assert frozen == []  # pytest is no Ansible worker
-    monkeypatch.setattr(warmup, "_in_ansible_worker", lambda: True)
-    warmup.settle_worker()
-    warmup.settle_worker()
-    assert frozen == [1]
+    assert ran == ["step"] * 5
