@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # Guarded: without SQLAlchemy the action plugins stop first and name it (requirements.py).
 with contextlib.suppress(ImportError):
@@ -78,7 +81,7 @@ def engine(url: URL, password: str | None = None) -> Engine:
         @event.listens_for(made, "connect")
         def _connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
             dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" below starts each transaction
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            _wal(dbapi_connection)
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
         @event.listens_for(made, "begin")
@@ -94,6 +97,23 @@ def engine(url: URL, password: str | None = None) -> Engine:
         )
     except ImportError:
         raise OnshiCertError(messages.MISSING_PACKAGES, packages="psycopg[binary]>=3.1,<4") from None
+
+
+def _wal(dbapi_connection: Any) -> None:
+    """Put a new SQLite file in WAL mode (kept in the file). Switching needs the file to itself and SQLite does not
+    wait for that as it waits for a lock: when several runs open a new record at once, try again until the lock
+    time is up."""
+    if str(dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + LOCK_SECONDS
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager
