@@ -3,6 +3,7 @@ PostgreSQL all end in one whole-fleet report, read from the report files and the
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -165,8 +166,9 @@ def test_an_old_data_folder_is_taken_over_once_and_the_store_checked(reset_lab, 
     found = json.loads(checked.stdout)
     assert found["version"] == 2 and found["pcs"] == FLEET and found["observations"] == FLEET
     assert checked.returncode == 1 and found["problems"], "no backup opens with a wrong password: each PC is named"
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()  # every observation is older than this
     pruned = subprocess.run(
-        [*cli, "prune", "--data-dir", str(data), "--before", "2099-01-01", "--json"], capture_output=True, text=True
+        [*cli, "prune", "--data-dir", str(data), "--before", tomorrow, "--json"], capture_output=True, text=True
     )
     assert json.loads(pruned.stdout)["observations"] == 0, "each PC's latest is never pruned"
     bad = subprocess.run(

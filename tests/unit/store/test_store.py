@@ -29,8 +29,9 @@ def target(request, tmp_path) -> tuple[str, str | None]:
     return server.createdb(f"t_{uuid.uuid4().hex[:12]}"), server.password
 
 
-def report(thumb: str = "AA", not_after: str = "2027-06-01T00:00:00+00:00", problems=()) -> dict:
-    cert = {"thumbprint": thumb, "not_after": not_after, "not_before": "2024-06-01T00:00:00+00:00", "ours": True,
+def report(thumb: str = "AA", not_after: str = (NOW + dt.timedelta(days=365)).isoformat(), problems=()) -> dict:
+    born = (NOW - dt.timedelta(days=800)).isoformat()
+    cert = {"thumbprint": thumb, "not_after": not_after, "not_before": born, "ours": True,
             "facility_code": "0110113719", "subject_cn": "0110113719-01", "issuer_cn": "CA", "stage": "ok",
             "days_remaining": 365}  # fmt: skip
     return {"certificates": [cert], "problems": list(problems), "plan": {"keep": {"0110113719": thumb}}}
