@@ -11,7 +11,7 @@ from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.certinfo import utcnow
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
-from ansible_collections.onshi.cert.plugins.plugin_utils.report import build, fleet, notify, writer
+from ansible_collections.onshi.cert.plugins.plugin_utils.report import build, fleet, notify, workdocs, writer
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.aggregate import site_of
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zone
 from ansible_collections.onshi.cert.plugins.plugin_utils.store import Pc, Run, Seen, Store
@@ -87,7 +87,7 @@ class ActionModule(OnshiAction):
         data["departed"] = fleet.departed(members, record)
         data["changes"] = fleet.changes(members, record)
         data["run"] = {"hosts": len(played), "fleet": len(members), "store": store.shown}
-        data["vendor"] = {k: str(v) for k, v in args["vendor"].items() if k in ("name", "contact", "engineer") and v}
+        data["vendor"] = workdocs.vendor_of(args["vendor"])
         try:
             # The report, and 更新のご案内: a renewal notice per clinic of the worklist, for the engineer to hand over.
             files = writer.write(data, dest, csv_encoding=args["csv_encoding"], timezone=args["timezone"])

@@ -69,10 +69,10 @@ class ActionModule(OnshiAction):
         ]
         tz = zone(args["timezone"])
         now = utcnow()
+        run = Run.from_vars(task_vars)
         store = Store.open(args.get("store"), args.get("data_dir"), args.get("store_password"))
         with store:
             if not self._task.check_mode:  # what was done is kept before any document is drawn from it
-                run = Run.from_vars(task_vars)
                 done = [(_pc(e), _kept(e.result)) for e in entries]
                 store.act(run, done, now, check_mode=False)
                 if backups.shared(store):  # the backups this job wrote outlive it, reachable from every node
@@ -94,8 +94,8 @@ class ActionModule(OnshiAction):
             return {"changed": False, "kind": "plan" if plan else "report", "files": [], "store": store.shown,
                     "msg": _("recorded in {store}", store=store.shown)}  # fmt: skip
         dest = Path(args["dest"].replace("{date}", now.astimezone(tz).strftime("%Y%m%d")))
-        vendor = {k: str(v) for k, v in args["vendor"].items() if k in ("name", "contact", "engineer") and v}
-        vendor.setdefault("engineer", Run.from_vars(task_vars).engineer)
+        vendor = workdocs.vendor_of(args["vendor"])
+        vendor.setdefault("engineer", run.engineer)
         docs = workdocs.build(entries, "plan" if plan else "report", args["pc_copy_dir"], vendor, args["job"])
         try:
             files = workdocs.write(docs, dest, langs=tuple(args["langs"]), pdf=args["pdf"], timezone=args["timezone"])

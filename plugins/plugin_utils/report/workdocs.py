@@ -247,6 +247,11 @@ def _failure(error: dict[str, str], lang: str) -> dict[str, str]:
     return said | ({"fix": tr(lang, known.fix)} if known.fix and "{" not in known.fix else {})
 
 
+def vendor_of(settings: dict[str, Any]) -> dict[str, str]:
+    """Return the contractor of ``onshi_cert_vendor`` as the documents show it: name, contact, engineer (set ones)."""
+    return {key: str(value) for key, value in settings.items() if key in ("name", "contact", "engineer") and value}
+
+
 def _first_and_last(times: list[str]) -> list[str]:
     """Return the first and the last time (one when they are one), for the document's 作業時刻."""
     return sorted({times[0], times[-1]}) if times else []
