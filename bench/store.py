@@ -14,6 +14,7 @@ drawn from it (the record's latest per PC, the entries, every report file), in a
 peak memory.
 
     .venv/bin/python bench/store.py audit --size 1000 --latency 1.5 --pairs 3 --before 662d502
+    .venv/bin/python bench/store.py audit --size 1000 --latency 1.5 --pairs 3 --before f2491ec --floor   # speed guard
     .venv/bin/python bench/store.py slices --size 1000 --slices 4 --latency 1.5
     .venv/bin/python bench/store.py report --size 10000 --weeks 52
 """
@@ -36,6 +37,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "src"))
 
 BIN = Path(sys.executable).parent
+#: Ansible's floor for one execution per PC: the audit as one ansible.windows.win_powershell task (the lab counts
+#: it and answers with an error, as it refuses foreign code; the controller's work is the same).
+FLOOR = ROOT / "bench" / "baseline" / "audit_powershell.yml"
 
 
 def _children_cpu() -> float:
@@ -43,8 +47,8 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _audit(checkout: Path, inventory: Path, forks: int) -> tuple[float, float, int]:
-    """Run checkout's audit.yml on the lab; return (controller CPU s, wall s, exit code)."""
+def _audit(checkout: Path, inventory: Path, forks: int, playbook: Path | None = None) -> tuple[float, float, int]:
+    """Run checkout's audit.yml (or ``playbook``) on the lab; return (controller CPU s, wall s, exit code)."""
     env = os.environ | {
         "ANSIBLE_CONFIG": str(checkout / "ansible.cfg"),
         "ANSIBLE_FORKS": str(forks),
@@ -52,7 +56,7 @@ def _audit(checkout: Path, inventory: Path, forks: int) -> tuple[float, float, i
     }
     before, started = _children_cpu(), time.monotonic()
     proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(checkout / "playbooks" / "audit.yml")],
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook or checkout / "playbooks" / "audit.yml")],
         cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
     )  # fmt: skip
     return _children_cpu() - before, time.monotonic() - started, proc.returncode
@@ -76,19 +80,31 @@ def audit(args: argparse.Namespace) -> int:
             client = up(Path(tmp) / "lab", fleet(Path(tmp), args.size, "127.1.0.1"), fresh=True,
                         latency=args.latency, timeout=600)  # fmt: skip
             try:
-                print(f"{'pair':>4} {'this CPU s':>12} {'before CPU s':>12} {'ratio':>6} {'wall s':>7} {'wall s':>7}")
-                ratios = []
+                floor_head = f" {'floor CPU s':>12} {'this/floor':>10} {'before/floor':>12}" if args.floor else ""
+                print(f"{'pair':>4} {'this CPU s':>12} {'before CPU s':>12} {'ratio':>6} {'wall s':>7} {'wall s':>7}"
+                      + floor_head)  # fmt: skip
+                ratios, this_floor, before_floor = [], [], []
                 for pair in range(args.pairs + 1):  # the first pair warms the lab and the page cache
                     a = _audit(ROOT, client.inventory, args.forks)
                     b = _audit(before, client.inventory, args.forks)
+                    c = _audit(ROOT, client.inventory, args.forks, FLOOR) if args.floor else None
                     if pair == 0:
                         continue
                     ratios.append(a[0] / b[0])
-                    print(f"{pair:>4} {a[0]:>12.1f} {b[0]:>12.1f} {a[0] / b[0]:>6.3f} {a[1]:>7.1f} {b[1]:>7.1f}"
-                          f"{'' if a[2] == b[2] else f'  (exit {a[2]} vs {b[2]})'}")  # fmt: skip
+                    line = f"{pair:>4} {a[0]:>12.1f} {b[0]:>12.1f} {a[0] / b[0]:>6.3f} {a[1]:>7.1f} {b[1]:>7.1f}"
+                    if c is not None:
+                        this_floor.append(a[0] / c[0])
+                        before_floor.append(b[0] / c[0])
+                        line += f" {c[0]:>12.1f} {a[0] / c[0]:>10.3f} {b[0] / c[0]:>12.3f}"
+                    print(line + ("" if a[2] == b[2] else f"  (exit {a[2]} vs {b[2]})"))
                 median = statistics.median(ratios)
                 print(f"median ratio (CPU of this checkout / of --before): {median:.3f} ({args.size} PCs, "
                       f"latency {args.latency} s, {args.forks} forks, before = {args.before})")  # fmt: skip
+                if args.floor:
+                    print(
+                        f"median ratio to the floor (one win_powershell task per PC): this checkout "
+                        f"{statistics.median(this_floor):.3f}, before {statistics.median(before_floor):.3f}"
+                    )
             finally:
                 client.shutdown()
         finally:
@@ -225,6 +241,7 @@ def main() -> int:
     a.add_argument("--forks", type=int, default=50)
     a.add_argument("--pairs", type=int, default=3)
     a.add_argument("--before", default="662d502", help="a commit without the fleet record")
+    a.add_argument("--floor", action="store_true", help="also the one-task win_powershell audit (pip install ansible)")
     c = sub.add_parser("slices", help="the audit in concurrent slices on one PostgreSQL record")
     c.add_argument("--size", type=int, default=1000)
     c.add_argument("--slices", type=int, default=4)
