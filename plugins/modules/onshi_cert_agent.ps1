@@ -34,35 +34,124 @@ Function Open-Store([string]$Store, [bool]$Write) {
     return $st
 }
 
-Function Get-KeyFacts($Cert) {
-    $facts = @{ has_private_key = [bool]$Cert.HasPrivateKey; key_usable = $false; key_exportable = $false; provider = $null }
-    if (-not $Cert.HasPrivateKey) { return $facts }
+Function Test-StoreMissing($ErrorRecord) {
+    # OpenExistingOnly on a store that was never created: ERROR_FILE_NOT_FOUND. Only that reads as an empty store;
+    # any other failure to open (access denied, a broken registry key) fails the step with its HRESULT.
+    $code = $ErrorRecord.Exception.HResult
+    if ($ErrorRecord.Exception.InnerException) { $code = $ErrorRecord.Exception.InnerException.HResult }
+    return ($code -eq -2147024894)  # 0x80070002
+}
+
+# The key providers whose keys live in files of the user's profile and never show UI unless protected:
+# Windows' own software KSP and CSPs. Any other provider (smart card, TPM, HPKI/JPKI card, Windows Hello) is
+# reported, never opened for a test signature or an export.
+$SoftwareProviders = @(
+    'Microsoft Software Key Storage Provider',
+    'Microsoft Enhanced RSA and AES Cryptographic Provider',
+    'Microsoft Enhanced Cryptographic Provider v1.0',
+    'Microsoft Strong Cryptographic Provider',
+    'Microsoft Base Cryptographic Provider v1.0',
+    'Microsoft RSA SChannel Cryptographic Provider'
+)
+$KeyTimeoutMs = 15000
+
+# Runs in its own runspace (Invoke-Bounded): what the certificate's key is, where it lives, and (for a software key
+# without UI protection) whether it signs. Opening a hardware key may wait for a card or a prompt: never here.
+$KeyProbeScript = {
+    param($Cert, [string[]]$Software, [bool]$Sign)
+    $ErrorActionPreference = 'Stop'
+    $facts = @{ provider = $null; key_protection = $null; key_exportable = $null; key_usable = $false; key_error = $null
+        kind = $null; container = $null; provider_type = 0; machine = $false }
     try {
+        $legacy = $null
+        try { $legacy = $Cert.PrivateKey } catch { $legacy = $null }  # a CNG-only key has no legacy (CSP) object
+        if ($legacy -is [System.Security.Cryptography.RSACryptoServiceProvider]) {
+            $info = $legacy.CspKeyContainerInfo
+            $facts.kind = 'csp'
+            $facts.provider = $info.ProviderName
+            $facts.provider_type = $info.ProviderType
+            $facts.container = $info.KeyContainerName
+            $facts.machine = [bool]$info.MachineKeyStore
+            $facts.key_exportable = [bool]$info.Exportable
+            if ($info.Protected) { $facts.key_protection = 'ui' } else { $facts.key_protection = 'none' }
+            if ($info.HardwareDevice -or $info.Removable) { $facts.key_protection = 'hardware' }
+        }
         $rsa = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($Cert)
-        if ($null -eq $rsa) { return $facts }
+        if ($null -eq $rsa) { $facts.key_error = 'the private key is not an RSA key'; return $facts }
         try {
-            if ($rsa -is [System.Security.Cryptography.RSACng]) {
-                $policy = $rsa.Key.ExportPolicy
+            if ($rsa -is [System.Security.Cryptography.RSACng] -and $null -eq $facts.kind) {
+                $key = $rsa.Key
+                $facts.kind = 'cng'
+                $facts.provider = $key.Provider.Provider
+                $facts.container = $key.KeyName
+                $facts.machine = [bool]$key.IsMachineKey
                 # A key imported from a PFX into a KSP carries AllowExport, all Export(Pkcs12) needs.
                 $exportable = [System.Security.Cryptography.CngExportPolicies]'AllowExport, AllowPlaintextExport'
-                $facts.key_exportable = [bool]($policy -band $exportable)
-                $facts.provider = $rsa.Key.Provider.Provider
+                $facts.key_exportable = [bool]($key.ExportPolicy -band $exportable)
+                $none = [System.Security.Cryptography.CngUIProtectionLevels]::None
+                if ($key.UIPolicy.ProtectionLevel -eq $none) { $facts.key_protection = 'none' } else { $facts.key_protection = 'ui' }
             }
-            elseif ($rsa -is [System.Security.Cryptography.RSACryptoServiceProvider]) {
-                $facts.key_exportable = [bool]$rsa.CspKeyContainerInfo.Exportable
-                $facts.provider = $rsa.CspKeyContainerInfo.ProviderName
+            if ($Software -notcontains $facts.provider) {
+                $facts.key_protection = 'hardware'
+                $facts.key_error = "the key is held by '$($facts.provider)', not a software provider: not opened"
             }
-            $probe = [System.Text.Encoding]::UTF8.GetBytes('onshi-cert key probe')
-            $null = $rsa.SignData($probe, [System.Security.Cryptography.HashAlgorithmName]::SHA256,
-                [System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
-            $facts.key_usable = $true
+            elseif ($facts.key_protection -ne 'none') {
+                $facts.key_error = 'the key is protected with a prompt (strong protection): not opened'
+            }
+            elseif ($Sign) {
+                $probe = [System.Text.Encoding]::UTF8.GetBytes('onshi-cert key probe')
+                $null = $rsa.SignData($probe, [System.Security.Cryptography.HashAlgorithmName]::SHA256,
+                    [System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
+                $facts.key_usable = $true
+            }
         }
         finally {
             $rsa.Dispose()
         }
     }
     catch {
-        $facts.key_usable = $false
+        $facts.key_error = $_.Exception.Message.Trim()
+    }
+    return $facts
+}
+
+Function Invoke-Bounded($Script, [object[]]$Arguments, [int]$TimeoutMs) {
+    # Run a script block in a runspace of its own and wait at most $TimeoutMs: a key that waits for a prompt no
+    # WinRM session can show must not hang the PC's job. On time-out the runspace is abandoned (the process ends
+    # with the answer) and $null returned.
+    $ps = [System.Management.Automation.PowerShell]::Create()
+    $null = $ps.AddScript($Script.ToString())
+    foreach ($argument in $Arguments) { $null = $ps.AddArgument($argument) }
+    $async = $ps.BeginInvoke()
+    if (-not $async.AsyncWaitHandle.WaitOne($TimeoutMs)) {
+        $null = $ps.BeginStop($null, $null)
+        return $null
+    }
+    try {
+        $out = @($ps.EndInvoke($async))
+        if ($out.Count -eq 0) { return $null }
+        return $out[0]
+    }
+    finally {
+        $ps.Dispose()
+    }
+}
+
+Function Get-KeyFacts($Cert, [bool]$Probe) {
+    # Without $Probe the key is not touched: only whether the certificate says it has one.
+    $facts = @{ has_private_key = [bool]$Cert.HasPrivateKey; key_probed = $false; key_usable = $null
+        key_exportable = $null; provider = $null; key_protection = $null; key_error = $null }
+    if (-not $Cert.HasPrivateKey -or -not $Probe) { return $facts }
+    $facts.key_probed = $true
+    $facts.key_usable = $false
+    $found = Invoke-Bounded $KeyProbeScript @($Cert, $SoftwareProviders, $true) $KeyTimeoutMs
+    if ($null -eq $found) {
+        $facts.key_protection = 'ui'
+        $facts.key_error = "the key gave no answer within $($KeyTimeoutMs / 1000) s (a prompt or a card may be waiting): not used"
+        return $facts
+    }
+    foreach ($name in @('provider', 'key_protection', 'key_exportable', 'key_usable', 'key_error')) {
+        $facts[$name] = $found[$name]
     }
     return $facts
 }
@@ -108,36 +197,70 @@ Function Invoke-HostInfo($Step) {
     elseif ($sids -contains 'S-1-5-3') { $logon = 'batch' }
     elseif ($sids -contains 'S-1-5-6') { $logon = 'service' }
     $files = @{}
+    $fileErrors = @{}
     if (Test-Key $Step.args 'read_files') {
         foreach ($path in @($Step.args.read_files)) {
-            if (Test-Path -LiteralPath $path -PathType Leaf) {
-                $files[$path] = Read-Text ([System.IO.File]::ReadAllBytes($path))
+            # One file that cannot be read (locked, no right) is that file's answer, not the PC's failure.
+            try {
+                if (Test-Path -LiteralPath $path -PathType Leaf) {
+                    $files[$path] = Read-Text ([System.IO.File]::ReadAllBytes($path))
+                }
+                else {
+                    $files[$path] = $null
+                }
             }
-            else {
+            catch {
                 $files[$path] = $null
+                $fileErrors[$path] = $_.Exception.Message.Trim()
             }
         }
     }
-    $os = [System.Environment]::OSVersion.Version
+    # The build as ansible-core reads it: the registry, not [Environment]::OSVersion (which an application
+    # manifest, or its absence, can make lie).
+    $osBuild = $null
+    $osVersion = $null
+    try {
+        $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\Microsoft\Windows NT\CurrentVersion')
+        try {
+            $osBuild = [int]$key.GetValue('CurrentBuildNumber')
+            $osVersion = '{0}.{1}.{2}.{3}' -f [int]$key.GetValue('CurrentMajorVersionNumber', 10),
+                [int]$key.GetValue('CurrentMinorVersionNumber', 0), $osBuild, [int]$key.GetValue('UBR', 0)
+        }
+        finally {
+            $key.Dispose()
+        }
+    }
+    catch {
+        $os = [System.Environment]::OSVersion.Version
+        $osBuild = $os.Build
+        $osVersion = $os.ToString()
+    }
     $sourceExists = $null
     if (Test-Key $Step.args 'event_source') { $sourceExists = Test-EventSource ([string]$Step.args.event_source) }
     # For the pre-flight: the clock, the system drive's free space, a real (not TEMP) profile, and whether an
     # account in Administrators gets a filtered token over the network (UAC remote restrictions).
     $drive = New-Object System.IO.DriveInfo($env:SystemDrive)
     $profileOk = [bool]($env:USERPROFILE -and (Test-Path -LiteralPath $env:USERPROFILE) -and $env:USERPROFILE -notmatch '\\(TEMP|Default)(\.|$)')
-    $adminMember = $null
-    try {
-        $members = @(Get-LocalGroupMember -SID 'S-1-5-32-544' -ErrorAction Stop | ForEach-Object { $_.SID.Value })
-        $adminMember = $members -contains $identity.User.Value
-    }
-    catch { $adminMember = $null }
+    $adminMember = Test-AdminMember $identity
     $filterPolicy = $false
     try {
         $value = Get-ItemProperty -LiteralPath 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System' -Name LocalAccountTokenFilterPolicy -ErrorAction Stop
         $filterPolicy = ($value.LocalAccountTokenFilterPolicy -eq 1)
     }
     catch { $filterPolicy = $false }
+    # What day 0 sets on the WinRM service, readable by an administrator only (null otherwise).
+    $winrm = $null
+    if ($principal.IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)) {
+        try {
+            $winrm = @{
+                basic = ([string](Get-Item -Path WSMan:\localhost\Service\Auth\Basic).Value -eq 'true')
+                allow_unencrypted = ([string](Get-Item -Path WSMan:\localhost\Service\AllowUnencrypted).Value -eq 'true')
+            }
+        }
+        catch { $winrm = $null }
+    }
     return @{
+        winrm = $winrm
         event_source_exists = $sourceExists
         utc_now = [DateTime]::UtcNow.ToString('o')
         system_free_mb = [int64]($drive.AvailableFreeSpace / 1MB)
@@ -145,14 +268,40 @@ Function Invoke-HostInfo($Step) {
         admin_member = $adminMember
         token_filter_policy = $filterPolicy
         computer_name = $env:COMPUTERNAME
-        os_build = $os.Build
-        os_version = $os.ToString()
+        os_build = $osBuild
+        os_version = $osVersion
         ps_version = $PSVersionTable.PSVersion.ToString()
         user = $identity.Name
         is_admin = $principal.IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)
         logon_type = $logon
         dpapi = (Test-Dpapi)
         files = $files
+        file_errors = $fileErrors
+    }
+}
+
+Function Test-AdminMember($Identity) {
+    # Whether the account is in the local Administrators group (S-1-5-32-544), whatever its token says. Get-LocalGroupMember
+    # fails on a group holding an orphaned or Entra ID member; then the group is read through ADSI; $null (unknown) when
+    # neither answers.
+    try {
+        $members = @(Get-LocalGroupMember -SID 'S-1-5-32-544' -ErrorAction Stop | ForEach-Object { $_.SID.Value })
+        return ($members -contains $Identity.User.Value)
+    }
+    catch { }
+    try {
+        $name = (New-Object System.Security.Principal.SecurityIdentifier('S-1-5-32-544')).Translate(
+            [System.Security.Principal.NTAccount]).Value.Split('\')[-1]
+        $group = [ADSI]"WinNT://./$name,group"
+        foreach ($member in @($group.Invoke('Members'))) {
+            $sid = New-Object System.Security.Principal.SecurityIdentifier(
+                [byte[]]$member.GetType().InvokeMember('objectSid', 'GetProperty', $null, $member, $null), 0)
+            if ($sid.Value -eq $Identity.User.Value) { return $true }
+        }
+        return $false
+    }
+    catch {
+        return $null
     }
 }
 
@@ -225,32 +374,44 @@ Function Export-Pfx($Cert, [string]$Password) {
     return Protect-Export $bytes $Password
 }
 
+Function Get-Thumbprints($Step, [string]$Name) {
+    if (-not (Test-Arg $Step $Name)) { return @() }
+    return @($Step.args.$Name | ForEach-Object { ([string]$_).ToUpperInvariant() })
+}
+
 Function Invoke-ListCerts($Step) {
+    # Every certificate is listed; only the keys of the thumbprints named in 'probe' are opened (a software key
+    # without UI protection gets a test signature), and only those named in 'export' are exported.
     $store = Get-Arg $Step 'store'
+    $probe = Get-Thumbprints $Step 'probe'
+    $export = Get-Thumbprints $Step 'export'
     $exportPassword = $null
-    $exportExcept = @()
-    if (Test-Arg $Step 'export_password') {
-        $exportPassword = [string]$Step.args.export_password
-        if (Test-Arg $Step 'export_except') { $exportExcept = @($Step.args.export_except) }
-    }
+    if (Test-Arg $Step 'export_password') { $exportPassword = [string]$Step.args.export_password }
     $items = New-Object System.Collections.ArrayList
     try {
         $st = Open-Store $store $false
     }
-    catch [System.Security.Cryptography.CryptographicException] {
-        return @{ store = $store; certificates = @() }
+    catch {
+        if (Test-StoreMissing $_) { return @{ store = $store; certificates = @() } }
+        throw
     }
     try {
         foreach ($cert in $st.Certificates) {
-            $facts = Get-KeyFacts $cert
+            $named = ($probe -contains $cert.Thumbprint) -or ($export -contains $cert.Thumbprint)
+            $facts = Get-KeyFacts $cert $named
             $facts.der = [System.Convert]::ToBase64String($cert.RawData)
             $facts.friendly_name = $cert.FriendlyName
-            if ($null -ne $exportPassword -and $cert.HasPrivateKey -and $exportExcept -notcontains $cert.Thumbprint) {
-                try {
-                    $facts.pfx = Export-Pfx $cert $exportPassword
+            if ($null -ne $exportPassword -and $export -contains $cert.Thumbprint -and $cert.HasPrivateKey) {
+                if ($facts.key_protection -eq 'none') {
+                    try {
+                        $facts.pfx = Export-Pfx $cert $exportPassword
+                    }
+                    catch {
+                        $facts.export_error = $_.Exception.Message.Trim()
+                    }
                 }
-                catch {
-                    $facts.export_error = $_.Exception.Message.Trim()
+                else {
+                    $facts.export_error = $facts.key_error
                 }
             }
             $null = $items.Add($facts)
@@ -274,12 +435,43 @@ Function Add-IfAbsent([string]$Store, $Cert) {
     return @{ thumbprint = $Cert.Thumbprint; already_present = $present }
 }
 
+Function Add-OrReplace([string]$Store, $Cert) {
+    # An imported certificate with its key. Already there with a working key: nothing to do. Already there with a
+    # lost key: X509Store.Add would keep the old entry and its dead key link, so that entry is removed and ours
+    # added; its key is then checked before the answer says 'replaced'.
+    $st = Open-Store $Store $true
+    $replaced = $false
+    try {
+        $present = @($st.Certificates.Find('FindByThumbprint', $Cert.Thumbprint, $false))
+        if ($present.Count -eq 0) {
+            $st.Add($Cert)
+        }
+        elseif ((Get-KeyFacts $present[0] $true).key_usable -or -not $Cert.HasPrivateKey) {
+            return @{ thumbprint = $Cert.Thumbprint; already_present = $true; replaced = $false }
+        }
+        else {
+            $st.Remove($present[0])
+            try { $st.Add($Cert) } catch { $st.Add($present[0]); throw }
+            $replaced = $true
+        }
+    }
+    finally {
+        $st.Close()
+    }
+    if ($replaced) {
+        $now = Get-KeyFacts (Find-Cert $Store $Cert.Thumbprint) $true
+        if (-not $now.key_usable) { throw "the re-imported key does not work in $Store ($($now.key_error))" }
+    }
+    return @{ thumbprint = $Cert.Thumbprint; already_present = $false; replaced = $replaced }
+}
+
 Function Find-CertOrNull([string]$Store, [string]$Thumbprint) {
     try {
         $st = Open-Store $Store $false
     }
-    catch [System.Security.Cryptography.CryptographicException] {
-        return $null
+    catch {
+        if (Test-StoreMissing $_) { return $null }
+        throw
     }
     try {
         $found = @($st.Certificates.Find('FindByThumbprint', $Thumbprint, $false))
@@ -291,26 +483,65 @@ Function Find-CertOrNull([string]$Store, [string]$Thumbprint) {
     return $found[0]
 }
 
+Function Get-KeyIdentity($Cert) {
+    # Where a certificate's key lives (CSP container or CNG key name), read without a test signature; $null when
+    # it has none or it cannot be opened (a lost key).
+    if (-not $Cert.HasPrivateKey) { return $null }
+    $found = Invoke-Bounded $KeyProbeScript @($Cert, $SoftwareProviders, $false) $KeyTimeoutMs
+    if ($null -eq $found -or $null -eq $found.kind -or -not $found.container) { return $null }
+    return $found
+}
+
+Function Remove-Key($Identity) {
+    # Delete a key the way .NET does and open it again: $true only when it is verifiably gone. A CSP container goes
+    # through RSACryptoServiceProvider with PersistKeyInCsp off (CryptAcquireContext with CRYPT_DELETEKEYSET), a
+    # CNG key through CngKey.Delete (NCryptDeleteKey).
+    if ($Identity.kind -eq 'csp') {
+        $params = New-Object System.Security.Cryptography.CspParameters($Identity.provider_type, $Identity.provider, $Identity.container)
+        $params.Flags = [System.Security.Cryptography.CspProviderFlags]::UseExistingKey
+        if ($Identity.machine) {
+            $params.Flags = $params.Flags -bor [System.Security.Cryptography.CspProviderFlags]::UseMachineKeyStore
+        }
+        $csp = New-Object System.Security.Cryptography.RSACryptoServiceProvider(, $params)
+        $csp.PersistKeyInCsp = $false
+        $csp.Clear()
+        try {
+            $again = New-Object System.Security.Cryptography.RSACryptoServiceProvider(, $params)
+            $again.PersistKeyInCsp = $true
+            $again.Dispose()
+            return $false
+        }
+        catch {
+            return $true
+        }
+    }
+    $options = [System.Security.Cryptography.CngKeyOpenOptions]::None
+    if ($Identity.machine) { $options = [System.Security.Cryptography.CngKeyOpenOptions]::MachineKey }
+    $provider = New-Object System.Security.Cryptography.CngProvider($Identity.provider)
+    $key = [System.Security.Cryptography.CngKey]::Open($Identity.container, $provider, $options)
+    $key.Delete()
+    return (-not [System.Security.Cryptography.CngKey]::Exists($Identity.container, $provider, $options))
+}
+
 Function Remove-KeyOf($Cert) {
-    # Delete a certificate's persisted key; $true only when it was opened and deleted. A key that is
-    # gone or cannot be opened (a stale certificate's) is not an error: the certificate still goes.
+    # Delete the key of an imported certificate that was not stored (already present, or the add failed).
     try {
-        if (-not $Cert.HasPrivateKey) { return $false }
-        $rsa = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($Cert)
-        if ($rsa -is [System.Security.Cryptography.RSACng]) {
-            $rsa.Key.Delete()
-            return $true
-        }
-        if ($rsa -is [System.Security.Cryptography.RSACryptoServiceProvider]) {
-            $rsa.PersistKeyInCsp = $false
-            $rsa.Clear()
-            return $true
+        $identity = Get-KeyIdentity $Cert
+        if ($null -ne $identity) { $null = Remove-Key $identity }
+    }
+    catch { }
+}
+
+Function Test-KeyShared($Store, $Cert) {
+    # A key container holds one key pair: another certificate with a key and the same public key may use it.
+    $public = [System.Convert]::ToBase64String($Cert.GetPublicKey())
+    foreach ($other in $Store.Certificates) {
+        if ($other.Thumbprint -ne $Cert.Thumbprint -and $other.HasPrivateKey -and
+            [System.Convert]::ToBase64String($other.GetPublicKey()) -eq $public) {
+            return $other.Thumbprint
         }
     }
-    catch {
-        return $false
-    }
-    return $false
+    return $null
 }
 
 Function Find-Cert([string]$Store, [string]$Thumbprint) {
@@ -341,19 +572,21 @@ Function Invoke-ImportPfx($Step) {
     # loading the PFX (loading and disposing a PFX on the PC can delete an installed key).
     if (Test-Arg $Step 'thumbprint') {
         $present = Find-CertOrNull $store ([string]$Step.args.thumbprint)
-        if ($null -ne $present -and (Get-KeyFacts $present).key_usable) {
-            return @{ thumbprint = $present.Thumbprint; already_present = $true }
+        if ($null -ne $present -and (Get-KeyFacts $present $true).key_usable) {
+            return @{ thumbprint = $present.Thumbprint; already_present = $true; replaced = $false }
         }
     }
     $cert = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2
     $cert.Import($bytes, [string](Get-Arg $Step 'password'), $flags)
     try {
-        return Add-IfAbsent $store $cert
+        $result = Add-OrReplace $store $cert
     }
     catch {
         Remove-KeyOf $cert
         throw
     }
+    if ($result.already_present) { Remove-KeyOf $cert }  # the key just persisted is nobody's
+    return $result
 }
 
 Function Invoke-AddCert($Step) {
@@ -365,22 +598,41 @@ Function Invoke-AddCert($Step) {
 
 Function Invoke-RemoveCert($Step) {
     $store = Get-Arg $Step 'store'
-    $thumbprint = [string](Get-Arg $Step 'thumbprint')
+    $thumbprint = ([string](Get-Arg $Step 'thumbprint')).ToUpperInvariant()
     $st = Open-Store $store $true
-    $removed = $false
-    $keyDeleted = $false
+    $result = @{ thumbprint = $thumbprint; removed = $false; key_deleted = $false }
     try {
         foreach ($cert in @($st.Certificates.Find('FindByThumbprint', $thumbprint, $false))) {
+            $identity = $null
+            try { $identity = Get-KeyIdentity $cert } catch { $identity = $null }
+            $sharedWith = Test-KeyShared $st $cert
             # Remove the certificate first: if the store refuses, its key is still there and usable.
             $st.Remove($cert)
-            $removed = $true
-            $keyDeleted = (Remove-KeyOf $cert)
+            $result.removed = $true
+            if ($null -ne $sharedWith) {
+                $result.key_error = "the key is kept: certificate $sharedWith uses the same key"
+            }
+            elseif ($null -eq $identity) {
+                if ($cert.HasPrivateKey) { $result.key_error = 'the key could not be opened (already gone)' }
+            }
+            elseif ($SoftwareProviders -notcontains $identity.provider) {
+                $result.key_error = "the key is kept: it is held by '$($identity.provider)', not a software provider"
+            }
+            else {
+                try {
+                    $result.key_deleted = (Remove-Key $identity)
+                    if (-not $result.key_deleted) { $result.key_error = 'the key is still there after deletion' }
+                }
+                catch {
+                    $result.key_error = $_.Exception.Message.Trim()
+                }
+            }
         }
     }
     finally {
         $st.Close()
     }
-    return @{ thumbprint = $thumbprint; removed = $removed; key_deleted = $keyDeleted }
+    return $result
 }
 
 Function Invoke-ExportPfx($Step) {
@@ -394,7 +646,7 @@ Function Invoke-AssertCert($Step) {
     $store = Get-Arg $Step 'store'
     $thumbprint = [string](Get-Arg $Step 'thumbprint')
     $expect = Get-Arg $Step 'expect'
-    $facts = Get-KeyFacts (Find-Cert $store $thumbprint)
+    $facts = Get-KeyFacts (Find-Cert $store $thumbprint) $true
     foreach ($name in (Get-Keys $expect)) {
         $wanted = $expect.$name
         if ([bool]$facts[$name] -ne [bool]$wanted) {

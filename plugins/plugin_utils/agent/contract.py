@@ -70,11 +70,34 @@ STORES = (
     "LocalMachine\\CA",
 )
 
+# The key providers whose keys the agent opens (a test signature, an export): Windows' software KSP and CSPs. A key
+# of any other provider (smart card, TPM, HPKI/JPKI card, Windows Hello), or one protected with a prompt, is
+# reported with ``key_protection`` and ``key_error`` and never opened. The agent's $SoftwareProviders equals this.
+SOFTWARE_PROVIDERS = (
+    "Microsoft Software Key Storage Provider",
+    "Microsoft Enhanced RSA and AES Cryptographic Provider",
+    "Microsoft Enhanced Cryptographic Provider v1.0",
+    "Microsoft Strong Cryptographic Provider",
+    "Microsoft Base Cryptographic Provider v1.0",
+    "Microsoft RSA SChannel Cryptographic Provider",
+)
+#: Each key gets this long to answer (the agent's $KeyTimeoutMs / 1000): a prompt can never hang a PC's job.
+KEY_TIMEOUT_S = 15
+# The agent's reasons about keys (``key_error``, ``export_error``), word for word.
+KEY_HARDWARE = "the key is held by '{provider}', not a software provider: not opened"
+KEY_PROMPT = "the key is protected with a prompt (strong protection): not opened"
+KEY_TIMEOUT = f"the key gave no answer within {KEY_TIMEOUT_S} s (a prompt or a card may be waiting): not used"
+KEY_SHARED = "the key is kept: certificate {thumbprint} uses the same key"
+KEY_GONE = "the key could not be opened (already gone)"
+KEY_NOT_SOFTWARE_KEPT = "the key is kept: it is held by '{provider}', not a software provider"
+
 # Windows' own messages, which the agent passes on and the lab reproduces.
 WIN_BAD_PASSWORD = "The specified network password is not correct."
 WIN_CANCELED = "The operation was canceled by the user."
 WIN_ACCESS_DENIED = "Access is denied."
 WIN_KEY_NOT_EXPORTABLE = "Key not valid for use in specified state."
+WIN_NO_KEYSET = "Keyset does not exist"  # a certificate whose key container is gone (NTE_BAD_KEYSET)
+WIN_FILE_IN_USE = "The process cannot access the file '{path}' because it is being used by another process."
 
 # The HRESULT behind each: Windows' text is localized (Japanese Windows says
 # 「指定されたネットワーク パスワードが間違っています。」), so callers compare codes, never text.

@@ -22,14 +22,23 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from onshi_cert.agent.contract import (
     CONTRACT_VERSION,
     HR_ACCESS_DENIED,
+    KEY_GONE,
+    KEY_HARDWARE,
+    KEY_NOT_SOFTWARE_KEPT,
+    KEY_PROMPT,
+    KEY_SHARED,
+    KEY_TIMEOUT,
     MESSAGES,
     MUTATING,
     OPERATIONS,
+    SOFTWARE_PROVIDERS,
     STORES,
     WIN_ACCESS_DENIED,
     WIN_BAD_PASSWORD,
     WIN_CANCELED,
+    WIN_FILE_IN_USE,
     WIN_KEY_NOT_EXPORTABLE,
+    WIN_NO_KEYSET,
     WINDOWS_MESSAGES,
     failure,
     seal,
@@ -103,11 +112,17 @@ def read_text(data: bytes) -> str:
 
 
 def host_info(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-    """Return the host facts as the agent reads them."""
+    """Return the host facts as the agent reads them: one unreadable file is that file's error, not the PC's."""
     files: dict[str, str | None] = {}
+    file_errors: dict[str, str] = {}
     for path in args.get("read_files") or []:
         content = host.files.get(path)
-        files[path] = read_text(base64.b64decode(content)) if content is not None else None
+        if path in host.unreadable_files:
+            files[path] = None
+            file_errors[path] = WIN_FILE_IN_USE.format(path=path)
+        else:
+            files[path] = read_text(base64.b64decode(content)) if content is not None else None
+    account = host.user(session.user)
     return {
         "computer_name": host.name.upper()[:15],
         "os_build": host.os_build,
@@ -118,24 +133,46 @@ def host_info(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict
         "logon_type": session.logon_type,
         "dpapi": session.dpapi,
         "files": files,
+        "file_errors": file_errors,
         "event_source_exists": str(args["event_source"]) in host.event_sources if args.get("event_source") else None,
         "utc_now": (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=host.clock_offset_seconds)).isoformat(),
         "system_free_mb": host.system_free_mb,
-        "profile": bool(account.profile) if (account := host.user(session.user)) else False,
-        "admin_member": bool(account.admin) if account else False,
+        "profile": bool(account.profile) if account else False,
+        "admin_member": None if host.admin_membership_unknown else bool(account.admin) if account else False,
         "token_filter_policy": host.token_filter_policy,
+        # WSMan:\\localhost\\Service, readable by an administrator only
+        "winrm": {"basic": host.basic_auth, "allow_unencrypted": host.allow_unencrypted} if session.admin else None,
     }
 
 
-def _facts(stored: StoredCert, session: Session) -> dict[str, Any]:
+def _facts(stored: StoredCert, session: Session, probe: bool = True) -> dict[str, Any]:
+    """Return a certificate's key facts as the agent reads them; without ``probe`` the key is not touched."""
     has_key = stored.key_pem is not None
-    return {
+    facts: dict[str, Any] = {
         "has_private_key": has_key,
-        # Opening a user key needs DPAPI: a plain network logon sees the key but cannot sign with it.
-        "key_usable": has_key and stored.usable and session.dpapi,
-        "key_exportable": has_key and stored.exportable,
-        "provider": stored.provider if has_key else None,
+        "key_probed": False,
+        "key_usable": None,
+        "key_exportable": None,
+        "provider": None,
+        "key_protection": None,
+        "key_error": None,
     }
+    if not has_key or not probe:
+        return facts
+    facts |= {"key_probed": True, "key_usable": False}
+    if stored.hangs:
+        return facts | {"key_protection": "ui", "key_error": KEY_TIMEOUT}
+    if not stored.usable:  # the container is gone: opening fails before the provider is known
+        return facts | {"key_error": WIN_NO_KEYSET}
+    facts |= {"provider": stored.provider, "key_exportable": stored.exportable, "key_protection": stored.protection}
+    if stored.provider not in SOFTWARE_PROVIDERS:
+        return facts | {"key_protection": "hardware", "key_error": KEY_HARDWARE.format(provider=stored.provider)}
+    if stored.protection != "none":
+        return facts | {"key_error": KEY_PROMPT}
+    # Opening a user key needs DPAPI: a plain network logon sees the key but cannot sign with it.
+    if not session.dpapi:
+        return facts | {"key_error": WIN_KEY_NOT_EXPORTABLE}
+    return facts | {"key_usable": True}
 
 
 def _export(stored: StoredCert, password: str) -> str:
@@ -180,19 +217,29 @@ def _windows_pkcs12(stored: StoredCert, password: str) -> bytes | None:
     return None
 
 
+def _thumbprints(args: dict[str, Any], name: str) -> set[str]:
+    return {str(t).upper() for t in args.get(name) or []}
+
+
 def list_certs(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-    """List a store's certificates with their key facts, exporting the selected ones when asked."""
+    """List a store's certificates; open only the keys named in ``probe``, export only those named in ``export``."""
     store = _store_name(args)
+    if store in host.unopenable_stores:
+        raise WindowsError_(WIN_ACCESS_DENIED)
     password = args.get("export_password")
-    skip = {str(t).upper() for t in args.get("export_except") or []}
+    probe, export = _thumbprints(args, "probe"), _thumbprints(args, "export")
     rows = []
     for stored in visible(host, session, store):
-        row = {"der": stored.der, **_facts(stored, session), "friendly_name": stored.friendly_name}
-        if password is not None and stored.key_pem is not None and stored.thumbprint not in skip:
-            try:
-                row["pfx"] = _export(stored, str(password))
-            except WindowsError_ as exc:
-                row["export_error"] = exc.localized(host.language)
+        facts = _facts(stored, session, stored.thumbprint in probe | export)
+        row = {"der": stored.der, **facts, "friendly_name": stored.friendly_name}
+        if password is not None and stored.key_pem is not None and stored.thumbprint in export:
+            if facts["key_protection"] != "none":
+                row["export_error"] = facts["key_error"]
+            else:
+                try:
+                    row["pfx"] = _export(stored, str(password))
+                except WindowsError_ as exc:
+                    row["export_error"] = exc.localized(host.language)
         rows.append(row)
     return {"store": store, "certificates": rows}
 
@@ -201,15 +248,15 @@ def import_pfx(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
     """Import a PFX's leaf and key with Exportable, PersistKeySet and UserKeySet.
 
     With ``thumbprint`` naming a certificate already present with a usable key, nothing is imported
-    (no orphan key container). X509Store.Add of a certificate already present replaces it, so a
-    certificate whose key was lost gets the imported key.
+    (no orphan key container). A certificate present with a lost key is removed and the imported one
+    added with its key (the agent's Add-OrReplace): ``replaced``.
     """
     store = _store_name(args)
     wanted = str(args.get("thumbprint") or "").upper()
     if wanted:
         existing = next((c for c in host.store(session, store) if c.thumbprint == wanted), None)
         if existing is not None and _facts(existing, session)["key_usable"]:
-            return {"thumbprint": wanted, "already_present": True}
+            return {"thumbprint": wanted, "already_present": True, "replaced": False}
     data = base64.b64decode(_arg(args, "pfx"))
     password = str(_arg(args, "password"))
     try:
@@ -235,11 +282,11 @@ def import_pfx(host: WindowsHost, session: Session, args: dict[str, Any]) -> dic
     present = next((c for c in target if c.thumbprint == stored.thumbprint), None)
     if present is None:
         target.append(stored)
-    elif stored.key_pem is not None and not _facts(present, session)["key_usable"]:
-        target[target.index(present)] = stored
-    else:
-        return {"thumbprint": stored.thumbprint, "already_present": True}
-    return {"thumbprint": stored.thumbprint, "already_present": False}
+        return {"thumbprint": stored.thumbprint, "already_present": False, "replaced": False}
+    if stored.key_pem is None or _facts(present, session)["key_usable"]:
+        return {"thumbprint": stored.thumbprint, "already_present": True, "replaced": False}
+    target[target.index(present)] = stored
+    return {"thumbprint": stored.thumbprint, "already_present": False, "replaced": True}
 
 
 def add_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
@@ -261,19 +308,46 @@ def add_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[
     return {"thumbprint": stored.thumbprint, "already_present": present}
 
 
+def _public_key(stored: StoredCert) -> bytes:
+    return (
+        stored.certificate()
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
 def remove_cert(host: WindowsHost, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-    """Remove a certificate and delete its private key with it."""
+    """Remove a certificate, then delete its key when that is verifiably safe (the agent's Invoke-RemoveCert).
+
+    A key another certificate of the store shares (same public key, with a key) is kept, as is a hardware key;
+    a key already gone is not deleted: ``key_deleted`` is true only for a key that was there and is gone.
+    """
     store = _store_name(args)
     thumbprint = str(_arg(args, "thumbprint")).upper()
     target = _writable(host, session, store)
-    matches = [c for c in target if c.thumbprint == thumbprint]
-    for stored in matches:
+    result: dict[str, Any] = {"thumbprint": thumbprint, "removed": False, "key_deleted": False}
+    for stored in [c for c in target if c.thumbprint == thumbprint]:
+        shared = next(
+            (
+                c.thumbprint
+                for c in target
+                if c.thumbprint != thumbprint and c.key_pem is not None and _public_key(c) == _public_key(stored)
+            ),
+            None,
+        )
         target.remove(stored)
-    return {
-        "thumbprint": thumbprint,
-        "removed": bool(matches),
-        "key_deleted": any(c.key_pem is not None for c in matches),
-    }
+        result["removed"] = True
+        if shared is not None:
+            result["key_error"] = KEY_SHARED.format(thumbprint=shared)
+        elif stored.key_pem is None:
+            continue
+        elif not stored.usable or stored.hangs:  # the agent could not open it (gone, or no answer in time)
+            result["key_error"] = KEY_GONE
+        elif stored.provider not in SOFTWARE_PROVIDERS:
+            result["key_error"] = KEY_NOT_SOFTWARE_KEPT.format(provider=stored.provider)
+        else:
+            result["key_deleted"] = True
+    return result
 
 
 def _find(host: WindowsHost, session: Session, args: dict[str, Any]) -> tuple[str, StoredCert]:

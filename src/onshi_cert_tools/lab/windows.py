@@ -29,6 +29,8 @@ class StoredCert:
     usable: bool = True
     provider: str = KSP
     friendly_name: str = ""
+    protection: str = "none"  # "ui": strong protection, a prompt on every use (never opened by the agent)
+    hangs: bool = False  # opening the key waits for a prompt or a card no remote session can answer
 
     @property
     def der_bytes(self) -> bytes:
@@ -96,6 +98,7 @@ class WindowsHost:
     https_port: int = 5986
     https: bool = False
     allow_unencrypted: bool = False
+    basic_auth: bool = False  # WSMan:\\localhost\\Service\\Auth\\Basic (Windows' default: off; day 0 keeps it off)
     winrm_enabled: bool = True
     os_build: int = 19045
     language: str = "en-US"  # Windows' display language: its messages are localized (ja-JP on Japanese Windows)
@@ -111,6 +114,9 @@ class WindowsHost:
     clock_offset_seconds: float = 0.0  # the PC's clock minus the true time
     system_free_mb: int = 20480  # free space of the system drive
     token_filter_policy: bool = False  # LocalAccountTokenFilterPolicy=1: local administrators keep full rights remotely
+    unreadable_files: list[str] = field(default_factory=list)  # files another process holds open
+    unopenable_stores: list[str] = field(default_factory=list)  # stores whose opening is refused (access denied)
+    admin_membership_unknown: bool = False  # neither Get-LocalGroupMember nor ADSI can list Administrators
     event_sources: list[str] = field(default_factory=list)  # registered sources of the Application log
     events: list[dict[str, Any]] = field(default_factory=list)  # the Application log's entries, oldest first
 

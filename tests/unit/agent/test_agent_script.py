@@ -105,13 +105,6 @@ def test_secret_arguments_are_masked_in_debug_logs_but_sent_whole() -> None:
     assert sent["steps"][1]["args"]["export_password"] == "Export-Secret"
 
 
-def test_the_agent_seals_exports_as_the_contract_says() -> None:
-    """The PowerShell agent seals each export with AES-256-CBC under SHA-256 of the export password (CONTRACT.md)."""
-    text = agent_script().decode()
-    assert "Function Protect-Export" in text and "return Protect-Export $bytes $Password" in text
-    assert "SHA256]::Create()" in text and "CipherMode]::CBC" in text and "PaddingMode]::PKCS7" in text
-
-
 def functions(source: bytes) -> dict[str, str]:
     """Return each PowerShell function's name and text, from the parse tree."""
     found: dict[str, str] = {}
@@ -140,29 +133,6 @@ def test_arguments_are_looked_up_as_hashtables() -> None:
         outside = outside.replace(bodies[name], "")
     code = "\n".join(line for line in outside.splitlines() if not line.lstrip().startswith("#"))
     assert ".PSObject.Properties" not in code
-
-
-def test_removal_never_depends_on_opening_the_key() -> None:
-    """A stale certificate's key may be gone: the certificate is removed first, the key deleted inside try/catch."""
-    bodies = functions(agent_script())
-    remove = bodies["Invoke-RemoveCert"]
-    assert remove.index("$st.Remove($cert)") < remove.index("Remove-KeyOf")
-    assert "GetRSAPrivateKey" not in remove
-    key = bodies["Remove-KeyOf"]
-    assert key.index("try {") < key.index("GetRSAPrivateKey") < key.index("catch {")
-
-
-def test_cng_keys_imported_from_a_pfx_count_as_exportable() -> None:
-    """AllowExport (what a PFX import into a KSP gives) is enough for Export(Pkcs12), not only AllowPlaintextExport."""
-    facts = functions(agent_script())["Get-KeyFacts"]
-    assert "AllowExport" in facts and "AllowPlaintextExport" in facts
-
-
-def test_import_skips_a_certificate_already_present_with_a_usable_key() -> None:
-    """No orphan key containers: the named thumbprint is checked before Import, and a failed add deletes the key."""
-    body = functions(agent_script())["Invoke-ImportPfx"]
-    assert body.index("Find-CertOrNull") < body.index("$cert.Import(")
-    assert "Remove-KeyOf $cert" in body
 
 
 def test_the_agent_says_when_constrained_language_mode_blocks_it() -> None:
@@ -208,3 +178,38 @@ def test_the_agents_tables_are_the_contracts() -> None:
     }
     assert verbs == MESSAGES
     assert set(re.findall(r"'(\w+)'", tables["MutatingOps"])) == set(MUTATING)
+
+
+def test_keys_are_opened_only_in_the_bounded_probe() -> None:
+    """Every call that opens a private key is inside $KeyProbeScript, which runs only through Invoke-Bounded (a
+    time limit per key); a PFX is exported only by Export-Pfx, called for named thumbprints with no prompt."""
+    tables = assignments(agent_script())
+    probe = tables["KeyProbeScript"]
+    outside = agent_script().decode().replace(probe, "")
+    code = "\n".join(line for line in outside.splitlines() if not line.lstrip().startswith("#"))
+    for call in ("GetRSAPrivateKey", ".PrivateKey", "SignData"):
+        assert call in probe and call not in code, f"{call} outside the bounded probe"
+    assert re.findall(r"\$KeyProbeScript\b", code) == ["$KeyProbeScript"] * 2  # the two Invoke-Bounded calls
+    assert all("Invoke-Bounded $KeyProbeScript" in line for line in code.splitlines() if "$KeyProbeScript" in line)
+    bodies = functions(agent_script())
+    listing = bodies["Invoke-ListCerts"]
+    assert "$export -contains $cert.Thumbprint" in listing and "$facts.key_protection -eq 'none'" in listing
+
+
+def test_the_agents_key_rules_are_the_contracts() -> None:
+    """The software providers, the time limit per key and the reasons the agent gives equal the contract's."""
+    from onshi_cert.agent import contract
+
+    tables = assignments(agent_script())
+    assert tuple(re.findall(r"'([^']+)'", tables["SoftwareProviders"])) == contract.SOFTWARE_PROVIDERS
+    assert tables["KeyTimeoutMs"].split("=")[1].strip() == str(contract.KEY_TIMEOUT_S * 1000)
+    text = agent_script().decode()
+    for reason in (contract.KEY_PROMPT, contract.KEY_GONE):
+        assert f"'{reason}'" in text, reason
+    for template, value in (
+        (contract.KEY_HARDWARE, "$($facts.provider)"),
+        (contract.KEY_NOT_SOFTWARE_KEPT, "$($identity.provider)"),
+        (contract.KEY_SHARED, "$sharedWith"),
+    ):
+        assert f'"{template.format(provider=value, thumbprint=value)}"' in text, template
+    assert "within $($KeyTimeoutMs / 1000) s (a prompt or a card may be waiting): not used" in text

@@ -53,6 +53,16 @@ def host(ca: LabCA) -> WindowsHost:
     return build_hosts(fleet, ca)[0]
 
 
+def thumb_of(row: dict) -> str:
+    """Return the thumbprint of a listed certificate."""
+    return hashlib.sha1(base64.b64decode(row["der"])).hexdigest().upper()
+
+
+def listing(host) -> list[dict]:
+    """Return the operator's My store as list_certs answers it (no key opened)."""
+    return step(run(host, OPERATOR, ("list_certs", {"store": "CurrentUser\\My"})))["result"]["certificates"]
+
+
 def run(host, session, *steps, check=False):
     return run_agent(
         host, session, {"steps": [{"op": op, "args": args} for op, args in steps], "_ansible_check_mode": check}
@@ -133,19 +143,15 @@ def test_machine_stores_need_an_administrator(host, ca) -> None:
 
 def test_non_exportable_key_cannot_be_exported(host) -> None:
     """Exporting a non-exportable key fails with Windows' message; list_certs reports it per certificate."""
-    rows = step(run(host, OPERATOR, ("list_certs", {"store": "CurrentUser\\My"})))["result"]["certificates"]
+    every = [thumb_of(r) for r in listing(host)]
+    rows = step(run(host, OPERATOR, ("list_certs", {"store": "CurrentUser\\My", "probe": every})))["result"][
+        "certificates"
+    ]
     locked = next(r for r in rows if r["has_private_key"] and not r["key_exportable"])
-    thumb = hashlib.sha1(base64.b64decode(locked["der"])).hexdigest().upper()
+    thumb = thumb_of(locked)
     answer = run(host, OPERATOR, ("export_pfx", {"store": "CurrentUser\\My", "thumbprint": thumb, "password": "x"}))
     assert answer["msg"] == f"Failed to export '{thumb}': {WIN_KEY_NOT_EXPORTABLE}"
-    listed = run(
-        host,
-        OPERATOR,
-        (
-            "list_certs",
-            {"store": "CurrentUser\\My", "export_password": "x"},
-        ),
-    )
+    listed = run(host, OPERATOR, ("list_certs", {"store": "CurrentUser\\My", "export_password": "x", "export": every}))
     rows = step(listed)["result"]["certificates"]
     assert sum("pfx" in r for r in rows) == 1
     assert [r.get("export_error") for r in rows if "export_error" in r] == [WIN_KEY_NOT_EXPORTABLE]
@@ -162,6 +168,7 @@ def test_export_is_3des_and_opens_with_its_password(host) -> None:
                 {
                     "store": "CurrentUser\\My",
                     "export_password": "otp",
+                    "export": [thumb_of(r) for r in listing(host)],
                 },
             ),
         )
@@ -297,3 +304,121 @@ def test_the_agent_reports_the_hresult_beside_the_message() -> None:
 
     text = agent_script().decode()
     assert "$report.hresult = '0x{0:X8}' -f $code" in text
+
+
+# Issue "Windows, round 3": keys are opened only when named, never when they need UI or hardware; lost keys are
+# repaired by a re-import; a key is deleted only when that is verified and safe; one bad file or store is its own.
+
+
+def mine(host) -> list:
+    """Return the operator's stored certificates, newest first as the fixture made them."""
+    return host.user_store("OQSComApp")
+
+
+def test_only_named_keys_are_opened(host) -> None:
+    """An unnamed key is not touched (no facts but has_private_key); a named one gets its test signature."""
+    first = mine(host)[0]
+    rows = step(run(host, OPERATOR, ("list_certs", {"store": "CurrentUser\\My", "probe": [first.thumbprint.lower()]})))
+    by = {thumb_of(r): r for r in rows["result"]["certificates"]}
+    assert by[first.thumbprint]["key_probed"] is True and by[first.thumbprint]["key_usable"] is True
+    others = [r for t, r in by.items() if t != first.thumbprint]
+    assert all(r["key_probed"] is False and r["key_usable"] is None and r["provider"] is None for r in others)
+
+
+@pytest.mark.parametrize(
+    ("change", "protection", "reason"),
+    [
+        ({"provider": "Microsoft Smart Card Key Storage Provider"}, "hardware", "not a software provider"),
+        ({"protection": "ui"}, "ui", "protected with a prompt"),
+        ({"hangs": True}, "ui", "gave no answer within 15 s"),
+    ],
+    ids=["smart-card", "strong-protection", "prompt-hangs"],
+)
+def test_keys_that_need_ui_are_reported_never_used(host, change, protection, reason) -> None:
+    """A hardware key, a strongly protected one or one that waits for a prompt: reported, not signed, not exported."""
+    first = mine(host)[0]
+    for name, value in change.items():
+        setattr(first, name, value)
+    args = {
+        "store": "CurrentUser\\My",
+        "probe": [first.thumbprint],
+        "export": [first.thumbprint],
+        "export_password": "x",
+    }
+    row = next(
+        r
+        for r in step(run(host, OPERATOR, ("list_certs", args)))["result"]["certificates"]
+        if thumb_of(r) == first.thumbprint
+    )
+    assert (row["key_usable"], row["key_protection"]) == (False, protection)
+    assert reason in row["key_error"] and "pfx" not in row and row["export_error"] == row["key_error"]
+
+
+def test_a_lost_key_is_repaired_by_importing_the_pfx_again(host, ca) -> None:
+    """The certificate is present but its key is gone: the import replaces the entry and checks the new key."""
+    issued = ca.factory.leaf("3410712362", days_left=500)
+    thumb = hashlib.sha1(issued.cert.public_bytes(Encoding.DER)).hexdigest().upper()
+    pfx = b64(issued.p12("one", Encryption.TRIPLE_DES, include_chain=False))
+    args = {"store": "CurrentUser\\My", "pfx": pfx, "password": "one", "thumbprint": thumb}
+    assert step(run(host, OPERATOR, ("import_pfx", args)))["result"]["replaced"] is False
+    next(c for c in mine(host) if c.thumbprint == thumb).usable = False  # the key container is gone
+    answer = run(
+        host,
+        OPERATOR,
+        ("import_pfx", args),
+        ("assert_cert", {"store": "CurrentUser\\My", "thumbprint": thumb, "expect": {"key_usable": True}}),
+    )
+    assert answer["failed"] is False and answer["changed"] is True
+    assert step(answer)["result"] == {"thumbprint": thumb, "already_present": False, "replaced": True}
+    assert [c.usable for c in mine(host) if c.thumbprint == thumb] == [True]
+
+
+def same_key(stored):
+    """Return a second certificate (self-signed) over the same key pair as ``stored``, with that key."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    from onshi_cert_tools.lab.windows import StoredCert
+
+    key = serialization.load_pem_private_key(stored.key_pem.encode(), None)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "same key")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + dt.timedelta(days=9))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return StoredCert(der=base64.b64encode(cert.public_bytes(Encoding.DER)).decode(), key_pem=stored.key_pem)
+
+
+def test_removal_deletes_a_key_only_when_that_is_verified_and_safe(host) -> None:
+    """A lost key is not claimed deleted; a key another certificate shares, or a hardware key, is kept."""
+    lost, shared = mine(host)[0], mine(host)[1]
+    lost.usable = False
+    answer = step(run(host, OPERATOR, ("remove_cert", {"store": "CurrentUser\\My", "thumbprint": lost.thumbprint})))
+    assert answer["result"]["removed"] is True and answer["result"]["key_deleted"] is False
+    assert answer["result"]["key_error"] == "the key could not be opened (already gone)"
+    twin = same_key(shared)
+    mine(host).append(twin)
+    answer = step(run(host, OPERATOR, ("remove_cert", {"store": "CurrentUser\\My", "thumbprint": shared.thumbprint})))
+    assert answer["result"]["key_deleted"] is False and twin.thumbprint in answer["result"]["key_error"]
+    twin.provider = "Microsoft Platform Crypto Provider"  # a TPM key: never deleted by the tool
+    answer = step(run(host, OPERATOR, ("remove_cert", {"store": "CurrentUser\\My", "thumbprint": twin.thumbprint})))
+    assert answer["result"]["key_deleted"] is False and "not a software provider" in answer["result"]["key_error"]
+    assert [c.key_pem is None for c in mine(host)] == [True]  # only the key-less one of the fixture is left
+
+
+def test_one_unreadable_file_store_or_group_is_its_own_answer(host) -> None:
+    """A locked file is that file's error, a store that cannot be opened fails with its HRESULT (never reads as
+    empty), and an Administrators group that cannot be listed is unknown (null), not 'not a member'."""
+    host.unreadable_files.append("C:\\Windows\\win.ini")
+    host.admin_membership_unknown = True
+    facts = step(run(host, OPERATOR, ("host_info", {"read_files": ["C:\\Windows\\win.ini", "C:\\none.txt"]})))["result"]
+    assert facts["files"] == {"C:\\Windows\\win.ini": None, "C:\\none.txt": None}
+    assert list(facts["file_errors"]) == ["C:\\Windows\\win.ini"] and facts["admin_member"] is None
+    host.unopenable_stores.append("CurrentUser\\CA")
+    answer = run(host, OPERATOR, ("list_certs", {"store": "CurrentUser\\CA"}))
+    assert answer["failed"] is True and step(answer)["hresult"] == "0x80070005"
