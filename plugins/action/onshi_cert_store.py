@@ -33,10 +33,13 @@ class ActionModule(OnshiAction):
                 if args.get("backup_dir") and backups.shared(store)
                 else 0
             )
+            hosts = task_vars.get("ansible_play_hosts_all")
             return {
                 "changed": False,
                 "store": store.shown,
                 "version": store.version,
                 "backups_fetched": fetched,
+                # per PC of the play, its certificates of ours at its latest answer: named in the first read
+                "known": store.known(list(hosts) if isinstance(hosts, list) else None),
                 "msg": _("fleet record {store}: schema version {version}", store=store.shown, version=store.version),
             }

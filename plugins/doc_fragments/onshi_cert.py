@@ -51,6 +51,16 @@ options:
         match, is the code.
     type: str
     default: '(?<!\d)\d{10}(?!\d)'
+  known:
+    description:
+      - Thumbprints of this PC's certificates of ours as last seen, whose keys the agent may open in its first
+        read. The roles pass the fleet record's latest answer of the PC (the C(known) result of
+        M(onshi.cert.onshi_cert_store)); the C(onshi_cert) fact of an earlier run is used as well.
+      - The agent opens (test signature, export) only keys the controller names; a certificate of ours it did not
+        name costs one more execution on the PC. A name is never trust - each certificate is judged again.
+    type: list
+    elements: str
+    default: []
 notes:
   - Messages (errors, fixes, warnings, reasons) are in Japanese or English - the host variable
     C(onshi_cert_lang) (C(ja) or C(en)), else the controller's C(ONSHI_CERT_LANG), else its locale

@@ -64,6 +64,14 @@ backups_fetched:
   returned: success
   type: int
   sample: 0
+known:
+  description:
+    - Per PC of the play, the thumbprints of its certificates of ours in its latest answer. The roles pass each
+      PC's list to the next module's O(onshi.cert.onshi_cert_info#module:known) option, so that the agent opens
+      those keys in its first read.
+  returned: success
+  type: dict
+  sample: {"sapporo-naika-pc01": ["6F1C2D0E9A7B3C4D5E6F708192A3B4C5D6E7F809"]}
 version:
   description: The record's schema version after migration.
   returned: success

@@ -69,6 +69,7 @@ class OnshiAction(ActionBase):
         except OnshiCertError as exc:
             raise fail(host, exc) from None
         args = self.validate_argument_spec(**self.SPEC, **self.SPEC_RULES)[1]
+        self._known = options.known_thumbprints(task_vars, args.get("known"))
         try:
             refuse_collection_paths(args)
             outcome = self.act(args, task_vars, host)
@@ -126,5 +127,6 @@ class OnshiAction(ActionBase):
             check_mode=bool(self._task.check_mode),
             new_password=one_time_password,
             operator=str(become_user or ""),
+            known=getattr(self, "_known", ()),
             **changes,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ COMMON_SPEC: dict[str, dict[str, Any]] = {
     "retire_codes": {"type": "list", "elements": "str", "default": []},
     "code_field": {"type": "str", "default": DEFAULT_FIELD},
     "code_pattern": {"type": "str", "default": DEFAULT_PATTERN},
+    "known": {"type": "list", "elements": "str", "default": []},
 }
 FACE_AUTH_SPEC: dict[str, dict[str, Any]] = {
     "face_auth_path": {"type": "str", "default": FACE_AUTH_PATH},
@@ -103,3 +105,21 @@ def require_anchors(expect: Expectations) -> None:
 def rule(args: dict[str, Any]) -> FacilityRule:
     """Return the facility-code rule: one named subject field and the pattern of a code in it."""
     return FacilityRule(args.get("code_field") or DEFAULT_FIELD, args.get("code_pattern") or DEFAULT_PATTERN)
+
+
+def known_thumbprints(task_vars: dict[str, Any], given: list[str] | None = None) -> tuple[str, ...]:
+    """Return the thumbprints of the PC's certificates that chained to a pinned root when it was last judged.
+
+    Read from the module's ``known`` option (the fleet record's latest answer of the PC, which the roles pass from
+    ``onshi_cert_store``) and the ``onshi_cert`` fact (an earlier play of this run, or a fact cache): the agent
+    opens only the keys the controller names, and these are named in the first read. A name is never trust: each
+    certificate is judged again from what the PC answers.
+    """
+    facts = task_vars.get("ansible_facts")
+    report = facts.get("onshi_cert") if isinstance(facts, dict) else None
+    rows = report.get("certificates") if isinstance(report, dict) else None
+    found = {str(t).upper() for t in given or [] if re.fullmatch(r"[0-9A-Fa-f]{40}", str(t))}
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict) and row.get("trusted") and isinstance(row.get("thumbprint"), str):
+            found.add(row["thumbprint"].upper())
+    return tuple(sorted(found))

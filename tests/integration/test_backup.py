@@ -28,7 +28,7 @@ def test_backup_check_apply_reapply(reset_lab, tmp_path) -> None:
     done = backup(reset_lab, "sapporo-naika-pc01", tmp_path)
     entry = done["result"]["backups"][0]
     thumb = my_store(reset_lab, "sapporo-naika-pc01")[0]["thumbprint"]
-    assert done["result"]["changed"] is True and done["result"]["executions"] == 1
+    assert done["result"]["changed"] is True and done["result"]["executions"] == 2  # read, then open and export it
     assert entry["thumbprint"] == thumb and entry["encryption"] == "aes256"
     (pfx,) = (tmp_path / "b" / "0110113719").glob(f"sapporo-naika-pc01_{thumb}_*.pfx")
     bundle = load_pkcs12(pfx.read_bytes(), SECRET)
@@ -69,7 +69,7 @@ def test_copy_on_the_pc(reset_lab, tmp_path) -> None:
     state["files"]["E:\\onshi-backup\\.keep"] = ""
     reset_lab.put_host("sapporo-naika-pc01", state)
     result = backup(reset_lab, "sapporo-naika-pc01", tmp_path, pc_copy_dir="E:\\onshi-backup")
-    assert result["result"]["executions"] == 2
+    assert result["result"]["executions"] == 3  # read, open and export, write the copy
     files = reset_lab.host("sapporo-naika-pc01")["summary"]["files"]
     assert any(f.startswith("E:\\onshi-backup\\sapporo-naika-pc01_") for f in files)
     missing = backup(reset_lab, "sapporo-naika-pc02", tmp_path, pc_copy_dir="F:\\nothing")

@@ -71,7 +71,9 @@ def test_renewal_replaces_superseded_and_expired_after_backup(reset_lab, p12, tm
     old = {r["thumbprint"] for r in my_store(reset_lab, "tokyo-clinic-pc02")}
     _, result = present(reset_lab, "tokyo-clinic-pc02", p12("1310512346", terminal="02"), tmp_path)
     out = result["result"]
-    assert out["changed"] is True and out["executions"] == 3  # read, register the event-log source, change
+    # read (the superseded and expired ones are ours and not yet named: opened and exported in a second), register
+    # the event-log source, change
+    assert out["changed"] is True and out["executions"] == 4
     assert {r["thumbprint"] for r in out["removed"]} == old
     events = reset_lab.host("tokyo-clinic-pc02")["state"]["events"]
     assert sorted(e["event_id"] for e in events) == [1001] + [1002] * len(old)
@@ -192,7 +194,10 @@ def test_absent_stale_only_check_then_apply_then_converged(reset_lab, tmp_path) 
     assert applied["result"]["changed"] is True
     assert len(my_store(reset_lab, "tokyo-clinic-pc02")) == 1
     _, again = cert(reset_lab, "tokyo-clinic-pc02", **args)
-    assert again["result"]["changed"] is False and again["result"]["executions"] == 1
+    assert again["result"]["changed"] is False and again["result"]["executions"] == 2  # the kept one, unnamed
+    kept = [r["thumbprint"] for r in my_store(reset_lab, "tokyo-clinic-pc02")]
+    _, named = cert(reset_lab, "tokyo-clinic-pc02", known=kept, **args)
+    assert named["result"]["changed"] is False and named["result"]["executions"] == 1
 
 
 def test_non_exportable_stale_certificate_is_removed_with_a_warning(reset_lab, p12, tmp_path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from onshi_cert import workflow
+from onshi_cert import options, workflow
 from onshi_cert.core.policy import Expectations
 from onshi_cert.core.trust import TrustAnchors, fingerprint
 from onshi_cert.options import FACE_AUTH_MINIMUM, FACE_AUTH_PATH
@@ -59,21 +59,36 @@ def test_every_reachable_pc_of_the_sample_fleet_has_a_case(sample_fleet) -> None
 
 @pytest.mark.parametrize(("host", "status", "codes"), [(h, s, c) for h, (s, c) in VERDICTS.items()])
 def test_sample_fleet_verdicts(sample_fleet, host: str, status: str, codes: list[str]) -> None:
-    """Each PC gets the status and problems its state calls for, read in one execution that changes nothing."""
+    """Each PC gets the status and problems its state calls for, and changes nothing. The agent opens only the keys
+    the controller names: a first audit names none, so a PC holding a key of ours is read in two executions; an
+    audit that knows the PC's certificates from its last report names them and reads in one."""
     ca, pcs = sample_fleet
     pc, facility_codes = pcs[host]
     before = stores(pc)
     runner = LabRunner(pc)
-    report = workflow.audit(
+    first = workflow.audit(
         runner,
         pinned(ca, facility_codes),
         face_auth_path=FACE_AUTH_PATH,
         face_auth_minimum=FACE_AUTH_MINIMUM,
         host=host,
     )
-    assert report["status"] == status
-    assert [p["code"] for p in report["problems"]] == codes
-    assert report["executions"] == runner.executions == 1
+    assert first["status"] == status
+    assert [p["code"] for p in first["problems"]] == codes
+    ours = [c for c in first["certificates"] if c["trusted"] and c["has_key"]]
+    assert first["executions"] == runner.executions == (2 if ours else 1)
+    known = options.known_thumbprints({"ansible_facts": {"onshi_cert": first}})
+    again = LabRunner(pc)
+    report = workflow.audit(
+        again,
+        pinned(ca, facility_codes),
+        face_auth_path=FACE_AUTH_PATH,
+        face_auth_minimum=FACE_AUTH_MINIMUM,
+        host=host,
+        known=known,
+    )
+    assert report["executions"] == again.executions == 1
+    assert report["status"] == status and report["certificates"] == first["certificates"]
     assert stores(pc) == before
 
 

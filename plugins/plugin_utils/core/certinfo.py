@@ -101,6 +101,8 @@ class CertificateInfo:
     key_usable: bool | None = None
     key_exportable: bool | None = None
     provider: str | None = None
+    key_protection: str | None = None  # "none", "ui" (a prompt on every use) or "hardware" (a card, a TPM)
+    key_error: str | None = None  # why the key was not opened or did not sign (the agent's or Windows' words)
     warnings: list[str] = field(default_factory=list)
     code_error: str | None = None  # why the subject has no usable facility code (ambiguous, bad check digit)
     is_ca: bool = False

@@ -29,6 +29,7 @@ class InstalledCert:
     cert: x509.Certificate
     pfx: bytes | None = field(default=None, repr=False)
     export_error: str | None = None
+    probed: bool = True  # the agent opened its key (a test signature); False: it was not named
 
     @property
     def thumbprint(self) -> str:
@@ -44,11 +45,15 @@ def parse_listing(
     for row in result.get("certificates", []):
         cert = x509.load_der_x509_certificate(base64.b64decode(row["der"]))
         info = describe_certificate(cert, rule=rule, has_key=bool(row.get("has_private_key")))
-        info.key_usable = bool(row.get("key_usable"))
-        info.key_exportable = bool(row.get("key_exportable"))
+        # A key the agent was not asked to open is unknown (None), never assumed to work.
+        probed = bool(row.get("key_probed", True))  # an agent before the probe list opened every key
+        info.key_usable = bool(row.get("key_usable")) if probed else None
+        info.key_exportable = bool(row.get("key_exportable")) if probed else None
         info.provider = row.get("provider")
+        info.key_protection = row.get("key_protection")
+        info.key_error = row.get("key_error")
         pfx = unseal(row["pfx"], export_password) if row.get("pfx") and export_password else None
-        installed.append(InstalledCert(info, cert, pfx, row.get("export_error")))
+        installed.append(InstalledCert(info, cert, pfx, row.get("export_error"), probed))
     return installed
 
 

@@ -106,6 +106,13 @@ def unusable(item: Judged, now: dt.datetime) -> str:
     if now < item.info.not_before:
         return _("valid only from {when} UTC", when=f"{item.info.not_before:%Y-%m-%d %H:%M}")
     if not item.key_ok:
+        if item.info.key_protection == "hardware":
+            return _(
+                "its private key is on a smart card or other hardware ({provider}), which onshi-cert never uses",
+                provider=item.info.provider or "?",
+            )
+        if item.info.key_protection == "ui":
+            return _("its private key asks for a password or a confirmation on every use (strong protection)")
         return _("its private key is missing or cannot be opened")
     if not item.info.client_auth:
         return _("the certificate is not for client authentication")

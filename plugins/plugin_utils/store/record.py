@@ -221,6 +221,21 @@ class Store:
             )
         return result
 
+    def known(self, hosts: list[str] | None = None) -> dict[str, list[str]]:
+        """Return, per PC, the thumbprints of its certificates of ours (trusted) in its latest answer: what the next
+        read names, so that the agent opens those keys in its first execution."""
+        o = schema.observations
+        last = select(o.c.host, func.max(o.c.id).label("id")).where(o.c.reachable.is_(True)).group_by(o.c.host)
+        if hosts is not None:
+            last = last.where(o.c.host.in_(hosts))
+        picked = last.subquery()
+        found: dict[str, list[str]] = {}
+        with connect.errors(self.url), self.engine.begin() as connection:
+            for host, report in connection.execute(select(o.c.host, o.c.report).join(picked, o.c.id == picked.c.id)):
+                rows = (report or {}).get("certificates") or []
+                found[host] = sorted({str(c["thumbprint"]) for c in rows if c.get("trusted") and c.get("thumbprint")})
+        return found
+
     def actions(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
         """Return every action from ``start`` (included) to ``end`` (excluded), oldest first."""
         a = schema.actions

@@ -82,7 +82,8 @@ def apply(runner: Runner, state: State, plan: HostPlan, settings: Settings) -> l
         steps.append(Step("assert_cert", {"store": MY, "thumbprint": thumb, "expect": KEY_READY}))
     steps += [Step("remove_cert", {"store": MY, "thumbprint": r.thumbprint}) for r in plan.removals]
     steps += event_steps(plan, settings)
-    steps.append(Step("list_certs", {"store": MY}))
+    kept = sorted(set(plan.keep.values()) | {item.thumbprint for item in plan.imports})
+    steps.append(Step("list_certs", {"store": MY, "probe": kept}))
     response = runner.run(steps)
     if response.failed:
         done = [s.op for s in response.steps if s.ok]

@@ -48,10 +48,10 @@ def converge(
     refuse_early(settings.expect, offers, unreadable)
     index = settings.index()
     mine = index.verified_map(index.thumbprints_of(host), settings.backup_password)
-    export_except = sorted({o.thumbprint for o in offers} | {t for t, ok in mine.items() if ok})
-    export_except = export_except if scope.remove else None
-    state = read_state(runner, settings, export_except=export_except)
-    pool = [*state.ca_certs(), *(c for o in offers for c in o.payload.chain)]
+    known = sorted({o.thumbprint for o in offers} | {t for t, ok in mine.items() if ok})
+    chains = [c for o in offers for c in o.payload.chain]
+    state = read_state(runner, settings, known=known, export=scope.remove, pool=chains)
+    pool = [*state.ca_certs(), *chains]
     backed_up = index.verified_map([c.thumbprint for c in state.my], settings.backup_password)
     pc = judge_installed(state.my, settings.expect, pool, backed_up=backed_up)
     offers = [judge_bundle(o.payload, settings.expect, origin=o.origin, source=o.source, pool=pool) for o in offers]

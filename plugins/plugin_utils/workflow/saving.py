@@ -125,7 +125,7 @@ def backup(runner: Runner, settings: Settings, host: str, *, pc_copy_dir: str | 
         raise WorkflowError(messages.MISSING_SETTING, what="onshi_cert_backup", needs="backup_dir, backup_password")
     index = settings.index()
     verified = index.verified_map(index.thumbprints_of(host), settings.backup_password)
-    state = read_state(runner, settings, export_except=sorted(t for t, ok in verified.items() if ok))
+    state = read_state(runner, settings, known=sorted(t for t, ok in verified.items() if ok), export=True)
     backed_up = index.verified_map([c.thumbprint for c in state.my], settings.backup_password)
     pc = judge_installed(state.my, settings.expect, state.ca_certs(), backed_up=backed_up)
     plan = plan_host(settings.expect, pc, scope=Scope(remove=False), ca_store=None)
