@@ -47,7 +47,7 @@ def lab_runner(host):
 def test_every_case_passes_on_the_lab_and_leaves_no_password(host, tmp_path) -> None:
     """All cases pass against the lab; the payload files (holding the become password) are gone afterwards."""
     made, problems = realpc.run(tmp_path, OPERATOR, PASSWORD, runner=lab_runner(host))
-    assert len(made) == 9 and problems == []
+    assert len(made) == len(realpc.cases(OPERATOR)) and problems == []
     assert [e["event_id"] for e in host.events] == [1000]  # the trail entry the operator wrote
     assert host.user_store(OPERATOR) == []  # the test certificate was removed again
     assert not list(tmp_path.glob("[0-9][0-9].json"))
@@ -59,7 +59,7 @@ def test_the_checks_catch_a_wrong_answer(host, tmp_path) -> None:
     _, problems = realpc.run(tmp_path / "a", OPERATOR, "not-the-password", runner=lab_runner(host))
     assert any("host_info as the operator" in p for p in problems)
     _, problems = realpc.run(tmp_path / "b", OPERATOR, PASSWORD, runner=lambda folder: None)
-    assert len(problems) == 9 and all("no JSON answer" in p for p in problems)
+    assert len(problems) == len(realpc.cases(OPERATOR)) and all("no JSON answer" in p for p in problems)
 
 
 def test_the_powershell_runner_is_valid_windows_powershell() -> None:
@@ -69,8 +69,8 @@ def test_the_powershell_runner_is_valid_windows_powershell() -> None:
     text = resources.files("onshi_cert_tools").joinpath("run-contract.ps1").read_bytes()
     assert syntax_errors(text) == []
     assert b"'.answer.json'" in text and b"RedirectStandardInput = $true" in text
-    for test in (b"'eq'", b"'ne'", b"'endswith'", b"'any_has'"):  # the four tests realpc.problems_in applies
-        assert test in text
+    for test in realpc.TESTS:  # every test realpc.problems_in applies has its branch in the runner
+        assert f"'{test}' {{".encode() in text
 
 
 @pytest.mark.parametrize(
@@ -112,3 +112,22 @@ def test_the_workflows_run_files_that_exist() -> None:
     for workflow in (root / ".github" / "workflows").glob("*.yml"):
         for path in re.findall(r"(?:-File|bash) ((?:src|scripts|plugins)/[\w/.-]+)", workflow.read_text()):
             assert (root / path).is_file(), f"{workflow.name} runs {path}, which does not exist"
+
+
+def test_the_windows_workflow_is_bounded_and_runs_the_cases_three_ways() -> None:
+    """Every job has a time limit; the cases run as a local process, over WinRM to the listener day 0 made (validated),
+    and the agent's argument reading under PowerShell 7."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[3]
+    workflow = yaml.safe_load((root / ".github" / "workflows" / "windows-contract.yml").read_text(encoding="utf-8"))
+    jobs = workflow["jobs"]
+    assert {"generate", "windows", "winrm", "pwsh"} <= set(jobs)
+    assert all(isinstance(job.get("timeout-minutes"), int) and job["timeout-minutes"] <= 30 for job in jobs.values())
+    winrm = "\n".join(str(step.get("run", "")) for step in jobs["winrm"]["steps"])
+    assert "day0.ps1 -MaintenanceAddress" in winrm and "day0.ps1 -Undo" in winrm
+    assert "--winrm https://localhost:5986/wsman" in winrm and "--listener-cert" in winrm
+    assert "listener pin localhost:5986 --expect" in winrm
+    assert jobs["pwsh"]["runs-on"] == "ubuntu-latest" and "onshi_cert_agent.ps1" in str(jobs["pwsh"]["steps"])
