@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible_collections.onshi.cert.plugins.plugin_utils import options, preflight
 from ansible_collections.onshi.cert.plugins.plugin_utils.action_frame import OnshiAction
 from ansible_collections.onshi.cert.plugins.plugin_utils.agent.contract import Step
-from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import AgentSession
+from ansible_collections.onshi.cert.plugins.plugin_utils.agent_session import AgentSession, connection_endpoint
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _
 
@@ -25,13 +25,14 @@ class ActionModule(OnshiAction):
 
     def act(self, args, task_vars, host):
         checks = preflight.Checks()
-        connection = self._connection
-        port = int(connection.get_option("port") or 5985)
-        scheme = _option(connection, "scheme") or _option(connection, "protocol") or ("https" if port == 5986 else "")
+        address, port, https = connection_endpoint(self._connection, host)
         validate = str(task_vars.get("ansible_winrm_server_cert_validation", "validate")).lower() != "ignore"
-        address = str(connection.get_option("remote_addr") or host)
         cafile = task_vars.get("ansible_winrm_ca_trust_path")
-        if preflight.network(checks, address, port, https=scheme == "https", validate=validate, cafile=cafile):
+        pinned = task_vars.get("onshi_cert_listener_fingerprint")
+        fingerprint = str(self._templar.template(pinned)) if pinned else None
+        if preflight.network(
+            checks, address, port, https=https, validate=validate, cafile=cafile, fingerprint=fingerprint, host=host
+        ):
             self._on_the_pc(checks, args, task_vars)
         failed = checks.failed
         return {
@@ -77,11 +78,3 @@ class ActionModule(OnshiAction):
 
 def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:200]
-
-
-def _option(connection: Any, name: str) -> Any:
-    """Return a connection option, or None when this connection plugin has no such option."""
-    try:
-        return connection.get_option(name)
-    except (KeyError, AnsibleError):
-        return None

@@ -8,9 +8,10 @@ import secrets
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
+from . import listener
 from .agent.contract import (
     AGENT_MODULE,
     WRAPPER_REFUSALS,
@@ -130,6 +131,14 @@ class AgentSession:
         reason = insecure_transport(action._connection, task_vars)
         if reason and task_vars.get("onshi_cert_allow_insecure_transport") is not True:
             raise fail(self.host, OnshiCertError(messages.INSECURE, reason=reason))
+        expected = task_vars.get("onshi_cert_listener_fingerprint")
+        kind = str(getattr(action._connection, "transport", "") or "").rsplit(".", 1)[-1]
+        if expected and kind in ("winrm", "psrp"):  # day 0: nothing goes to a listener not recorded
+            address, port, https = connection_endpoint(action._connection, self.host)
+            try:
+                listener.check(self.host, address, port, https=https, expected=str(action._templar.template(expected)))
+            except OnshiCertError as exc:
+                raise fail(self.host, exc) from None
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:
@@ -197,3 +206,18 @@ def fail(host: str, exc: OnshiCertError, *, file: str | None = None) -> AnsibleA
     """
     where = f"{host}: {file}: " if file else f"{host}: "
     return AnsibleActionFail(where + exc.describe(), result={"error_code": exc.code, "fix": exc.fix})
+
+
+def connection_endpoint(connection: Any, host: str) -> tuple[str, int, bool]:
+    """Return the address, port and whether it is HTTPS, as the task's WinRM or PSRP connection will connect."""
+    port = int(_option(connection, "port") or 5985)
+    scheme = _option(connection, "scheme") or _option(connection, "protocol") or ("https" if port == 5986 else "http")
+    return str(_option(connection, "remote_addr") or host), port, str(scheme).lower() == "https"
+
+
+def _option(connection: Any, name: str) -> Any:
+    """Return a connection option, or None when this connection plugin has no such option."""
+    try:
+        return connection.get_option(name)
+    except (KeyError, AnsibleError):
+        return None

@@ -11,6 +11,7 @@ import socket
 import ssl
 from typing import Any
 
+from . import listener
 from .core import messages
 from .core.errors import Message, OnshiCertError
 from .core.hoststate import HostFacts
@@ -38,8 +39,19 @@ class Checks:
         return [row for row in self.rows if not row["ok"]]
 
 
-def network(checks: Checks, address: str, port: int, *, https: bool, validate: bool, cafile: str | None) -> bool:
-    """DNS, the TCP port and (HTTPS with validation) the certificate, from the controller; False stops here."""
+def network(
+    checks: Checks,
+    address: str,
+    port: int,
+    *,
+    https: bool,
+    validate: bool,
+    cafile: str | None,
+    fingerprint: str | None = None,
+    host: str = "",
+) -> bool:
+    """DNS, the TCP port, the listener pinned at day 0 and (HTTPS with validation) the certificate, from the
+    controller; False stops here."""
     try:
         socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
     except OSError as exc:
@@ -52,7 +64,18 @@ def network(checks: Checks, address: str, port: int, *, https: bool, validate: b
         checks.fail("port", messages.PRE_PORT, host=address, port=port, detail=exc)
         return False
     checks.ok("port", f"{address}:{port}")
-    if https and validate:
+    if fingerprint:
+        try:
+            checks.ok("listener", listener.check(host or address, address, port, https=https, expected=fingerprint))
+        except OnshiCertError as exc:
+            checks.rows.append({"check": "listener", "ok": False, **exc.to_dict(), "detail": exc.describe()})
+            return False
+    elif https:
+        checks.fail("listener", messages.LISTENER_NOT_PINNED, host=host or address)
+    else:
+        checks.ok("listener", _("HTTP: day 0 not done (WinRM over HTTPS, open only to the maintenance addresses)"))
+        return True
+    if https and validate and not fingerprint:
         context = ssl.create_default_context(cafile=cafile)
         try:
             with (
@@ -72,10 +95,28 @@ def rights(checks: Checks, raw: dict[str, Any]) -> None:
     facts = HostFacts.from_result(raw)
     if facts.is_admin:
         checks.ok("admin", facts.user)
+        winrm_service(checks, raw)
+    elif raw.get("admin_member") is None:
+        checks.fail("admin", messages.PRE_ADMIN_UNKNOWN, user=facts.user)
     elif raw.get("admin_member") and not raw.get("token_filter_policy"):
         checks.fail("admin", messages.PRE_ADMIN_FILTERED, user=facts.user)
     else:
         checks.fail("admin", messages.PRE_NOT_ADMIN, user=facts.user)
+
+
+def winrm_service(checks: Checks, raw: dict[str, Any]) -> None:
+    """What day 0 turns off on the PC's WinRM service (read by an administrator): Basic and unencrypted traffic."""
+    service = raw.get("winrm")
+    if not isinstance(service, dict):
+        return  # an agent or a session that cannot read WSMan:\localhost: nothing to say
+    if service.get("basic"):
+        checks.fail("winrm_basic", messages.PRE_WINRM_BASIC)
+    else:
+        checks.ok("winrm_basic", _("Basic authentication is off"))
+    if service.get("allow_unencrypted"):
+        checks.fail("winrm_unencrypted", messages.PRE_WINRM_UNENCRYPTED)
+    else:
+        checks.ok("winrm_unencrypted", _("unencrypted traffic is refused"))
 
 
 def operator(checks: Checks, raw: dict[str, Any]) -> None:

@@ -122,7 +122,7 @@ ANSIBLE_ERRORS = [
     "`--vault-password-file`（または `ANSIBLE_VAULT_PASSWORD_FILE`）、AWX では認証情報「onshi-cert vault」を"
     "指定してください | "
     "no vault password was given: use `--vault-password-file` (or `ANSIBLE_VAULT_PASSWORD_FILE`), on AWX the "
-    "credential \"onshi-cert vault\" |",
+    'credential "onshi-cert vault" |',
     "| `Decryption failed (no vault secrets were found that could decrypt)` | vault のパスワードが違います。この"
     "フリートの vault.yml を作ったときのパスワードを指定してください | the vault password is wrong: give the one this "
     "fleet's vault.yml was written with |",

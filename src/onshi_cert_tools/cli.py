@@ -282,11 +282,66 @@ def cmd_windows_contract(args: argparse.Namespace) -> int:
             print(f"windows-contract: set {args.password_env} to {args.operator}'s password", file=sys.stderr)
             return 2
         password = getpass.getpass(f"{args.operator} password / パスワード: ")
+    if args.winrm:
+        connecting = os.environ.get(args.user_password_env)
+        if connecting is None:
+            print(f"windows-contract: set {args.user_password_env} to {args.user}'s password", file=sys.stderr)
+            return 2
+        runner_ = realpc.winrm_runner(args.winrm, args.user, connecting, listener_cert=args.listener_cert)
+        made, problems = realpc.run(args.out, args.operator, password, runner_)
+        failed = {p.split(": ", 1)[0] for p in problems}
+        for case in made:
+            print(f"{'FAILED' if case.name in failed else 'ok':<7} {case.name}")
+        for problem in problems:
+            print(f"  {problem}")
+        print(f"{len(made) - len(failed)} passed, {len(failed)} failed (over WinRM to {args.winrm})")
+        return 1 if problems else 0
     made = realpc.generate(args.out, args.operator, password)
     runner = args.out / "run-contract.ps1"
     runner.write_bytes(resources.files("onshi_cert_tools").joinpath("run-contract.ps1").read_bytes())
     print(f"{len(made)} cases in {args.out} (they hold {args.operator}'s password: delete the folder after the run)")
     print(f"on the Windows PC: powershell -NoProfile -ExecutionPolicy Bypass -File {runner.name} -Folder <this folder>")
+    return 0
+
+
+def cmd_listener_pin(args: argparse.Namespace) -> int:
+    """Read the certificate a PC's WinRM listener presents; compare it with what day0.ps1 printed there."""
+    from onshi_cert import listener
+
+    address, port = args.address, args.port
+    if address.count(":") == 1 and address.rsplit(":", 1)[1].isdigit():  # ADDRESS:PORT (an IPv6 address has more)
+        address, port = address.rsplit(":", 1)[0], int(address.rsplit(":", 1)[1])
+    try:
+        got = listener.pretty(listener.presented(address, port))
+        if args.expect:
+            listener.check(args.address, address, port, https=True, expected=args.expect)
+    except OnshiCertError as exc:
+        print(f"listener pin: {exc.describe()}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"listener pin: {args.address}: {exc}", file=sys.stderr)
+        return 1
+    print(f'onshi_cert_listener_fingerprint: "{got}"')
+    if args.expect:
+        print(_("it is the certificate day0.ps1 made: record it (inventory, or the ledger's リスナー指紋 column)"))
+    else:
+        print(_("compare it with the fingerprint day0.ps1 printed on the PC before you record it"))
+    return 0
+
+
+def cmd_listener_day0(args: argparse.Namespace) -> int:
+    """Write day0.ps1, the script that brings a clinic PC under management (docs/windows.md, day 0)."""
+    from importlib import resources
+
+    args.out.write_bytes(resources.files("onshi_cert_tools").joinpath("day0.ps1").read_bytes())
+    print(args.out)
+    print(
+        _(
+            "on the PC, as an administrator: powershell -NoProfile -ExecutionPolicy Bypass -File {name} "
+            "-MaintenanceAddress <this controller's address>",
+            name=args.out.name,
+        )
+    )
     return 0
 
 
@@ -371,7 +426,41 @@ def build_parser() -> argparse.ArgumentParser:
     contract.add_argument(
         "--password-env", default="ONSHI_OPERATOR_PASSWORD", help="variable holding its password (default %(default)s)"
     )
+    contract.add_argument(
+        "--winrm",
+        metavar="URL",
+        help="run the cases now over WinRM (https://PC:5986/wsman) as --user, instead of writing them for the PC",
+    )
+    contract.add_argument("--user", default="Administrator", help="with --winrm: the connecting administrator")
+    contract.add_argument(
+        "--user-password-env", default="ONSHI_WINDOWS_PASSWORD", help="with --winrm: variable holding its password"
+    )
+    contract.add_argument(
+        "--listener-cert", type=Path, help="with --winrm: the PC's listener certificate (PEM) to validate against"
+    )
     contract.set_defaults(func=cmd_windows_contract)
+
+    listen = sub.add_parser(
+        "listener",
+        help="the PCs' WinRM listeners (day 0): read and compare a listener's certificate fingerprint",
+    )
+    listen_sub = listen.add_subparsers(dest="listener_command", required=True)
+    listen_pin = listen_sub.add_parser(
+        "pin",
+        help="print the SHA-256 fingerprint a PC's HTTPS listener presents (compared with --expect when given)",
+        description="Read the certificate of the WinRM HTTPS listener at ADDRESS[:PORT] and print it as the "
+        "inventory's onshi_cert_listener_fingerprint. With --expect (what day0.ps1 printed on the PC) a different "
+        "certificate is refused (ONSHI-E094).",
+    )
+    listen_pin.add_argument("address", help="the PC's address, as ansible_host (ADDRESS or ADDRESS:PORT)")
+    listen_pin.add_argument("--port", type=int, default=5986, help="the listener's port (default %(default)s)")
+    listen_pin.add_argument("--expect", help="the fingerprint day0.ps1 printed on the PC")
+    listen_pin.set_defaults(func=cmd_listener_pin)
+    listen_day0 = listen_sub.add_parser(
+        "day0", help="write day0.ps1: WinRM over HTTPS on a clinic PC, open only to the maintenance addresses"
+    )
+    listen_day0.add_argument("--out", type=Path, default=Path("day0.ps1"), help="where to write it (default day0.ps1)")
+    listen_day0.set_defaults(func=cmd_listener_day0)
 
     pin = sub.add_parser("pin", help="print the SHA-256 pin of a root CA certificate (PEM or DER file)")
     pin.add_argument("file", nargs="+", help="the CA certificate: from the official site or a known-good PC")

@@ -26,10 +26,11 @@ from typing import Any
 import yaml
 
 from onshi_cert.core import messages
-from onshi_cert.core.errors import FacilityCodeError
+from onshi_cert.core.errors import FacilityCodeError, OnshiCertError
 from onshi_cert.core.facility import parse_facility_code
 from onshi_cert.i18n import N_, tr
 from onshi_cert.i18n import say as _
+from onshi_cert.listener import normalize, pretty
 from onshi_cert_tools.ledger_sheet import HEADINGS, LABELS, Cells, LedgerError, find_columns, read_cells
 from onshi_cert_tools.yamltext import Quoted
 
@@ -57,6 +58,7 @@ class Row:
     scheme: str = ""
     secrets: dict[str, str] = field(default_factory=dict)
     operator_user: str = ""
+    listener_fingerprint: str = ""  # what day0.ps1 printed: 64 hex digits, AA:BB:...
 
 
 @dataclass
@@ -190,6 +192,14 @@ def parse(cells: Cells | list[tuple[int, list[Any]]], path: Path, extra: dict[st
         scheme = text(row, "scheme").lower()
         if scheme and scheme not in ("http", "https"):
             reasons.append(_("scheme {scheme!r} is not http or https", scheme=scheme))
+        fingerprint = text(row, "listener_fingerprint")
+        if fingerprint:
+            try:
+                fingerprint = pretty(normalize(fingerprint, host))
+            except OnshiCertError as exc:
+                reasons.append(exc.text)
+            if scheme == "http":
+                reasons.append(_("a listener fingerprint needs HTTPS, not scheme http"))
         if host:
             seen_hosts.setdefault(host.lower(), number)
         if address:
@@ -202,7 +212,17 @@ def parse(cells: Cells | list[tuple[int, list[Any]]], path: Path, extra: dict[st
         secrets = {key: raw(row, key) for key in SECRETS if raw(row, key)}
         ledger.rows.append(
             Row(
-                number, host, address, codes, name, text(row, "site"), port, scheme, secrets, text(row, "operator_user")
+                number,
+                host,
+                address,
+                codes,
+                name,
+                text(row, "site"),
+                port,
+                scheme,
+                secrets,
+                text(row, "operator_user"),
+                fingerprint,
             )
         )
     return ledger
@@ -222,9 +242,12 @@ def host_vars(row: Row, default_operator: str) -> dict[str, Any]:
     values: dict[str, Any] = {"ansible_host": row.address}
     if row.port:
         values["ansible_port"] = row.port
-    scheme = row.scheme or ("https" if row.port == 5986 else "")
+    scheme = row.scheme or ("https" if row.port == 5986 or row.listener_fingerprint else "")
     if scheme:
         values["ansible_winrm_scheme"] = scheme
+    if row.listener_fingerprint:  # day 0 done: HTTPS on 5986 unless the ledger says otherwise, this certificate only
+        values.setdefault("ansible_port", 5986)
+        values["onshi_cert_listener_fingerprint"] = row.listener_fingerprint
     values["onshi_cert_facility_codes"] = [Quoted(c) for c in row.codes]
     if row.site:
         values["onshi_cert_site"] = row.site

@@ -40,6 +40,7 @@ HEADINGS: dict[str, tuple[str, ...]] = {
     "admin_password": ("管理者パスワード", "adminpassword", "administratorpassword"),
     "operator_user": ("運用ユーザー", "運用ユーザ", "操作ユーザー", "operatinguser", "operator"),
     "operator_password": ("運用ユーザーパスワード", "運用パスワード", "operatingpassword", "operatorpassword"),
+    "listener_fingerprint": ("リスナー指紋", "指紋", "listenerfingerprint", "fingerprint"),
 }
 REQUIRED = ("facility_code", "host", "address")
 LABELS = {

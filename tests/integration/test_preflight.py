@@ -49,7 +49,8 @@ def test_each_failure_is_told_with_its_fix(reset_lab, tmp_path) -> None:
                         "nagoya-clinic-pc01": {"ansible_user": "OQSComApp", "ansible_password": OPERATOR_PASSWORD},
                         "fukuoka-shika-pc01": {"ansible_password": "wrong-password"},
                         "osaka-yakkyoku-pc01": {"ansible_host": "no-such-pc.invalid"},
-                        "kyoto-clinic-pc01": {"ansible_winrm_server_cert_validation": "validate"},
+                        # a listener certificate other than the one recorded at day 0
+                        "kyoto-clinic-pc01": {"onshi_cert_listener_fingerprint": "AB" * 32},
                         "sendai-yakkyoku-pc01": {"ansible_become_password": "not-the-password"},
                     }
                 }
@@ -74,7 +75,7 @@ def test_each_failure_is_told_with_its_fix(reset_lab, tmp_path) -> None:
         "fukuoka-shika-pc01": ["ONSHI-E133"],
         "osaka-yakkyoku-pc01": ["ONSHI-E130"],
         "okinawa-houmon-pc01": ["ONSHI-E131"],
-        "kyoto-clinic-pc01": ["ONSHI-E132"],
+        "kyoto-clinic-pc01": ["ONSHI-E094"],
         "hiroshima-clinic-pc01": ["ONSHI-E057"],
         "sendai-yakkyoku-pc01": ["ONSHI-E136"],
     }, codes

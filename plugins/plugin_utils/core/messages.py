@@ -369,6 +369,26 @@ PRE_NOT_ADMIN = Message(
     N_("{user} is not an administrator of the PC, so the root CA cannot be added to the computer's trusted roots"),
     N_("connect with a local administrator (ansible_user), or add {user} to the Administrators group"),
 )
+PRE_ADMIN_UNKNOWN = Message(
+    "ONSHI-E141",
+    N_("{user} has no administrator rights over the network, and the PC cannot tell whether it is in Administrators"),
+    N_(
+        "on the PC run whoami /groups as {user}: if BUILTIN\\Administrators shows 'Group used for deny only', set "
+        "LocalAccountTokenFilterPolicy=1 (reg add HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System "
+        "/v LocalAccountTokenFilterPolicy /t REG_DWORD /d 1 /f) or connect as the built-in Administrator; if it is "
+        "not listed, connect with a local administrator (ansible_user)"
+    ),
+)
+PRE_WINRM_BASIC = Message(
+    "ONSHI-E142",
+    N_("the PC's WinRM service accepts Basic authentication: a password goes to it only base64-encoded"),
+    N_("run day0.ps1 on the PC (it turns Basic off), or: Set-Item WSMan:\\localhost\\Service\\Auth\\Basic $false"),
+)
+PRE_WINRM_UNENCRYPTED = Message(
+    "ONSHI-E143",
+    N_("the PC's WinRM service accepts unencrypted traffic (AllowUnencrypted=true)"),
+    N_("run day0.ps1 on the PC (it turns this off), or: Set-Item WSMan:\\localhost\\Service\\AllowUnencrypted $false"),
+)
 PRE_BECOME = Message(
     "ONSHI-E136",
     N_("cannot become the operating user {user}: {detail}"),
@@ -574,6 +594,51 @@ STORE_FAILED = Message(
     "ONSHI-E157",
     N_("the fleet record {store} failed: {reason}"),
     N_("run onshi-cert store check with the same onshi_cert_store and follow what it says"),
+)
+
+# --- the WinRM listener pinned at day 0 (E094-E097) -------------------------------------------------------------
+LISTENER_FIX = N_(
+    "if the PC was rebuilt or day0.ps1 was run again, have the fingerprint it printed read out on site (or in the "
+    "remote-maintenance tool) and record that one (onshi-cert listener pin, or the ledger's リスナー指紋 column); "
+    "otherwise something is between the controller and the PC: do not connect, ask the clinic's network staff"
+)
+LISTENER_MISMATCH = Message(
+    "ONSHI-E094",
+    N_(
+        "{host}: the WinRM listener presents the certificate {got}, not the one recorded at day 0 ({expected}): "
+        "nothing was sent to it"
+    ),
+    LISTENER_FIX,
+)
+LISTENER_NOT_HTTPS = Message(
+    "ONSHI-E095",
+    N_("{host}: a listener fingerprint is recorded, but the connection (port {port}) is not HTTPS"),
+    N_(
+        "set ansible_winrm_scheme: https and ansible_port: 5986 (PSRP: ansible_psrp_protocol: https), as day0.ps1 "
+        "set the PC up"
+    ),
+)
+LISTENER_UNREADABLE = Message(
+    "ONSHI-E096",
+    N_("{host}: cannot read the certificate of the WinRM listener at {address}:{port}: {reason}"),
+    N_(
+        "run day0.ps1 on the PC with -MaintenanceAddress naming this controller's address, and check that the "
+        "address and port in the inventory are the PC's"
+    ),
+)
+LISTENER_FORMAT = Message(
+    "ONSHI-E097",
+    N_("{host}: onshi_cert_listener_fingerprint {value!r} is not a SHA-256 fingerprint"),
+    N_("write the 64 hexadecimal digits day0.ps1 printed (AA:BB:... or without colons)"),
+)
+
+LISTENER_NOT_PINNED = Message(
+    "ONSHI-E098",
+    N_("{host}: WinRM over HTTPS, but no listener fingerprint is recorded: the PC's certificate is not checked"),
+    N_(
+        "record the fingerprint day0.ps1 printed on the PC: the ledger's リスナー指紋 column (onshi-cert fleet "
+        "import), or onshi_cert_listener_fingerprint in the inventory"
+    ),
 )
 
 # --- internal errors (a defect: please report it with the code) -------------------------------------------

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from onshi_cert.core.certinfo import utcnow
 from onshi_cert.core.hoststate import FACE_AUTH_PATH
 from onshi_cert_tools.factory import LOOKALIKE_ISSUER_CN, CertificateFactory
+from onshi_cert_tools.lab.listener import listener_fingerprint, listener_name, listener_tls
 from onshi_cert_tools.lab.windows import StoredCert, User, WindowsHost
 from onshi_cert_tools.yamltext import Quoted
 
@@ -150,6 +151,7 @@ def build_hosts(fleet: dict[str, Any], ca: LabCA, now: dt.datetime | None = None
             https_port=int(spec.get("https_port", 5986)),
             https=bool(spec.get("https", False)),
             allow_unencrypted=bool(spec.get("allow_unencrypted", False)),
+            basic_auth=bool(spec.get("basic_auth", False)),
             winrm_enabled=bool(spec.get("winrm", True)),
             os_build=int(spec.get("os_build", 19045)),
             language=str(spec.get("language", "en-US")),
@@ -161,6 +163,8 @@ def build_hosts(fleet: dict[str, Any], ca: LabCA, now: dt.datetime | None = None
             users=users,
             readonly_dirs=[str(d) for d in spec.get("readonly_dirs") or []],
         )
+        # Every Windows has it; the agent's contract cases read it.
+        host.files["C:\\Windows\\win.ini"] = base64.b64encode(b"; for 16-bit app support\r\n").decode()
         if spec.get("root_trusted", True):
             host.stores["LocalMachine\\Root"] = [StoredCert(der=_der64(ca.factory.root))]
         for cert_spec in spec.get("certs") or []:
@@ -206,7 +210,16 @@ def inventory(hosts: list[WindowsHost], fleet: dict[str, Any], state: Path | str
             "onshi_cert_facility_codes": [Quoted(c) for c in host.facility_codes],
         }
         if host.https:
+            # Day 0 done: HTTPS only, and the controller refuses any listener certificate but the one recorded.
             hostvars |= {"ansible_port": host.https_port, "ansible_winrm_scheme": "https"}
+            if isinstance(state, Path):
+                cert, _key = listener_tls(state, host)
+                hostvars["onshi_cert_listener_fingerprint"] = listener_fingerprint(cert)
+            else:  # the committed inventory: the lab writes the fingerprint beside the certificate
+                stem = listener_name(host)
+                hostvars["onshi_cert_listener_fingerprint"] = (
+                    f"{{{{ lookup('ansible.builtin.file', {expr} ~ '/{stem}.sha256') }}}}"
+                )
         else:
             hostvars["ansible_port"] = host.http_port
         if host.operator != operator:

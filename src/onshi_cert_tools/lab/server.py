@@ -10,7 +10,6 @@ import asyncio
 import base64
 import collections
 import dataclasses
-import datetime as dt
 import json
 import logging
 import os
@@ -22,14 +21,13 @@ from typing import Any
 
 from aiohttp import web
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from multidict import CIMultiDict
 
 from onshi_cert_tools.lab import auth, psrp, wsman
 from onshi_cert_tools.lab.agent_model import Interrupted
 from onshi_cert_tools.lab.executor import Outcome, Refused, execute, text_sha256
+from onshi_cert_tools.lab.listener import listener_tls
 from onshi_cert_tools.lab.windows import WindowsHost
 
 log = logging.getLogger("onshi_cert_tools.lab")
@@ -109,33 +107,6 @@ class HostRecord:
         return data
 
 
-def self_signed_tls(folder: Path) -> tuple[Path, Path]:
-    """Return (cert, key) files of the lab's HTTPS certificate, creating them once."""
-    cert_file, key_file = folder / "tls-cert.pem", folder / "tls-key.pem"
-    if not cert_file.exists():
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "onshi-cert lab WinRM")])
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .sign(key, hashes.SHA256())
-        )
-        key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        key_file.chmod(0o600)
-        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_file, key_file
-
-
 def save_host(state_dir: Path, host: WindowsHost) -> None:
     """Write a host's state atomically to ``<state_dir>/hosts/<name>.json`` (0600: it holds lab keys)."""
     folder = state_dir / "hosts"
@@ -163,9 +134,14 @@ class Lab:
         self.endpoints: dict[tuple[str, int], tuple[WindowsHost, str]] = {}
         self.connections: weakref.WeakKeyDictionary[Any, auth.ConnectionAuth] = weakref.WeakKeyDictionary()
         self.user_files = {h.name: auth.write_user_file(h, state_dir / "ntlm") for h in hosts}
-        self.tls_cert, self.tls_key = self_signed_tls(state_dir)
-        der = x509.load_pem_x509_certificate(self.tls_cert.read_bytes()).public_bytes(serialization.Encoding.DER)
-        self.bindings = auth.channel_bindings(der)
+        # Each PC's HTTPS listener has its own certificate (day 0), and NTLM binds to it (channel binding).
+        self.listeners = {h.name: listener_tls(state_dir, h) for h in hosts if h.https}
+        self.bindings = {
+            name: auth.channel_bindings(
+                x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(serialization.Encoding.DER)
+            )
+            for name, (cert, _key) in self.listeners.items()
+        }
         self.runners: list[web.AppRunner] = []
         self.control_port = 0
         self.stopped = asyncio.Event()
@@ -187,7 +163,7 @@ class Lab:
     def _challenge(self, host: WindowsHost, scheme: str) -> web.Response:
         headers = CIMultiDict()
         headers.add("WWW-Authenticate", "Negotiate")
-        if scheme == "https" or host.allow_unencrypted:
+        if host.basic_auth and (scheme == "https" or host.allow_unencrypted):
             headers.add("WWW-Authenticate", 'Basic realm="WSMAN"')
         headers["Content-Length"] = "0"
         return web.Response(status=401, headers=headers)
@@ -216,7 +192,7 @@ class Lab:
                     state,
                     base64.b64decode(value),
                     self.user_files[host.name],
-                    self.bindings if scheme == "https" else None,
+                    self.bindings.get(host.name) if scheme == "https" else None,
                 )
                 if answer is not None:
                     return web.Response(
@@ -230,6 +206,8 @@ class Lab:
             elif kind.lower() == "basic":
                 if scheme != "https" and not host.allow_unencrypted:
                     raise auth.AuthError("Basic authentication over plain HTTP is refused (AllowUnencrypted=false)")
+                if not host.basic_auth:
+                    raise auth.AuthError("Basic authentication is off (WSMan Service Auth Basic=false)")
                 user = auth.basic_user(value, host)
         except auth.AuthError as exc:
             record.auth_failures += 1
@@ -628,8 +606,6 @@ class Lab:
         ]
         for runner in self.runners:
             await runner.setup()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.tls_cert, self.tls_key)
         for host in self.hosts.values():
             if not host.winrm_enabled:
                 continue  # nothing listens: connection refused, as on a PC whose WinRM is off
@@ -637,6 +613,8 @@ class Lab:
             await site.start()
             self.endpoints[(host.address, host.http_port)] = (host, "http")
             if host.https:
+                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                context.load_cert_chain(*self.listeners[host.name])
                 site = web.TCPSite(self.runners[0], host.address, host.https_port, ssl_context=context, backlog=64)
                 await site.start()
                 self.endpoints[(host.address, host.https_port)] = (host, "https")
