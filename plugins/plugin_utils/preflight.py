@@ -160,6 +160,8 @@ def machine(checks: Checks, args: dict[str, Any], info: dict[str, Any], *, face_
             checks.ok("face_auth", str(face["version"]))
         else:
             found = face["version"] or (_("not found") if not face["found"] else _("unreadable"))
+            if face.get("error"):
+                found = f"{found} ({face['error']})"
             checks.fail(
                 "face_auth",
                 messages.FACE_AUTH_TOO_OLD,

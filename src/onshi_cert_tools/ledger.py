@@ -355,6 +355,9 @@ GROUP_VARS = """\
 ansible_connection: winrm
 ansible_winrm_transport: ntlm
 ansible_winrm_scheme: http
+# day0.ps1 makes each PC's HTTPS listener certificate itself (self-signed: no CA vouches for it). Each is pinned by
+# its fingerprint instead (onshi_cert_listener_fingerprint, from the ledger's リスナー指紋 column) and checked before
+# any request goes out; hence no CA check here. A PC without a recorded fingerprint is not checked (ONSHI-E098).
 ansible_winrm_server_cert_validation: ignore
 # The same PCs over PSRP (AWX often uses it; the controller needs pypsrp): set ansible_connection: psrp.
 ansible_psrp_auth: ntlm

@@ -26,6 +26,7 @@ def test_healthy_pc_reads_in_one_execution_once_its_certificates_are_known(reset
     assert report["face_auth"] == {
         "path": "C:\\Program Files\\OQS-Auth\\Version.info",
         "found": True,
+        "error": None,
         "version": "2.1.3",
         "minimum": "2.1.0",
         "ok": True,

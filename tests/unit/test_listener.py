@@ -156,3 +156,15 @@ def test_the_command_reads_compares_and_writes_day0(served, tmp_path, capsys) ->
     assert "ONSHI-E094" in capsys.readouterr().err
     assert main(["listener", "day0", "--out", str(tmp_path / "day0.ps1")]) == 0
     assert (tmp_path / "day0.ps1").read_bytes() == DAY0
+
+
+def test_a_locked_face_auth_file_is_found_and_unreadable_with_windows_reason() -> None:
+    """host_info's file_errors: the face-authentication file is there but locked; the version is unknown, the
+    reason is Windows' (the pre-flight shows it), and nothing else of the PC fails."""
+    from onshi_cert.core.hoststate import HostFacts
+
+    path = "C:\\Program Files\\OQS-Auth\\Version.info"
+    reason = f"The process cannot access the file '{path}' because it is being used by another process."
+    facts = HostFacts.from_result({"files": {path: None}, "file_errors": {path: reason}})
+    face = facts.face_auth(path)
+    assert (face["found"], face["version"], face["ok"], face["error"]) == (True, None, False, reason)

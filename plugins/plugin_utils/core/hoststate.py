@@ -87,6 +87,7 @@ class HostFacts:
     dpapi: bool
     files: dict[str, str | None]
     event_source: bool = False  # the onshi-cert source of the Application log exists (the audit trail can be written)
+    file_errors: dict[str, str] = field(default_factory=dict)  # a file that is there but cannot be read: why
 
     @classmethod
     def from_result(cls, result: dict[str, Any]) -> HostFacts:
@@ -102,6 +103,7 @@ class HostFacts:
             dpapi=bool(result.get("dpapi")),
             files=dict(result.get("files") or {}),
             event_source=bool(result.get("event_source_exists")),
+            file_errors={str(k): str(v) for k, v in (result.get("file_errors") or {}).items()},
         )
 
     @property
@@ -117,7 +119,8 @@ class HostFacts:
         wanted = parse_version(minimum)
         return {
             "path": path,
-            "found": self.files.get(path) is not None,
+            "found": self.files.get(path) is not None or path in self.file_errors,
+            "error": self.file_errors.get(path),  # there, but unreadable (locked, no right): Windows' reason
             "version": version_text(version),
             "minimum": minimum,
             "ok": bool(version and wanted and version >= wanted),

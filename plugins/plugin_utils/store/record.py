@@ -225,13 +225,15 @@ class Store:
         """Return, per PC, the thumbprints of its certificates of ours (trusted) in its latest answer: what the next
         read names, so that the agent opens those keys in its first execution."""
         o = schema.observations
-        last = select(o.c.host, func.max(o.c.id).label("id")).where(o.c.reachable.is_(True)).group_by(o.c.host)
-        if hosts is not None:
-            last = last.where(o.c.host.in_(hosts))
-        picked = last.subquery()
+        picked = (
+            select(o.c.host, func.max(o.c.id).label("id")).where(o.c.reachable.is_(True)).group_by(o.c.host).subquery()
+        )
+        wanted = None if hosts is None else set(hosts)  # filtered here: a fleet has more PCs than bind parameters
         found: dict[str, list[str]] = {}
         with connect.errors(self.url), self.engine.begin() as connection:
             for host, report in connection.execute(select(o.c.host, o.c.report).join(picked, o.c.id == picked.c.id)):
+                if wanted is not None and host not in wanted:
+                    continue
                 rows = (report or {}).get("certificates") or []
                 found[host] = sorted({str(c["thumbprint"]) for c in rows if c.get("trusted") and c.get("thumbprint")})
         return found

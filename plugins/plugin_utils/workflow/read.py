@@ -118,8 +118,10 @@ def read_state(
         + parse_listing(response.result_of("list_certs", 3), rule),
         export_password=password,
     )
-    ours = ours_with_keys(state.my, settings.expect, [*state.ca_certs(), *(pool or [])])
     exported = set(listing.get("export", []))
+    # Only what a second read would change is judged here (a chain check per certificate costs milliseconds).
+    pending = [c for c in state.my if not c.probed or (password and c.thumbprint not in backed_up | exported)]
+    ours = ours_with_keys(pending, settings.expect, [*state.ca_certs(), *(pool or [])])
     unopened = {c.thumbprint for c in ours if not c.probed}
     unsaved = {c.thumbprint for c in ours if c.thumbprint not in backed_up | exported} if password else set()
     if unopened | unsaved:
@@ -150,7 +152,7 @@ def ours_with_keys(
 
 def unprobed_ours(installed: list[InstalledCert], expect: Expectations, pool: list[x509.Certificate]) -> list[str]:
     """Return the thumbprints of the certificates of ours whose key was not opened."""
-    return sorted(c.thumbprint for c in ours_with_keys(installed, expect, pool) if not c.probed)
+    return sorted(c.thumbprint for c in ours_with_keys([c for c in installed if not c.probed], expect, pool))
 
 
 #: The stores an audit reads: the operator's own, then the CA stores chains are completed from.
