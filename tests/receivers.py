@@ -4,8 +4,6 @@ proxy (CONNECT tunnels and absolute-URI requests), each keeping what it saw."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import json
 import socket
 import socketserver
@@ -18,10 +16,9 @@ from urllib.parse import urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from onshi_cert_tools.lab.listener import listener_tls
+from onshi_cert_tools.lab.windows import WindowsHost
 
 SMTP_USER, SMTP_PASSWORD = "alerts@example.jp", "smtp-secret-42"
 
@@ -34,30 +31,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory) -> tuple[ssl.SSLContext, Path]:
-    """Return a server TLS context for 127.0.0.1 and the CA file that trusts it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
+    """Return a server TLS context for 127.0.0.1 and the CA file that trusts it (a self-signed certificate made as
+    the lab makes a PC's WinRM listener certificate: CA:true, the address in its subject alternative name)."""
     folder = tmp_path_factory.mktemp("tls")
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    cert, key = listener_tls(folder, WindowsHost(name="127.0.0.1", address="127.0.0.1"))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return context, folder / "cert.pem"
+    context.load_cert_chain(cert, key)
+    return context, cert
 
 
 class Inbox:

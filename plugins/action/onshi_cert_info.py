@@ -33,7 +33,7 @@ class ActionModule(OnshiAction):
             backup_dir=Path(args["backup_dir"]) if args.get("backup_dir") else None,
             backup_password=args.get("backup_password"),
             host=task_vars.get("inventory_hostname"),
-            known=options.known_thumbprints(task_vars, args["known"]),
+            known=options.known_thumbprints(task_vars, args["known"], self.role_name()),
         )
         # Both facts are cacheable: AWX's fact cache keeps them per host (its host page, smart inventories).
         facts = {"onshi_cert": report, "onshi_cert_summary": fact_summary(report, utcnow().isoformat())}

@@ -54,8 +54,8 @@ options:
   known:
     description:
       - Thumbprints of this PC's certificates of ours as last seen, whose keys the agent may open in its first
-        read. When not given, the PC's entry of C(onshi_cert_store_state.known) is used - the result of
-        M(onshi.cert.onshi_cert_store), which every role registers under that name as its first task (the
+        read. When not given inside a role of this collection, the PC's entry of the C(known) result of
+        M(onshi.cert.onshi_cert_store), which the role's first task registers as C(__<role>_store), is used (the
         fleet record's latest answer of each PC). The C(onshi_cert) fact of an earlier run is used as well.
       - The agent opens (test signature, export) only keys the controller names; a certificate of ours it did not
         name costs one more execution on the PC. A name is never trust - each certificate is judged again.

@@ -66,9 +66,9 @@ backups_fetched:
   sample: 0
 known:
   description:
-    - Per PC of the play, the thumbprints of its certificates of ours in its latest answer. The roles register
-      this result as C(onshi_cert_store_state); the PC modules read their PC's entry from it (their C(known)
-      option), so that the agent opens those keys in its first read.
+    - Per PC of the play, the thumbprints of its certificates of ours in its latest answer. Each role registers
+      this result as C(__<role>_store); the PC modules of that role read their PC's entry from it (their
+      C(known) option), so that the agent opens those keys in its first read.
   returned: success
   type: dict
   sample: {"sapporo-naika-pc01": ["6F1C2D0E9A7B3C4D5E6F708192A3B4C5D6E7F809"]}

@@ -69,7 +69,7 @@ class OnshiAction(ActionBase):
         except OnshiCertError as exc:
             raise fail(host, exc) from None
         args = self.validate_argument_spec(**self.SPEC, **self.SPEC_RULES)[1]
-        self._known = options.known_thumbprints(task_vars, args.get("known"))
+        self._known = options.known_thumbprints(task_vars, args.get("known"), self.role_name())
         try:
             refuse_collection_paths(args)
             outcome = self.act(args, task_vars, host)
@@ -80,6 +80,11 @@ class OnshiAction(ActionBase):
         if opened:
             result["warnings"] = [*result.get("warnings", []), *opened]
         return result
+
+    def role_name(self) -> str | None:
+        """Return the name of the role this task belongs to (``onshi_cert_audit``), or None outside a role."""
+        role = getattr(self._task, "_role", None)
+        return role.get_name().rsplit(".", 1)[-1] if role is not None else None
 
     def validate_role_variables(self, task_vars: dict[str, Any], host: str) -> dict[str, Any]:
         """Check the calling role's variables against its meta/argument_specs.yml, here in the worker; return

@@ -107,22 +107,24 @@ def rule(args: dict[str, Any]) -> FacilityRule:
     return FacilityRule(args.get("code_field") or DEFAULT_FIELD, args.get("code_pattern") or DEFAULT_PATTERN)
 
 
-#: The variable every role's first task (onshi_cert_store) registers; its ``known`` maps each PC to its thumbprints.
+#: The variable each role's first task (onshi_cert_store) registers; its ``known`` maps each PC to its thumbprints.
 #: Read from the task's variables as data: a Jinja expression over it would be evaluated per PC over the whole fleet.
-STORE_STATE = "onshi_cert_store_state"
+STORE_STATE = "__{role}_store"
 
 
-def known_thumbprints(task_vars: dict[str, Any], given: list[str] | None = None) -> tuple[str, ...]:
+def known_thumbprints(
+    task_vars: dict[str, Any], given: list[str] | None = None, role: str | None = None
+) -> tuple[str, ...]:
     """Return the thumbprints of the PC's certificates that chained to a pinned root when it was last judged.
 
-    Read from the module's ``known`` option, else from ``onshi_cert_store_state`` (the fleet record's latest answer of
-    each PC, registered by the roles' first task), and the ``onshi_cert`` fact (an earlier play of this run, or a
+    Read from the module's ``known`` option, else from ``__<role>_store`` (the fleet record's latest answer of each
+    PC, registered by the role's first task), and the ``onshi_cert`` fact (an earlier play of this run, or a
     fact cache): the agent
     opens only the keys the controller names, and these are named in the first read. A name is never trust: each
     certificate is judged again from what the PC answers.
     """
-    if not given:  # the roles' first task registers the fleet record's answer: read as data, never templated
-        state = task_vars.get(STORE_STATE)
+    if not given and role:  # the role's first task registers the fleet record's answer: read as data, not templated
+        state = task_vars.get(STORE_STATE.format(role=role.rsplit(".", 1)[-1]))
         by_host = state.get("known") if isinstance(state, Mapping) else None
         given = by_host.get(task_vars.get("inventory_hostname")) if isinstance(by_host, Mapping) else None
         given = list(given) if isinstance(given, list | tuple) else []

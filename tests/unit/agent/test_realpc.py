@@ -127,7 +127,8 @@ def test_the_windows_workflow_is_bounded_and_runs_the_cases_three_ways() -> None
     assert {"generate", "windows", "winrm", "pwsh"} <= set(jobs)
     assert all(isinstance(job.get("timeout-minutes"), int) and job["timeout-minutes"] <= 30 for job in jobs.values())
     winrm = "\n".join(str(step.get("run", "")) for step in jobs["winrm"]["steps"])
-    assert "day0.ps1 -MaintenanceAddress" in winrm and "day0.ps1 -Undo" in winrm
+    assert "src/onshi_cert_tools/day0.ps1" in winrm and "-MaintenanceAddress 127.0.0.1" in winrm
+    assert "day0.ps1 -Undo" in winrm
     assert "--winrm https://localhost:5986/wsman" in winrm and "--listener-cert" in winrm
     assert "listener pin localhost:5986 --expect" in winrm
     assert jobs["pwsh"]["runs-on"] == "ubuntu-latest" and "onshi_cert_agent.ps1" in str(jobs["pwsh"]["steps"])
