@@ -33,10 +33,22 @@ class Target:
             check=check,
             extra_vars={"target": self.host, "use_become": use_become, "request": {"contract": 1, "steps": steps}},
         )
-        record = run.last(self.host, "agent request")
+        record = run.last(self.host, "Run the agent request")
         result = record["result"]
         result["failed"] = record["status"] == "failed"  # the task's own verdict (errors are ignored there)
         return result
+
+    def run_all(self, requests: list[dict], *, use_become: bool = True) -> list[dict]:
+        """Run the agent once per request, in order, in one playbook run; return each answer."""
+        run = run_playbook(
+            HERE / "agent.yml",
+            self.inventory,
+            extra_vars={"target": self.host, "use_become": use_become, "requests": requests},
+        )
+        items = run.last(self.host, "Run the agent requests in order (one each, all of them whatever each answers)")[
+            "result"
+        ]["results"]
+        return [item | {"failed": bool(item.get("failed"))} for item in items]
 
 
 def windows_inventory(tmp: Path) -> Path:
