@@ -118,10 +118,9 @@ def known_thumbprints(
     """Return the thumbprints of the PC's certificates that chained to a pinned root when it was last judged.
 
     Read from the module's ``known`` option, else from ``__<role>_store`` (the fleet record's latest answer of each
-    PC, registered by the role's first task), and the ``onshi_cert`` fact (an earlier play of this run, or a
-    fact cache): the agent
-    opens only the keys the controller names, and these are named in the first read. A name is never trust: each
-    certificate is judged again from what the PC answers.
+    PC, registered by the role's first task), and the ``onshi_cert`` fact (an earlier play of this run, or a fact
+    cache): the agent opens only the keys the controller names, and these are named in the first read. A name is
+    never trust: each certificate is judged again from what the PC answers.
     """
     if not given and role:  # the role's first task registers the fleet record's answer: read as data, not templated
         state = task_vars.get(STORE_STATE.format(role=role.rsplit(".", 1)[-1]))

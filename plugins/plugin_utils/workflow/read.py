@@ -128,7 +128,10 @@ def read_state(
         again: dict[str, Any] = {"store": MY, "probe": sorted(unopened | unsaved)}
         if unsaved:
             again |= {"export": sorted(unsaved), "export_password": password}
-        answer = _check(runner.run([Step("list_certs", again)]), _("cannot read the PC's certificates"))
+        answer = _check(
+            runner.run([Step("list_certs", again)], check_mode=settings.check_mode),
+            _("cannot read the PC's certificates"),
+        )
         first = {c.thumbprint: c for c in state.my}
         state.my = parse_listing(answer.result_of("list_certs"), rule, password)
         for item in state.my:  # what the first read opened or exported stays
