@@ -92,10 +92,7 @@ def insecure_transport(connection: Any, task_vars: dict[str, Any]) -> str | None
         return _insecure_psrp(connection)
     if kind not in ("winrm", "ansible.builtin.winrm"):
         return None
-    scheme = connection.get_option("scheme")
-    if scheme is None:
-        scheme = "http" if connection.get_option("port") == 5985 else "https"
-    if scheme == "https":
+    if connection_endpoint(connection, "")[2]:
         return None
     transports = [t for t in (connection.get_option("transport") or []) if t] or ["plaintext"]
     if set(transports) & {"basic", "plaintext"}:
@@ -107,10 +104,7 @@ def insecure_transport(connection: Any, task_vars: dict[str, Any]) -> str | None
 
 def _insecure_psrp(connection: Any) -> str | None:
     """The psrp connection's own options: plain HTTP is safe only with an auth that encrypts messages."""
-    protocol = connection.get_option("protocol")
-    if protocol is None:
-        protocol = "http" if connection.get_option("port") == 5985 else "https"
-    if protocol == "https":
+    if connection_endpoint(connection, "")[2]:
         return None
     auth = str(connection.get_option("auth") or "negotiate").lower()
     if auth in ("basic", "certificate"):
@@ -209,10 +203,14 @@ def fail(host: str, exc: OnshiCertError, *, file: str | None = None) -> AnsibleA
 
 
 def connection_endpoint(connection: Any, host: str) -> tuple[str, int, bool]:
-    """Return the address, port and whether it is HTTPS, as the task's WinRM or PSRP connection will connect."""
-    port = int(_option(connection, "port") or 5985)
-    scheme = _option(connection, "scheme") or _option(connection, "protocol") or ("https" if port == 5986 else "http")
-    return str(_option(connection, "remote_addr") or host), port, str(scheme).lower() == "https"
+    """Return the address, port and whether it is HTTPS, as the task's WinRM or PSRP connection will connect: as
+    both plugins decide it, a scheme (``protocol`` for psrp) left unset is http on port 5985 and https otherwise."""
+    port = _option(connection, "port")
+    scheme = _option(connection, "scheme") or _option(connection, "protocol")
+    if scheme is None:
+        scheme = "http" if port == 5985 else "https"
+    https = str(scheme).lower() == "https"
+    return str(_option(connection, "remote_addr") or host), int(port or (5986 if https else 5985)), https
 
 
 def _option(connection: Any, name: str) -> Any:

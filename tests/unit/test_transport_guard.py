@@ -49,3 +49,19 @@ def test_data_inside_an_installed_collection_is_refused(tmp_path, name) -> None:
     with pytest.raises(OnshiCertError, match="ansible-galaxy collection install --force"):
         refuse_collection_paths({name: str(inside)})
     refuse_collection_paths({name: str(tmp_path / "onshi-cert-data" / "backups")})  # a folder of one's own
+
+
+@pytest.mark.parametrize(
+    ("connection", "endpoint"),
+    [
+        (Connection("winrm", remote_addr="pc01", port=443), ("pc01", 443, True)),  # no scheme: https but on 5985
+        (Connection("winrm", remote_addr="pc01", port=5985), ("pc01", 5985, False)),
+        (Connection("psrp", remote_addr="pc01"), ("pc01", 5986, True)),  # psrp's own default
+        (Connection("psrp", remote_addr="pc01", protocol="http"), ("pc01", 5985, False)),
+    ],
+)
+def test_the_listener_check_and_the_guard_see_the_plugins_endpoint(connection, endpoint) -> None:
+    """The listener pin and the transport guard read the endpoint as the winrm and psrp plugins choose it."""
+    from onshi_cert.agent_session import connection_endpoint
+
+    assert connection_endpoint(connection, "pc01") == endpoint
