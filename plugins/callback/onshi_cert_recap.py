@@ -10,13 +10,20 @@ description:
     needs a person - wrong issuer, wrong code, no backup possible, expiring, inventory and PC disagree),
     changed/変更, planned/予定 (check mode) or ok/正常 - with what was (or would be) installed, removed or backed up,
     and for a failure its error code (ONSHI-E###), the message and the fix.
+  - Before the first play, opens each vault-encrypted file in the inventory's and the playbook's C(group_vars) and
+    C(host_vars) with the vault password given; when none was given (ONSHI-E037) or it does not open a file
+    (ONSHI-E039), says so with the fix before Ansible stops with its own error.
   - Speaks Japanese or English as the modules do - C(ONSHI_CERT_LANG) (ja or en), else the controller's locale
     (C(LANGUAGE), C(LC_ALL), C(LC_MESSAGES), C(LANG)).
 requirements:
   - enable in ansible.cfg (callbacks_enabled = onshi.cert.onshi_cert_recap)
 """
 
-from ansible.plugins.callback import CallbackBase  # noqa: E402 - Ansible wants documentation first
+import os  # noqa: E402 - Ansible wants documentation first
+
+from ansible.errors import AnsibleError  # noqa: E402
+from ansible.parsing.vault import is_encrypted_file  # noqa: E402
+from ansible.plugins.callback import CallbackBase  # noqa: E402
 from ansible_collections.onshi.cert.plugins.plugin_utils import i18n  # noqa: E402
 from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages  # noqa: E402
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError  # noqa: E402
@@ -31,6 +38,38 @@ LABELS = {
     "planned": N_("planned"),
     "ok": N_("ok"),
 }
+VAULT_DIRS = ("group_vars", "host_vars")
+VAULT_FILES_CHECKED = 20  # a fleet has one vault.yml; a bound keeps a tree of per-host files from slowing the start
+
+
+def vault_problem(loader, places: list[str]) -> OnshiCertError | None:
+    """Return ONSHI-E037/E039 for the first vaulted vars file under ``places`` the given password cannot open."""
+    vault = getattr(loader, "_vault", None)  # DataLoader's VaultLib: the secrets ansible-playbook was given
+    checked = 0
+    for place in places:
+        base = place if os.path.isdir(place) else os.path.dirname(place)
+        for top in VAULT_DIRS:
+            for folder, _dirs, files in sorted(os.walk(os.path.join(base, top))):
+                for name in sorted(files):
+                    path = os.path.join(folder, name)
+                    try:
+                        with open(path, "rb") as handle:
+                            if not is_encrypted_file(handle):
+                                continue
+                            handle.seek(0)
+                            data = handle.read()
+                    except OSError:
+                        continue  # Ansible names an unreadable file itself
+                    if vault is None or not vault.secrets:
+                        return OnshiCertError(messages.VAULT_NO_PASSWORD, path=path)
+                    try:
+                        vault.decrypt(data)
+                    except AnsibleError:
+                        return OnshiCertError(messages.VAULT_WRONG_PASSWORD, path=path)
+                    checked += 1
+                    if checked >= VAULT_FILES_CHECKED:
+                        return None
+    return None
 
 
 class CallbackModule(CallbackBase):
@@ -44,7 +83,22 @@ class CallbackModule(CallbackBase):
         self.notes: dict[str, list[str]] = {}
         self.outcome: dict[str, str] = {}
         self.attention: set[str] = set()
+        self.vault_checked = False
         i18n.use(None)
+
+    def v2_playbook_on_play_start(self, play) -> None:
+        if self.vault_checked:
+            return
+        self.vault_checked = True
+        try:
+            inventory = getattr(play.get_variable_manager(), "_inventory", None)
+            places = [str(s) for s in getattr(inventory, "_sources", None) or [] if isinstance(s, str)]
+            places.append(play.get_loader().get_basedir())
+            problem = vault_problem(play.get_loader(), places)
+        except Exception:  # a check that helps must never be why a run fails
+            return
+        if problem:
+            self._display.display(problem.describe(), color="bright red", stderr=True)
 
     def _note(self, host: str, text: str) -> None:
         self.notes.setdefault(host, [])

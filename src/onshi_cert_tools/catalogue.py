@@ -118,14 +118,12 @@ ANSIBLE_ERRORS = [
     "どの端末にも一致しません。インベントリの端末名（`ansible-inventory -i <inventory> --graph`）で指定し直して"
     "ください | `--limit` "
     "matches no PC: give names as the inventory has them (`ansible-inventory -i <inventory> --graph`) |",
-    "| `Attempting to decrypt but no vault secrets found` | vault.yml を開くパスワードが渡されていません。"
-    "`--vault-password-file`（または `ANSIBLE_VAULT_PASSWORD_FILE`）、AWX では認証情報「onshi-cert vault」を"
-    "指定してください | "
-    "no vault password was given: use `--vault-password-file` (or `ANSIBLE_VAULT_PASSWORD_FILE`), on AWX the "
-    'credential "onshi-cert vault" |',
-    "| `Decryption failed (no vault secrets were found that could decrypt)` | vault のパスワードが違います。この"
-    "フリートの vault.yml を作ったときのパスワードを指定してください | the vault password is wrong: give the one this "
-    "fleet's vault.yml was written with |",
+    "| `Attempting to decrypt but no vault secrets found`（直前に ONSHI-E037） | vault.yml を開くパスワードが渡され"
+    "ていません（ONSHI-E037 を参照） | no vault password was given (see ONSHI-E037) |",
+    "| `Decryption failed (no vault secrets were found that could decrypt)`（直前に ONSHI-E039） | vault のパス"
+    "ワードが違います（ONSHI-E039 を参照） | the vault password is wrong (see ONSHI-E039) |",
+    "| 上の2つで ONSHI-E037/E039 が出ないとき | インベントリの中に直接書いた `!vault` の値です。同じ対処をしてくだ"
+    "さい | a `!vault` value written inline in the inventory: the same fix |",
     "| `Unable to parse ... as an inventory source` の後に ONSHI-E038 | `-i` のパスが違います（ONSHI-E038 を参照） | "
     "the `-i` path is wrong (see ONSHI-E038) |",
 ]

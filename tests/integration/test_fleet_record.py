@@ -311,3 +311,31 @@ def test_an_inventory_without_pcs_fails_loudly(reset_lab, tmp_path) -> None:
     assert missed.rc != 0
     matched = run_playbook("playbooks/audit.yml", reset_lab.inventory, limit="sapporo-naika-pc01")
     assert matched.rc == 0 and "ONSHI-E038" not in matched.stdout
+
+
+def test_a_missing_or_wrong_vault_password_is_named_with_the_fix(tmp_path) -> None:
+    """A fleet's vaulted group_vars opened without a vault password (ONSHI-E037) or with a wrong one (ONSHI-E039):
+    the recap callback names the file and the fix before Ansible's own error, and the run ends non-zero; the right
+    password says neither."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    vault = tmp_path / "fleet" / "group_vars" / "all" / "vault.yml"
+    vault.parent.mkdir(parents=True)
+    vault.write_bytes(VaultLib([("default", VaultSecret(b"right"))]).encrypt(b"vault_onshi_cert_hosts: {}\n"))
+    inventory = tmp_path / "fleet" / "hosts.yml"
+    inventory.write_text("oqs_pcs:\n  hosts:\n    pc1:\n      ansible_connection: local\n", encoding="utf-8")
+    for word, secret in (("right", tmp_path / "right"), ("wrong", tmp_path / "wrong")):
+        secret.write_text(word + "\n", encoding="utf-8")
+        secret.chmod(0o600)
+    cases = {
+        "ONSHI-E037": ([], "ja", "vault パスワードが渡されていません"),
+        "ONSHI-E039": (["--vault-password-file", str(tmp_path / "wrong")], "en", "Fix: give the password the fleet"),
+    }
+    for code, (args, lang, words) in cases.items():
+        run = run_playbook("playbooks/audit.yml", inventory, extra_args=args, env={"ONSHI_CERT_LANG": lang})
+        said = " ".join((run.stdout + run.stderr).split())
+        assert run.rc != 0 and f"[{code}] " in said and str(vault) in said and words in said, said[-600:]
+    right = run_playbook(
+        "playbooks/audit.yml", inventory, extra_args=["--vault-password-file", str(tmp_path / "right")]
+    )
+    assert "ONSHI-E037" not in right.stdout + right.stderr and "ONSHI-E039" not in right.stdout + right.stderr

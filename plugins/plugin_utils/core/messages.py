@@ -159,6 +159,24 @@ BAD_TIMEZONE = Message(
     "ONSHI-E035", N_("unknown time zone {name!r}"), N_("use an IANA name such as 'Asia/Tokyo' (onshi_cert_timezone)")
 )
 MISSING_SETTING = Message("ONSHI-E036", N_("{what} requires {needs}"), N_("set {needs} (the password from the vault)"))
+# ONSHI-E037/E039 are said by the recap callback before the first play: Ansible itself would stop with its own
+# English error when it opens a vaulted vars file (group_vars/all/vault.yml of onshi-cert fleet import).
+VAULT_NO_PASSWORD = Message(
+    "ONSHI-E037",
+    N_("{path} is vault-encrypted and no vault password was given"),
+    N_(
+        "run with --vault-password-file FILE or --ask-vault-pass (or set ANSIBLE_VAULT_PASSWORD_FILE); on AWX, add "
+        "the fleet's vault credential to the job template"
+    ),
+)
+VAULT_WRONG_PASSWORD = Message(
+    "ONSHI-E039",
+    N_("the vault password given does not open {path}"),
+    N_(
+        "give the password the fleet's vault was written with (the one onshi-cert fleet import used); check the "
+        "password file for a typo or a second line"
+    ),
+)
 # --- a file refused for this PC (nothing was changed) -----------------------------------------------------
 REFUSED = {
     "wrong_issuer": Message(
