@@ -16,6 +16,7 @@ from ansible_collections.onshi.cert.plugins.plugin_utils.report import workdocs
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.aggregate import site_of
 from ansible_collections.onshi.cert.plugins.plugin_utils.report.render import zone
 from ansible_collections.onshi.cert.plugins.plugin_utils.store import Pc, Run, Store, backups
+from ansible_collections.onshi.cert.plugins.plugin_utils.store.record import run_started
 
 SPEC = {
     "argument_spec": {
@@ -37,6 +38,7 @@ SPEC = {
         "store": {"type": "str", "no_log": False},
         "store_password": {"type": "str", "no_log": True},
         "vendor": {"type": "dict", "default": {}},
+        "remarks": {"type": "dict"},
         "job": {
             "type": "str",
             "choices": ["provision", "renew", "cleanup", "replace_pc", "backup", "other"],
@@ -54,7 +56,8 @@ class ActionModule(OnshiAction):
     SPEC_RULES = SPEC_RULES
 
     def act(self, args, task_vars, host):
-        variables = {"results": args["result_var"], **HOST_VARIABLES} if args.get("result_var") else HOST_VARIABLES
+        variables = HOST_VARIABLES | {"remarks": "onshi_cert_remarks"}
+        variables |= {"results": args["result_var"]} if args.get("result_var") else {}
         args = from_hostvars(args, task_vars, variables)
         plan = self._task.check_mode if args["kind"] == "auto" else args["kind"] == "plan"
         entries = [
@@ -64,6 +67,7 @@ class ActionModule(OnshiAction):
                 str(args["facility_names"].get(name) or ""),
                 [str(c) for c in args["facility_codes"].get(name) or []],
                 args["results"].get(name) or None,
+                remarks=workdocs.remark_text(args["remarks"].get(name)),
             )
             for name in args["hosts"]
         ]
@@ -73,7 +77,8 @@ class ActionModule(OnshiAction):
         store = Store.open(args.get("store"), args.get("data_dir"), args.get("store_password"))
         with store:
             if not self._task.check_mode:  # what was done is kept before any document is drawn from it
-                done = [(_pc(e), _kept(e.result)) for e in entries]
+                started = run_started()  # the job's start: the 開始時刻 of the work report
+                done = [(_pc(e), _kept(e.result, started, e.remarks)) for e in entries]
                 store.act(run, done, now, check_mode=False)
                 if backups.shared(store):  # the backups this job wrote outlive it, reachable from every node
                     backups.keep(store, [b["path"] for e in entries for b in (e.result or {}).get("backups") or []
@@ -119,16 +124,22 @@ def _pc(entry):
     return Pc(entry.host, entry.site, entry.facility_name, tuple(entry.facility_codes))
 
 
-def _kept(result):
-    """Return what the record keeps of a result: plain JSON (Ansible's own objects, such as warnings, left out)."""
+def _kept(result, started=None, remarks=""):
+    """Return what the record keeps of a result: plain JSON (Ansible's own objects, such as warnings, left out),
+    with ``job_started``, when the job began (UTC, ISO 8601), and the PC's ``remarks`` (特記事項)."""
     if not result:
         return None
     kept = {k: v for k, v in result.items() if k not in NOT_KEPT and not k.startswith("_ansible")}
+    if started is not None:
+        kept["job_started"] = started.isoformat()
+    if remarks:
+        kept["remarks"] = remarks
     return json.loads(json.dumps(kept, default=str))
 
 
 def _entry(row):
     return workdocs.PcEntry(
         row["host"], row["site"], row["facility_name"], list(row["facility_codes"]), row["result"],
-        at=row["at"].isoformat(), engineer=row["engineer"],
+        at=row["at"].isoformat(), engineer=row["engineer"], started=str((row["result"] or {}).get("job_started") or ""),
+        remarks=str((row["result"] or {}).get("remarks") or ""),
     )  # fmt: skip

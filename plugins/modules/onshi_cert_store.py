@@ -92,4 +92,11 @@ fix:
   returned: failure
   type: str
   sample: wait for the other run to end, then run again
+error_fields:
+  description:
+    - On failure, the values the error's message and fix were filled with (only those they name), so that a work
+      document in the other language can say it again.
+  returned: failure, when the message has fields
+  type: dict
+  sample: {"path": "certs/pc1.p12"}
 """

@@ -60,6 +60,14 @@ options:
       - Host name to its facility codes.
       - When not given, each PC's C(onshi_cert_facility_codes) variable.
     type: dict
+  remarks:
+    description:
+      - Host name to its 特記事項 (remarks), free text the engineer writes for the clinic (a list is one line per
+        item); the texts of a clinic's PCs are shown once each in the document's 特記事項 box. Kept in the fleet
+        record with the PC's result, so a later report of the day still shows them. Escaped, never run as a
+        template twice.
+      - When not given, each PC's C(onshi_cert_remarks) variable (inventory, or C(-e) for every PC of the run).
+    type: dict
   dest:
     description:
       - The folder for the documents; C({date}) becomes today's date in I(timezone).
@@ -168,4 +176,11 @@ fix:
   returned: failure
   type: str
   sample: choose a writable onshi_cert_audit_report_dir
+error_fields:
+  description:
+    - On failure, the values the error's message and fix were filled with (only those they name), so that a work
+      document in the other language can say it again.
+  returned: failure, when the message has fields
+  type: dict
+  sample: {"path": "certs/pc1.p12"}
 """

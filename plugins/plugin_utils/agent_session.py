@@ -196,10 +196,13 @@ class AgentSession:
 def fail(host: str, exc: OnshiCertError, *, file: str | None = None) -> AnsibleActionFail:
     """Return the one failure an action raises: host, file, ``[code]`` what is wrong, and the fix.
 
-    The result also carries ``error_code`` (ONSHI-E###) and ``fix``, for the recap and for AWX.
+    The result also carries ``error_code`` (ONSHI-E###) and ``fix``, for the recap and for AWX, and
+    ``error_fields``, the values the message was filled with, for documents in another language.
     """
     where = f"{host}: {file}: " if file else f"{host}: "
-    return AnsibleActionFail(where + exc.describe(), result={"error_code": exc.code, "fix": exc.fix})
+    result = {"error_code": exc.code, "fix": exc.fix}
+    fields = exc.fields()
+    return AnsibleActionFail(where + exc.describe(), result=result | ({"error_fields": fields} if fields else {}))
 
 
 def connection_endpoint(connection: Any, host: str) -> tuple[str, int, bool]:

@@ -59,7 +59,8 @@ def test_provision_check_apply_converge(reset_lab, release, tmp_path) -> None:
     assert "想定停止時間: なし" in plan
     assert not list((tmp_path / "work").glob("*_report.*"))
 
-    applied = run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=docs)
+    remarks = {"onshi_cert_remarks": "受付の PC は昼休みに作業しました"}  # -e: the 特記事項 of every PC of the run
+    applied = run_playbook("playbooks/provision.yml", lab.inventory, extra_vars=docs | remarks)
     assert applied.recap["okinawa-houmon-pc01"]["unreachable"] == 1
     assert applied.recap["nagoya-clinic-pc01"]["failures"] == 0  # valid, no .p12: nothing to provision
     for host in NEEDING:
@@ -76,6 +77,9 @@ def test_provision_check_apply_converge(reset_lab, release, tmp_path) -> None:
     (kept,) = [r for r in my_store(lab, "tokyo-clinic-pc01") if r["ours"] and r["subject_cn"][:10] == tokyo]
     assert "作業報告書" in report and kept["thumbprint"] in report
     assert "作業後" in report and "医療機関 確認欄" in report
+    assert report.count("受付の PC は昼休みに作業しました") == 1, "the remark once, in the 特記事項 box"
+    work_time = re.search(r"<td>作業時刻</td><td>([^<]*)</td>", report)
+    assert work_time and " – " in work_time.group(1), "from the job's start to its record, not one moment"
     okinawa = lab.host("okinawa-houmon-pc01")["state"]["facility_codes"][0]
     assert "接続不可" in (tmp_path / "work" / f"{okinawa}_report.ja.html").read_text(encoding="utf-8")
 

@@ -7,6 +7,7 @@ rendered in the reader's language when the error is made.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 from ..i18n import say as _
@@ -37,6 +38,18 @@ class OnshiCertError(Exception):
         """Return ``[code] message Fix: fix`` for one-line error reports, in the reader's language."""
         text = f"[{self.code}] {self.text}"
         return text + " " + _("Fix: {fix}", fix=self.fix) if self.fix else text
+
+    def fields(self) -> dict[str, object]:
+        """Return the values the message and its fix were filled with, as JSON keeps them: only the fields the
+        texts name (nothing else passed along is shown anywhere), a value that is not plain text as its text."""
+        named = {
+            name.split(".")[0].split("[")[0]
+            for text in (self.message.text, self.message.fix)
+            for _literal, name, _spec, _conv in string.Formatter().parse(text)
+            if name
+        }
+        plain = (str, int, float, bool)
+        return {k: v if isinstance(v, plain) else str(v) for k, v in self.values.items() if k in named}
 
     def to_dict(self) -> dict[str, str]:
         """Return the error as a task result or JSON output carries it."""

@@ -70,6 +70,7 @@ TEXT = {
     "check_ok": N_("confirmed usable (its private key was used and its certificate chain verified)"),
     "next_renewal": N_("Next renewal: expires on"),
     "remarks": N_("Remarks"),
+    "attention": N_("What needs attention"),
     "todo": N_("What to do"),
     "appendix": N_("Appendix: technical identifiers"),
     "file": N_("File"),
@@ -131,6 +132,8 @@ class PcEntry:
     result: dict[str, Any] | None = None
     at: str = ""  # when the fleet record got this result (UTC, ISO 8601); '' for a plan
     engineer: str = ""
+    started: str = ""  # when the job that did it began (UTC, ISO 8601); '' when not known
+    remarks: str = ""  # the engineer's 特記事項 for this PC (onshi_cert_remarks)
 
 
 def _status(result: dict[str, Any] | None) -> str:
@@ -198,7 +201,17 @@ def _error(result: dict[str, Any], status: str) -> dict[str, str]:
     fix = str(result.get("fix") or "")
     for marker in (_("Fix: {fix}", fix=fix), f"Fix: {fix}"):
         text = text.replace(marker, "").strip()
-    return {"code": code, "message": text, "fix": fix}
+    fields = result.get("error_fields")
+    return {"code": code, "message": text, "fix": fix} | ({"fields": fields} if isinstance(fields, dict) else {})
+
+
+def remark_text(value: Any) -> str:
+    """Return a PC's ``onshi_cert_remarks`` as one text: a list is one line per item; nothing is ''."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return "\n".join(str(v).strip() for v in value if v is not None and str(v).strip())
+    return str(value).strip()
 
 
 def clinic_key(entry: PcEntry) -> str:
@@ -231,20 +244,33 @@ def build(
                 "pc_copy_dir": pc_copy_dir,
                 "vendor": dict(vendor or {}),
                 "job": job if f"work.{job}" in TEXT else "other",
-                "times": _first_and_last(sorted(m.at for m in members if m.at)) if kind == "report" else [],
+                "times": _first_and_last(members) if kind == "report" else [],
+                "remarks": list(dict.fromkeys(m.remarks for m in members if m.remarks)),  # each said once
             }
         )
     return sorted(docs, key=lambda d: (d["site"], d["clinic"]))
 
 
-def _failure(error: dict[str, str], lang: str) -> dict[str, str]:
-    """Return a failure in the document's language: a catalogue message without fields is said again in ``lang``;
-    one with fields keeps the words the run wrote (in the run's language)."""
+def _failure(error: dict[str, Any], lang: str) -> dict[str, Any]:
+    """Return a failure in the document's language: a catalogue message is said again in ``lang`` with the values
+    the run filled it with (``fields``); a text the catalogue did not make keeps the run's words."""
     known = messages.ALL.get(error.get("code", ""))
     if known is None:
         return error
-    said = error | ({"message": tr(lang, known.text)} if "{" not in known.text else {})
-    return said | ({"fix": tr(lang, known.fix)} if known.fix and "{" not in known.fix else {})
+    fields = error.get("fields") or {}
+    said = error | {"message": _again(known.text, str(error.get("message") or ""), fields, lang)}
+    return said | ({"fix": _again(known.fix, str(error.get("fix") or ""), fields, lang)} if known.fix else {})
+
+
+def _again(msgid: str, said: str, fields: dict[str, Any], lang: str) -> str:
+    """Return ``msgid`` in ``lang`` when ``said`` is ``msgid`` in either language filled with ``fields``: a text
+    the run made otherwise (a fix given in its place, a value missing) is kept as it was said."""
+    try:
+        if not said or any(said == tr(other, msgid, **fields) for other in ("ja", "en")):
+            return tr(lang, msgid, **fields)
+    except (KeyError, IndexError, ValueError, AttributeError):
+        pass  # the fields do not fill this text: keep the run's words
+    return said
 
 
 def vendor_of(settings: dict[str, Any]) -> dict[str, str]:
@@ -252,9 +278,11 @@ def vendor_of(settings: dict[str, Any]) -> dict[str, str]:
     return {key: str(value) for key, value in settings.items() if key in ("name", "contact", "engineer") and value}
 
 
-def _first_and_last(times: list[str]) -> list[str]:
-    """Return the first and the last time (one when they are one), for the document's 作業時刻."""
-    return sorted({times[0], times[-1]}) if times else []
+def _first_and_last(members: list[PcEntry]) -> list[str]:
+    """Return the document's 作業時刻: the start of the first job (else its first record) and the last record,
+    one time when they are one."""
+    times = sorted({t for m in members for t in (m.started, m.at) if t}, key=dt.datetime.fromisoformat)
+    return [times[0], times[-1]] if len(times) > 1 else times
 
 
 def notices(data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -26,15 +26,32 @@ with contextlib.suppress(ImportError):
 from . import connect, schema
 
 
+def _start_ticks(pid: int) -> str:
+    """Return when process ``pid`` started, in clock ticks since boot (/proc/<pid>/stat field 22), or ''."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
 def run_id(pid: int | None = None) -> str:
     """Return the id of this run: one ansible-playbook process (an action plugin's worker is its child), on this
     controller, since that process started (a reused process id is another run)."""
     pid = os.getppid() if pid is None else pid
+    return hashlib.sha256(f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}".encode()).hexdigest()[:16]
+
+
+def run_started(pid: int | None = None) -> dt.datetime | None:
+    """Return when this run (the ansible-playbook process) started, in UTC: the work documents' 開始時刻; None
+    where /proc does not tell (the documents then start at the first record)."""
+    ticks = _start_ticks(os.getppid() if pid is None else pid)
     try:
-        started = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        started = ""
-    return hashlib.sha256(f"{socket.gethostname()}:{pid}:{started}".encode()).hexdigest()[:16]
+        lines = Path("/proc/stat").read_text().splitlines()
+        boot = next(int(line.split()[1]) for line in lines if line.startswith("btime "))
+        seconds = boot + int(ticks) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, StopIteration):
+        return None
+    return dt.datetime.fromtimestamp(int(seconds), dt.UTC)
 
 
 @dataclass(frozen=True)

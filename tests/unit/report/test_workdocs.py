@@ -24,7 +24,8 @@ APPLIED = {
                "has_key": True}],
 }  # fmt: skip
 FAILED = {"failed": True, "msg": "pc2: [ONSHI-E012] the password does not open this PKCS#12 file", "fix": "use the"
-          " 4-digit password", "error_code": "ONSHI-E012"}  # fmt: skip
+          " 4-digit password chosen at download; if it is lost, apply for a new certificate",
+          "error_code": "ONSHI-E012"}  # fmt: skip
 NOW = dt.datetime(2026, 11, 30, 1, 0, tzinfo=dt.UTC)
 
 
@@ -178,3 +179,78 @@ def test_a_pc_that_needs_a_person_is_never_done_or_unchanged(tmp_path) -> None:
     assert "要対応" in text and "偽の発行元の証明書" in text and "販売店に連絡してください" in text
     assert "確認のみ・変更なし" not in text and "済み" not in text
     assert "Traceback" not in text and "KeyError" not in text and "[ONSHI-E059]" in text
+
+
+def test_a_failure_with_fields_is_said_in_each_documents_language(tmp_path) -> None:
+    """A run in English failed with a message that has fields (ONSHI-E052: the user and the logon): the Japanese
+    report says it in Japanese with the same values, from the fields the failure carries; a fix the run gave in
+    its own words (not the catalogue's) is kept as it was said."""
+    from onshi_cert import i18n
+    from onshi_cert.core import messages
+    from onshi_cert.core.errors import OnshiCertError
+
+    i18n.use("en")
+    try:
+        exc = OnshiCertError(messages.NO_DPAPI, user="PC1\\uketsuke", logon="Network")
+        other = OnshiCertError(messages.NO_DPAPI, fix="call the vendor", user="PC2\\jimu", logon="Batch")
+    finally:
+        i18n.use(None)
+    results = [
+        {
+            "failed": True,
+            "msg": f"pc{n}: {e.describe()}",
+            "fix": e.fix,
+            "error_code": e.code,
+            "error_fields": e.fields(),
+        }
+        for n, e in ((1, exc), (2, other))
+    ]
+    assert exc.fields() == {"user": "PC1\\uketsuke", "logon": "Network"}
+    docs = workdocs.build([workdocs.PcEntry(f"pc{n}", "s", "c", ["0110113719"], r) for n, r in ((1, results[0]),
+                                                                                               (2, results[1]))],
+                          "report")  # fmt: skip
+    workdocs.write(docs, tmp_path, now=NOW)
+    ja = (tmp_path / "0110113719_report.ja.html").read_text(encoding="utf-8")
+    en = (tmp_path / "0110113719_report.en.html").read_text(encoding="utf-8")
+    assert "PC1\\uketsuke" in ja and "DPAPI" in ja and "has no DPAPI" not in ja.split("PC2")[0]
+    assert "become_method" in ja and "run the task with become" not in ja
+    assert "call the vendor" in ja, "a fix given in the run's own words is kept"
+    assert "has no DPAPI" in en and "PC1\\uketsuke" in en
+
+
+def test_the_work_time_runs_from_the_jobs_start_and_remarks_are_said_once(tmp_path) -> None:
+    """作業時刻: from the start of the first job (its ansible-playbook process) to the last record, not the time the
+    documents were drawn; the 特記事項 of a clinic's PCs are shown once each, escaped, and a report has the box
+    even with none."""
+    first = workdocs.PcEntry(
+        "pc1",
+        "s",
+        "c",
+        ["0110113719"],
+        APPLIED,
+        at="2026-11-30T01:20:00+00:00",
+        started="2026-11-30T01:00:00+00:00",
+        remarks="受付の PC は昼休みに作業<b>",
+    )
+    second = workdocs.PcEntry(
+        "pc2",
+        "s",
+        "c",
+        ["0110113719"],
+        APPLIED,
+        at="2026-11-30T03:05:00+00:00",
+        started="2026-11-30T03:00:00+00:00",
+        remarks="受付の PC は昼休みに作業<b>",
+    )
+    docs = workdocs.build([first, second], "report")  # fmt: skip
+    assert docs[0]["times"] == ["2026-11-30T01:00:00+00:00", "2026-11-30T03:05:00+00:00"]
+    assert docs[0]["remarks"] == ["受付の PC は昼休みに作業<b>"]
+    workdocs.write(docs, tmp_path, langs=("ja",), now=NOW)
+    ja = (tmp_path / "0110113719_report.ja.html").read_text(encoding="utf-8")
+    assert "10:00" in ja and "12:05" in ja and ja.count("昼休みに作業&lt;b&gt;") == 1 and "<b>" not in ja
+    assert (
+        workdocs.remark_text(["一行目", None, " ", "二行目"]) == "一行目\n二行目" and workdocs.remark_text(None) == ""
+    )
+    plain = workdocs.build([workdocs.PcEntry("pc3", "s", "d", ["1310512346"], APPLIED)], "report")
+    workdocs.write(plain, tmp_path, langs=("ja",), now=NOW)
+    assert "特記事項" in (tmp_path / "1310512346_report.ja.html").read_text(encoding="utf-8")
