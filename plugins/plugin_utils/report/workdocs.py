@@ -199,7 +199,7 @@ def _error(result: dict[str, Any], status: str) -> dict[str, str]:
     text = str(result.get("msg") or "")
     text = text.split(f"[{code}]", 1)[-1].strip()  # without the host and the code in front
     fix = str(result.get("fix") or "")
-    for marker in (_("Fix: {fix}", fix=fix), f"Fix: {fix}"):
+    for marker in (tr("ja", "Fix: {fix}", fix=fix), tr("en", "Fix: {fix}", fix=fix)):  # the run's, either one
         text = text.replace(marker, "").strip()
     fields = result.get("error_fields")
     return {"code": code, "message": text, "fix": fix} | ({"fields": fields} if isinstance(fields, dict) else {})
