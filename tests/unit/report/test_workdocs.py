@@ -151,10 +151,13 @@ def test_two_clinics_with_one_file_name_each_keep_their_own_file(tmp_path) -> No
 
 def test_a_pdf_is_printed_when_a_browser_is_installed(tmp_path) -> None:
     """With pdf, the Japanese document is also printed to an A4 PDF by the headless Chromium the tests install:
-    one page for the clinic's two PCs (a done one and a failed one), the contractor and the appendix included."""
+    one page for the clinic's three PCs (two done, one failed), the contractor, the work time, the remarks and
+    the appendix included."""
     assert workdocs.pdf_renderer(), "scripts/system-deps.sh installs chromium"
     vendor = {"name": "北海道メディカルシステム株式会社", "contact": "011-000-0000", "engineer": "山田"}
-    docs = workdocs.build(entries()[:2], "report", vendor=vendor, job="provision")
+    kept = {"at": "2026-11-30T01:20:00+00:00", "started": "2026-11-30T01:00:00+00:00", "remarks": "昼休みに作業"}
+    third = workdocs.PcEntry("pc3", "札幌北", entries()[0].facility_name, ["0110113719"], APPLIED, **kept)
+    docs = workdocs.build([*entries()[:2], third], "report", vendor=vendor, job="provision")
     files = workdocs.write(docs, tmp_path, langs=("ja",), pdf=True, now=NOW)
     pdf = tmp_path / "0110113719_report.ja.pdf"
     assert pdf in files and pdf.read_bytes().startswith(b"%PDF")
