@@ -75,6 +75,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+error_fields:
+  description: On failure, the values its message was filled with (only those it names), to say it in either language.
+  returned: failure, when the message has fields
+  type: dict
+  sample: {"path": "D:/onshi-cert-data/backups/0110113719", "reason": "No space left on device"}
 pruned:
   description: The backups removed by I(keep) or I(prune_expired) (in check mode, those that would be), each with
     its reason.
@@ -93,13 +98,6 @@ fix:
   returned: failure
   type: str
   sample: use the 4-digit password chosen at download; if it is lost, apply for a new certificate
-error_fields:
-  description:
-    - On failure, the values the error's message and fix were filled with (only those they name), so that a work
-      document in the other language can say it again.
-  returned: failure, when the message has fields
-  type: dict
-  sample: {"path": "certs/pc1.p12"}
 backups:
   description: One entry per facility code's kept certificate; C(new) tells a backup written now from one found verified.
   returned: always

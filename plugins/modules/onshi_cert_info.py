@@ -95,6 +95,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+error_fields:
+  description: On failure, the values its message was filled with (only those it names), to say it in either language.
+  returned: failure, when the message has fields
+  type: dict
+  sample: {"user": "PC1\\uketsuke", "logon": "Network"}
 error_code:
   description: On failure, the error's stable code (see C(docs/errors.md)); C(msg) shows it in brackets after the host.
   returned: failure
@@ -105,13 +110,6 @@ fix:
   returned: failure
   type: str
   sample: use the 4-digit password chosen at download; if it is lost, apply for a new certificate
-error_fields:
-  description:
-    - On failure, the values the error's message and fix were filled with (only those they name), so that a work
-      document in the other language can say it again.
-  returned: failure, when the message has fields
-  type: dict
-  sample: {"path": "certs/pc1.p12"}
 ansible_facts:
   description:
     - The cacheable facts C(onshi_cert) (the report below) and C(onshi_cert_summary) - flat values for AWX's host

@@ -154,6 +154,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+error_fields:
+  description: On failure, the values its message was filled with (only those it names), to say it in either language.
+  returned: failure, when the message has fields
+  type: dict
+  sample: {"folder": "onshi-cert-data/audit/20261130", "reason": "Permission denied"}
 alerts:
   description: The expiry alerts sent (or, in check mode, due) by I(notify), one per certificate and threshold.
   returned: when notify is set
@@ -171,13 +176,6 @@ fix:
   returned: failure
   type: str
   sample: use the 4-digit password chosen at download; if it is lost, apply for a new certificate
-error_fields:
-  description:
-    - On failure, the values the error's message and fix were filled with (only those they name), so that a work
-      document in the other language can say it again.
-  returned: failure, when the message has fields
-  type: dict
-  sample: {"path": "certs/pc1.p12"}
 msg:
   description: Where the report is and how many PCs need a person, in the reader's language (C(onshi_cert_lang)).
   returned: always

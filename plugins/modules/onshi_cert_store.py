@@ -54,6 +54,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+error_fields:
+  description: On failure, the values its message was filled with (only those it names), to say it in either language.
+  returned: failure, when the message has fields
+  type: dict
+  sample: {"store": "postgresql://onshi@db.example.jp:5432/onshi"}
 store:
   description: The fleet record (its address without a password, or the SQLite file).
   returned: success
@@ -92,11 +97,4 @@ fix:
   returned: failure
   type: str
   sample: wait for the other run to end, then run again
-error_fields:
-  description:
-    - On failure, the values the error's message and fix were filled with (only those they name), so that a work
-      document in the other language can say it again.
-  returned: failure, when the message has fields
-  type: dict
-  sample: {"path": "certs/pc1.p12"}
 """

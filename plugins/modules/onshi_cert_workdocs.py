@@ -143,6 +143,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+error_fields:
+  description: On failure, the values its message was filled with (only those it names), to say it in either language.
+  returned: failure, when the message has fields
+  type: dict
+  sample: {"folder": "onshi-cert-data/work/20261130", "reason": "Permission denied"}
 kind:
   description: The documents written - C(plan) or C(report).
   returned: success
@@ -176,11 +181,4 @@ fix:
   returned: failure
   type: str
   sample: choose a writable onshi_cert_audit_report_dir
-error_fields:
-  description:
-    - On failure, the values the error's message and fix were filled with (only those they name), so that a work
-      document in the other language can say it again.
-  returned: failure, when the message has fields
-  type: dict
-  sample: {"path": "certs/pc1.p12"}
 """

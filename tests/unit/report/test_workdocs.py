@@ -29,6 +29,11 @@ FAILED = {"failed": True, "msg": "pc2: [ONSHI-E012] the password does not open t
 NOW = dt.datetime(2026, 11, 30, 1, 0, tzinfo=dt.UTC)
 
 
+def at(minutes: int) -> str:
+    """Return the moment ``minutes`` after NOW, as the fleet record gives it (UTC, ISO 8601)."""
+    return (NOW + dt.timedelta(minutes=minutes)).isoformat()
+
+
 def entries() -> list[workdocs.PcEntry]:
     clinic = "札幌内科<script>alert(1)</script>"
     return [
@@ -155,7 +160,7 @@ def test_a_pdf_is_printed_when_a_browser_is_installed(tmp_path) -> None:
     the appendix included."""
     assert workdocs.pdf_renderer(), "scripts/system-deps.sh installs chromium"
     vendor = {"name": "北海道メディカルシステム株式会社", "contact": "011-000-0000", "engineer": "山田"}
-    kept = {"at": "2026-11-30T01:20:00+00:00", "started": "2026-11-30T01:00:00+00:00", "remarks": "昼休みに作業"}
+    kept = {"at": at(20), "started": at(0), "remarks": "昼休みに作業"}
     third = workdocs.PcEntry("pc3", "札幌北", entries()[0].facility_name, ["0110113719"], APPLIED, **kept)
     docs = workdocs.build([*entries()[:2], third], "report", vendor=vendor, job="provision")
     files = workdocs.write(docs, tmp_path, langs=("ja",), pdf=True, now=NOW)
@@ -225,28 +230,13 @@ def test_the_work_time_runs_from_the_jobs_start_and_remarks_are_said_once(tmp_pa
     """作業時刻: from the start of the first job (its ansible-playbook process) to the last record, not the time the
     documents were drawn; the 特記事項 of a clinic's PCs are shown once each, escaped, and a report has the box
     even with none."""
-    first = workdocs.PcEntry(
-        "pc1",
-        "s",
-        "c",
-        ["0110113719"],
-        APPLIED,
-        at="2026-11-30T01:20:00+00:00",
-        started="2026-11-30T01:00:00+00:00",
-        remarks="受付の PC は昼休みに作業<b>",
-    )
-    second = workdocs.PcEntry(
-        "pc2",
-        "s",
-        "c",
-        ["0110113719"],
-        APPLIED,
-        at="2026-11-30T03:05:00+00:00",
-        started="2026-11-30T03:00:00+00:00",
-        remarks="受付の PC は昼休みに作業<b>",
+    remark = "受付の PC は昼休みに作業<b>"
+    first, second = (
+        workdocs.PcEntry(host, "s", "c", ["0110113719"], APPLIED, at=at(begun + 20), started=at(begun), remarks=remark)
+        for host, begun in (("pc1", 0), ("pc2", 105))
     )
     docs = workdocs.build([first, second], "report")  # fmt: skip
-    assert docs[0]["times"] == ["2026-11-30T01:00:00+00:00", "2026-11-30T03:05:00+00:00"]
+    assert docs[0]["times"] == [at(0), at(125)]
     assert docs[0]["remarks"] == ["受付の PC は昼休みに作業<b>"]
     workdocs.write(docs, tmp_path, langs=("ja",), now=NOW)
     ja = (tmp_path / "0110113719_report.ja.html").read_text(encoding="utf-8")
