@@ -47,7 +47,9 @@ def vault_problem(loader, places: list[str]) -> OnshiCertError | None:
     vault = getattr(loader, "_vault", None)  # DataLoader's VaultLib: the secrets ansible-playbook was given
     checked = 0
     for place in places:
-        base = place if os.path.isdir(place) else os.path.dirname(place)
+        if not os.path.exists(place):
+            continue  # a host list ("pc1,pc2,") or a missing path has no vars folders beside it
+        base = place if os.path.isdir(place) else os.path.dirname(os.path.abspath(place))
         for top in VAULT_DIRS:
             for folder, _dirs, files in sorted(os.walk(os.path.join(base, top))):
                 for name in sorted(files):
