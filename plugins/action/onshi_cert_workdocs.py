@@ -78,7 +78,8 @@ class ActionModule(OnshiAction):
         with store:
             if not self._task.check_mode:  # what was done is kept before any document is drawn from it
                 started = run_started()  # the job's start: the 開始時刻 of the work report
-                done = [(_pc(e), _kept(e.result, started, e.remarks)) for e in entries]
+                extra = {"job_started": started.isoformat() if started else None, "job": args["job"]}
+                done = [(_pc(e), _kept(e.result, extra | {"remarks": e.remarks})) for e in entries]
                 store.act(run, done, now, check_mode=False)
                 if backups.shared(store):  # the backups this job wrote outlive it, reachable from every node
                     backups.keep(store, [b["path"] for e in entries for b in (e.result or {}).get("backups") or []
@@ -124,22 +125,21 @@ def _pc(entry):
     return Pc(entry.host, entry.site, entry.facility_name, tuple(entry.facility_codes))
 
 
-def _kept(result, started=None, remarks=""):
+def _kept(result, extra=None):
     """Return what the record keeps of a result: plain JSON (Ansible's own objects, such as warnings, left out),
-    with ``job_started``, when the job began (UTC, ISO 8601), and the PC's ``remarks`` (特記事項)."""
+    with what the documents need of the job (``extra``, the set ones): ``job``, ``job_started`` (when it began,
+    UTC, ISO 8601) and the PC's ``remarks`` (特記事項)."""
     if not result:
         return None
     kept = {k: v for k, v in result.items() if k not in NOT_KEPT and not k.startswith("_ansible")}
-    if started is not None:
-        kept["job_started"] = started.isoformat()
-    if remarks:
-        kept["remarks"] = remarks
+    kept |= {k: v for k, v in (extra or {}).items() if v}
     return json.loads(json.dumps(kept, default=str))
 
 
 def _entry(row):
+    kept = row["result"] or {}
     return workdocs.PcEntry(
         row["host"], row["site"], row["facility_name"], list(row["facility_codes"]), row["result"],
-        at=row["at"].isoformat(), engineer=row["engineer"], started=str((row["result"] or {}).get("job_started") or ""),
-        remarks=str((row["result"] or {}).get("remarks") or ""),
+        at=row["at"].isoformat(), engineer=row["engineer"], started=str(kept.get("job_started") or ""),
+        remarks=str(kept.get("remarks") or ""), job=str(kept.get("job") or ""),
     )  # fmt: skip

@@ -38,6 +38,7 @@ LABELS = {
     "planned": N_("planned"),
     "ok": N_("ok"),
 }
+CONTROLLER_NAMES = ("localhost", "127.0.0.1", "::1")
 VAULT_DIRS = ("group_vars", "host_vars")
 VAULT_FILES_CHECKED = 20  # a fleet has one vault.yml; a bound keeps a tree of per-host files from slowing the start
 
@@ -168,7 +169,8 @@ class CallbackModule(CallbackBase):
         self._note(host, OnshiCertError(messages.UNREACHABLE, detail=lines[0]).describe())
 
     def v2_playbook_on_stats(self, stats) -> None:
-        hosts = sorted(set(self.outcome) | set(stats.processed))
+        # The controller's own plays (the inventory check) are no PC: localhost is listed only when it has a result.
+        hosts = sorted(set(self.outcome) | {h for h in stats.processed if h not in CONTROLLER_NAMES})
         if not hosts:
             return
         self._display.banner(_("ONSHI-CERT RECAP"))

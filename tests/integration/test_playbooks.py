@@ -72,6 +72,7 @@ def test_provision_check_apply_converge(reset_lab, release, tmp_path) -> None:
         assert ours[0]["has_key"] and ours[0]["exportable"]
         assert dt.datetime.fromisoformat(ours[0]["not_after"]) > dt.datetime.now(dt.UTC) + dt.timedelta(days=1000)
     assert "ONSHI-CERT RECAP" in applied.stdout
+    assert not re.search(r"^localhost ", applied.stdout.split("ONSHI-CERT RECAP")[1], re.M), "the controller is no PC"
     assert list((lab.state_dir / "backups").rglob("*.pfx"))
     report = (tmp_path / "work" / f"{tokyo}_report.ja.html").read_text(encoding="utf-8")
     (kept,) = [r for r in my_store(lab, "tokyo-clinic-pc01") if r["ours"] and r["subject_cn"][:10] == tokyo]

@@ -134,6 +134,7 @@ class PcEntry:
     engineer: str = ""
     started: str = ""  # when the job that did it began (UTC, ISO 8601); '' when not known
     remarks: str = ""  # the engineer's 特記事項 for this PC (onshi_cert_remarks)
+    job: str = ""  # the job of the record (provision, renew, ...); '' for this run's
 
 
 def _status(result: dict[str, Any] | None) -> str:
@@ -243,12 +244,20 @@ def build(
                 "pcs": [_pc(m) for m in sorted(members, key=lambda m: (m.host, m.at))],
                 "pc_copy_dir": pc_copy_dir,
                 "vendor": dict(vendor or {}),
-                "job": job if f"work.{job}" in TEXT else "other",
+                "jobs": _jobs(members, job),
                 "times": _first_and_last(members) if kind == "report" else [],
                 "remarks": list(dict.fromkeys(m.remarks for m in members if m.remarks)),  # each said once
             }
         )
     return sorted(docs, key=lambda d: (d["site"], d["clinic"]))
+
+
+def _jobs(members: list[PcEntry], job: str) -> list[str]:
+    """Return the jobs of a document's records, in the order they were done (this run's ``job`` for a record that
+    does not say): the 作業内容 of a day's report names each."""
+    done = sorted(members, key=lambda m: m.at)
+    jobs = list(dict.fromkeys(m.job or job for m in done)) or [job]
+    return [j if f"work.{j}" in TEXT else "other" for j in jobs]
 
 
 def _failure(error: dict[str, Any], lang: str) -> dict[str, Any]:

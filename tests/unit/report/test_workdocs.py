@@ -247,3 +247,23 @@ def test_the_work_time_runs_from_the_jobs_start_and_remarks_are_said_once(tmp_pa
     plain = workdocs.build([workdocs.PcEntry("pc3", "s", "d", ["1310512346"], APPLIED)], "report")
     workdocs.write(plain, tmp_path, langs=("ja",), now=NOW)
     assert "特記事項" in (tmp_path / "1310512346_report.ja.html").read_text(encoding="utf-8")
+
+
+def test_a_days_report_names_each_job_and_leaves_out_an_empty_appendix(tmp_path) -> None:
+    """A day's report drawn from a provisioning and a later backup names both jobs in the order done, whatever
+    this run's job; the end time leaves out a date that is the start's; a document with no identifier to list
+    has no appendix."""
+    needs = {"changed": False, "attention_needed": True, "attention": [{"code": "not_exportable", "message": "m"}]}
+    done = [
+        workdocs.PcEntry("pc1", "s", "c", ["0110113719"], needs, at=at(50), job="backup"),
+        workdocs.PcEntry("pc1", "s", "c", ["0110113719"], needs, at=at(20), started=at(0), job="provision"),
+    ]
+    (doc,) = workdocs.build(done, "report", job="other")
+    assert doc["jobs"] == ["provision", "backup"]
+    assert workdocs.build([*done[:1], workdocs.PcEntry("pc2", "s", "c", [], needs, at=at(60))], "report",
+                          job="renew")[0]["jobs"] == ["backup", "renew"]  # fmt: skip
+    workdocs.write([doc], tmp_path, langs=("ja",), now=NOW)
+    ja = (tmp_path / "0110113719_report.ja.html").read_text(encoding="utf-8")
+    assert "作業内容: 電子証明書の設定" in ja and "、電子証明書のバックアップ" in ja
+    assert "2026年11月30日 10:00 JST – 10:50 JST" in ja
+    assert "付録: 技術情報" not in ja
