@@ -12,7 +12,8 @@ description:
     and for a failure its error code (ONSHI-E###), the message and the fix.
   - Before the first play, opens each vault-encrypted file in the inventory's and the playbook's C(group_vars) and
     C(host_vars) with the vault password given; when none was given (ONSHI-E037) or it does not open a file
-    (ONSHI-E039), says so with the fix before Ansible stops with its own error.
+    (ONSHI-E039), says so with the fix before Ansible stops with its own error; a PC stopped at an inline C(!vault)
+    value gets the same code and fix in its line.
   - Speaks Japanese or English as the modules do - C(ONSHI_CERT_LANG) (ja or en), else the controller's locale
     (C(LANGUAGE), C(LC_ALL), C(LC_MESSAGES), C(LANG)).
 requirements:
@@ -73,6 +74,16 @@ def vault_problem(loader, places: list[str]) -> OnshiCertError | None:
                     if checked >= VAULT_FILES_CHECKED:
                         return None
     return None
+
+
+def vault_said(line: str) -> str:
+    """Return ONSHI-E037/E039 with the fix for a task that stopped at a ``!vault`` value of the inventory, or ''."""
+    inline = _("an inline !vault value of the inventory")
+    if "no vault secrets found" in line:
+        return OnshiCertError(messages.VAULT_NO_PASSWORD, path=inline).describe()
+    if "no vault secrets were found that could decrypt" in line:
+        return OnshiCertError(messages.VAULT_WRONG_PASSWORD, path=inline).describe()
+    return ""
 
 
 class CallbackModule(CallbackBase):
@@ -159,14 +170,14 @@ class CallbackModule(CallbackBase):
         host = result._host.get_name()
         self.outcome[host] = "FAILED"
         lines = str(result._result.get("msg", "failed")).strip().splitlines() or ["failed"]
-        self._note(host, lines[0])
+        self._note(host, vault_said(lines[0]) or lines[0])
 
     def v2_runner_on_unreachable(self, result) -> None:
         host = result._host.get_name()
         self.outcome[host] = "UNREACHABLE"
         lines = str(result._result.get("msg", "")).strip().splitlines() or [""]
         # The connection's own first line, whole: a sentence cut in the middle says nothing one can act on.
-        self._note(host, OnshiCertError(messages.UNREACHABLE, detail=lines[0]).describe())
+        self._note(host, vault_said(lines[0]) or OnshiCertError(messages.UNREACHABLE, detail=lines[0]).describe())
 
     def v2_playbook_on_stats(self, stats) -> None:
         # The controller's own plays (the inventory check) are no PC: localhost is listed only when it has a result.

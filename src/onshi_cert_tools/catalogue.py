@@ -122,8 +122,9 @@ ANSIBLE_ERRORS = [
     "ていません（ONSHI-E037 を参照） | no vault password was given (see ONSHI-E037) |",
     "| `Decryption failed (no vault secrets were found that could decrypt)`（直前に ONSHI-E039） | vault のパス"
     "ワードが違います（ONSHI-E039 を参照） | the vault password is wrong (see ONSHI-E039) |",
-    "| 上の2つで ONSHI-E037/E039 が出ないとき | インベントリの中に直接書いた `!vault` の値です。同じ対処をしてくだ"
-    "さい | a `!vault` value written inline in the inventory: the same fix |",
+    "| `Attempt to use undecryptable variable`（作業結果の端末の行に ONSHI-E037/E039） | インベントリに直接書いた "
+    "`!vault` の値を開けません。同じ対処をしてください | an inline `!vault` value of the inventory does not open: the "
+    "same fix |",
     "| `Unable to parse ... as an inventory source` の後に ONSHI-E038 | `-i` のパスが違います（ONSHI-E038 を参照） | "
     "the `-i` path is wrong (see ONSHI-E038) |",
 ]

@@ -339,3 +339,15 @@ def test_a_missing_or_wrong_vault_password_is_named_with_the_fix(tmp_path) -> No
         "playbooks/audit.yml", inventory, extra_args=["--vault-password-file", str(tmp_path / "right")]
     )
     assert "ONSHI-E037" not in right.stdout + right.stderr and "ONSHI-E039" not in right.stdout + right.stderr
+    # an inline !vault value (no vaulted file): the PC's recap line names it, with the same code and fix
+    inline = tmp_path / "inline.yml"
+    secret = VaultLib([("default", VaultSecret(b"right"))]).encrypt(b"secret").decode()
+    indented = "\n".join("        " + line for line in secret.splitlines())
+    inline.write_text(
+        "oqs_pcs:\n  hosts:\n    pc1:\n      ansible_connection: winrm\n      ansible_host: 127.0.0.1\n"
+        f"      ansible_port: 1\n      ansible_password: !vault |\n{indented}\n",
+        encoding="utf-8",
+    )
+    run = run_playbook("playbooks/audit.yml", inline, env={"ONSHI_CERT_LANG": "ja"})
+    recap = " ".join(run.stdout.split("ONSHI-CERT")[-1].split())
+    assert run.rc != 0 and "pc1 失敗 [ONSHI-E037] インベントリに直接書いた !vault の値" in recap, recap
