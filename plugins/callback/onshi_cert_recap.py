@@ -79,9 +79,10 @@ def vault_problem(loader, places: list[str]) -> OnshiCertError | None:
 def vault_said(line: str) -> str:
     """Return ONSHI-E037/E039 with the fix for a task that stopped at a ``!vault`` value of the inventory, or ''."""
     inline = _("an inline !vault value of the inventory")
-    if "no vault secrets found" in line:
+    # Ansible's words: "... no vault secrets found" (none given), "... no vault secrets were found that could decrypt"
+    if "secrets found" in line:
         return OnshiCertError(messages.VAULT_NO_PASSWORD, path=inline).describe()
-    if "no vault secrets were found that could decrypt" in line:
+    if "could decrypt" in line:
         return OnshiCertError(messages.VAULT_WRONG_PASSWORD, path=inline).describe()
     return ""
 
