@@ -79,15 +79,19 @@ def test_one_report_per_clinic_with_before_after_backups_failures_and_sign_off(t
 
 
 def test_a_plan_says_what_will_happen_and_the_downtime(tmp_path) -> None:
-    """A check-mode result gives the plan: planned, the downtime line, no sign-off box."""
+    """A check-mode result gives the plan in the report's layout: planned, the job and the downtime in words, the
+    remarks and the sign boxes (the clinic confirms the plan)."""
     would_back_up = [{"path": "/data/backups/0110113719/pc1_BBBB.pfx", "facility_code": "0110113719", "new": True}]
     planned = dict(APPLIED, planned=True, backups=would_back_up)  # a planned backup may not say its expiry
-    docs = workdocs.build([workdocs.PcEntry("pc1", "札幌北", "札幌内科", ["0110113719"], planned)], "plan")
+    entry = workdocs.PcEntry("pc1", "札幌北", "札幌内科", ["0110113719"], planned)
+    docs = workdocs.build([entry], "plan", job="renew")
     workdocs.write(docs, tmp_path, langs=("ja",), now=NOW)
     text = (tmp_path / "0110113719_plan.ja.html").read_text(encoding="utf-8")
     assert "作業計画書" in text and "予定" in text and "想定停止時間: なし" in text
+    assert "作業内容: 電子証明書の更新" in text, "the plan says the job in words, as the report does"
     assert "新しい電子証明書（有効期限 2031年11月24日）を設定します" in text and "削除します" in text
-    assert "新しい証明書に置き換え" in text and "superseded" not in text and "作業担当者" not in text
+    assert "新しい証明書に置き換え" in text and "superseded" not in text
+    assert "特記事項" in text and "作業担当者" in text and "医療機関 確認欄" in text
     assert "pc1_BBBB.pfx" in text.split("付録: 技術情報")[1] and "/data/backups" not in text
 
 
