@@ -11,9 +11,10 @@ description:
     clinic, a printable A4 HTML document in Japanese and English from what each PC's C(onshi.cert.onshi_cert) task
     returned.
   - In check mode (or with I(kind=plan)) a work plan - the job in words, what will be installed, removed and why,
-    trusted, backed up; expected downtime none; the remarks and the sign boxes, as in the report. After a real run (I(kind=report)) a work report - what was done per PC, the
-    certificates before and after with their expiry, the backups and where they are (and the copy on the PC),
-    what failed with its error code and fix, and a sign-off box for the engineer and the clinic.
+    trusted, backed up; expected downtime none; the remarks and the sign boxes, as in the report. After a real run
+    (I(kind=report)) a work report - what was done per PC, the certificates before and after with their expiry,
+    the backups and where they are (and the copy on the PC), what failed with its error code and fix, the remarks
+    and sign boxes for the engineer and the clinic.
   - A work report is drawn from every record of the clinic for the day (or the last O(days) days) - other runs,
     other PCs, other engineers - so a second run the same day adds its PCs (a re-run, 確認のみ・変更なし) and never
     erases an earlier change. A document whose content changed is written as the next revision
