@@ -196,7 +196,10 @@ def seal(data: bytes, password: str) -> str:
 
 
 def unseal(text: str, password: str) -> bytes:
-    """Open what :func:`seal` (or the agent) sealed; raise ContractError when it does not open."""
+    """Open what :func:`seal` (or the agent) sealed; raise ContractError when it does not open.
+
+    The seal has no MAC of its own: a wrong password fails the padding check 255 times in 256, and otherwise gives
+    bytes that are no PKCS#12 (the PFX inside is always opened, and its own MAC checked, with the same password)."""
     try:
         raw = unb64(text)
         decryptor = Cipher(algorithms.AES(_seal_key(password)), modes.CBC(raw[:16])).decryptor()

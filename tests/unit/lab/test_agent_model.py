@@ -180,8 +180,15 @@ def test_export_is_3des_and_opens_with_its_password(host) -> None:
     assert bundle.protection.label == "3des"
     # as .NET Framework exports: RC2-40 for the certificate bag, 3DES for the key (the controller reads both)
     assert (bundle.protection.certificate_algorithm, bundle.protection.key_algorithm) == ("RC2-40", "3DES")
-    with pytest.raises(ContractError):
-        unseal(pfx, "another password")
+    # Another password: the seal (AES-CBC, no MAC of its own) refuses it by its padding, except about 1 in 256
+    # times, when the bytes it gives are no PKCS#12 the PFX's own MAC lets open (the controller always opens it).
+    try:
+        opened = unseal(pfx, "another password")
+    except ContractError:
+        opened = None
+    if opened is not None:
+        with pytest.raises(Pkcs12Error):
+            load_pkcs12(opened, "another password")
 
 
 def test_removed_certificate_takes_its_key_with_it(host) -> None:
