@@ -9,7 +9,9 @@ description:
   - Prints, after Ansible's own recap, one line per PC - UNREACHABLE/接続不可, FAILED/失敗, ATTENTION/要対応 (the PC
     needs a person - wrong issuer, wrong code, no backup possible, expiring, inventory and PC disagree),
     changed/変更, planned/予定 (check mode) or ok/正常 - with what was (or would be) installed, removed or backed up,
-    and for a failure its error code (ONSHI-E###), the message and the fix.
+    and for a failure its error code (ONSHI-E###), the message and the fix; for an unreachable PC the cause in
+    words with its address (refused, no answer in time, unknown name, no route, credentials or HTTPS certificate
+    refused), Ansible's own output above keeping the connection's whole text.
   - Before the first play, opens each vault-encrypted file in the inventory's and the playbook's C(group_vars) and
     C(host_vars) with the vault password given; when none was given (ONSHI-E037) or it does not open a file
     (ONSHI-E039), says so with the fix before Ansible stops with its own error; a PC stopped at an inline C(!vault)
@@ -30,6 +32,7 @@ from ansible_collections.onshi.cert.plugins.plugin_utils.core import messages  #
 from ansible_collections.onshi.cert.plugins.plugin_utils.core.errors import OnshiCertError  # noqa: E402
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import N_  # noqa: E402
 from ansible_collections.onshi.cert.plugins.plugin_utils.i18n import say as _  # noqa: E402
+from ansible_collections.onshi.cert.plugins.plugin_utils.reach import connection_cause  # noqa: E402
 
 LABELS = {
     "UNREACHABLE": N_("UNREACHABLE"),
@@ -177,8 +180,10 @@ class CallbackModule(CallbackBase):
         host = result._host.get_name()
         self.outcome[host] = "UNREACHABLE"
         lines = str(result._result.get("msg", "")).strip().splitlines() or [""]
-        # The connection's own first line, whole: a sentence cut in the middle says nothing one can act on.
-        self._note(host, vault_said(lines[0]) or OnshiCertError(messages.UNREACHABLE, detail=lines[0]).describe())
+        # Its cause in words (the connection's own first line, whole, when the cause is not known): a sentence cut
+        # in the middle, or an exception's text, says nothing one can act on; Ansible's own output above has it all.
+        cause = connection_cause(lines[0])
+        self._note(host, vault_said(lines[0]) or OnshiCertError(messages.UNREACHABLE, detail=cause).describe())
 
     def v2_playbook_on_stats(self, stats) -> None:
         # The controller's own plays (the inventory check) are no PC: localhost is listed only when it has a result.
