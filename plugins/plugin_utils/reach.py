@@ -34,9 +34,10 @@ ADDRESS = re.compile(r"host='([^']+)', port=(\d+)")
 def connection_cause(line: str) -> str:
     """Return the cause of an unreachable PC in the reader's words (with the address when known); else ``line``."""
     address = ADDRESS.search(line)
-    host = address.group(1) if address else _("the PC")
     where = f"{address.group(1)}:{address.group(2)}" if address else _("the PC")
     for markers, text in CAUSES:
         if any(marker in line for marker in markers):
-            return _(text, where=where, host=host)
+            if "{host}" in text and not address:
+                return _("the PC's name is not known (DNS, or the inventory's ansible_host)")
+            return _(text, where=where, host=address.group(1) if address else "")
     return line

@@ -51,6 +51,9 @@ def test_each_connection_failure_is_said_by_its_cause(monkeypatch) -> None:
         for line, words in cases.items():
             assert words in reach.connection_cause(line), line
         assert reach.connection_cause("port=54013 rejected") == "port=54013 rejected", "a number is no status code"
+        assert reach.connection_cause("psrp: [Errno -2] Name or service not known") == (
+            "端末の名前が見つかりません（DNS、またはインベントリの ansible_host）"
+        ), "without an address, the PC's name"
     finally:
         monkeypatch.delenv("ONSHI_CERT_LANG")
         i18n.use(None)
