@@ -255,8 +255,7 @@ def build(
 def _jobs(members: list[PcEntry], job: str) -> list[str]:
     """Return the jobs of a document's records, in the order they were done (this run's ``job`` for a record that
     does not say): the 作業内容 of a day's report names each."""
-    done = sorted(members, key=lambda m: m.at)
-    jobs = list(dict.fromkeys(m.job or job for m in done)) or [job]
+    jobs = dict.fromkeys(m.job or job for m in sorted(members, key=lambda m: m.at))  # a document has a member
     return [j if f"work.{j}" in TEXT else "other" for j in jobs]
 
 
